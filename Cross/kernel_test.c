@@ -1,0 +1,611 @@
+// Test driver for the C kernels, built natively (x86-64) and cross (AArch64, run under qemu).
+//
+// Every kernel set this CPU can run is compared with the scalar reference: activation quantisers
+// (identical bytes), vec_dot of every type over many lengths and misaligned buffers (agreement up
+// to float summation order), dot_f32 / axpy_f32, gemv / gemm against vec_dot. Scalar-only checks:
+// f16/bf16 conversions, storage-quantiser round trips, known-answer blocks, geometry.
+//
+//   kernel_test [--expect-set NAME] [--expect-dotprod | --expect-no-dotprod] [--expect-i8mm]
+//               [--bench [ROWS]]
+//
+// Last line: "N passed, N failed". Exit status 1 on any failure.
+#define _POSIX_C_SOURCE 200809L
+#include "CKernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static long g_pass = 0, g_fail = 0;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            ++g_pass;                                                                              \
+        } else {                                                                                   \
+            ++g_fail;                                                                              \
+            if (g_fail <= 60) {                                                                    \
+                printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
+                printf(__VA_ARGS__);                                                               \
+                printf("\n");                                                                      \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+// ---- deterministic random numbers ---------------------------------------------------------------
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ULL;
+static uint64_t rnd64(void) {
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static float rndu(void) { return (float)(rnd64() >> 40) * (1.0f / 16777216.0f); }   // [0, 1)
+static float rndn(void) {   // roughly normal
+    float s = 0;
+    for (int i = 0; i < 4; ++i) s += rndu();
+    return (s - 2.0f) * 1.7320508f;
+}
+
+static void fill_floats(float *x, int64_t n, int block) {
+    // per-block magnitudes spread over several decades, a few zero blocks and exact ties
+    for (int64_t b = 0; b < n; b += block) {
+        const int kind = (int)(rnd64() % 16);
+        const float scale = powf(10.0f, rndu() * 4.0f - 3.0f);
+        for (int64_t i = b; i < b + block && i < n; ++i) {
+            if (kind == 0) x[i] = 0.0f;
+            else if (kind == 1) x[i] = (i == b) ? ((rnd64() & 1) ? 127.0f : -127.0f)   // scale 1: exact .5 ties
+                                                : (float)((int)(rnd64() % 254) - 127) + 0.5f;
+            else if (kind == 2) x[i] = (i == b) ? -scale : scale * rndn() * 0.2f;    // negative extreme first
+            else if (kind == 3) x[i] = (i % 2) ? scale : -scale;                      // +-max ties
+            else x[i] = scale * rndn();
+        }
+    }
+}
+
+static void put_half(uint8_t *p, float v) {
+    const uint16_t h = ck_f32_to_f16(v);
+    memcpy(p, &h, 2);
+}
+
+// Random weight row: mode 0 = quantised from random floats, mode 1 = random bytes with sane scales.
+static void make_weights(ck_type t, uint8_t *w, int64_t n, int mode, float *tmp) {
+    const int64_t rb = ck_row_bytes(t, n);
+    if (mode == 0 || t == CK_F32) {
+        fill_floats(tmp, n, (int)(ck_block_elements(t) > 1 ? ck_block_elements(t) : 32));
+        if (t == CK_Q8_1 || t == CK_Q8_K) ck_kernels_scalar()->quantize[t](tmp, w, n);
+        else ck_quantize_row_ref(t, tmp, w, n);
+        return;
+    }
+    for (int64_t i = 0; i < rb; ++i) w[i] = (uint8_t)rnd64();
+    const int64_t bb = ck_block_bytes(t), nb = rb / (bb ? bb : 1);
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t *p = w + b * bb;
+        const float s1 = (rndu() * 2.0f - 1.0f) * 0.05f, s2 = rndu() * 0.05f;
+        switch (t) {
+        case CK_F16: {   // finite halves only
+            uint16_t h;
+            memcpy(&h, p, 2);
+            if (((h >> 10) & 31) == 31) h &= 0xBFFF;
+            memcpy(p, &h, 2);
+            break;
+        }
+        case CK_BF16: {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            h = (uint16_t)((h & 0x807F) | ((uint16_t)(100 + rnd64() % 50) << 7));
+            memcpy(p, &h, 2);
+            break;
+        }
+        case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: put_half(p, s1); break;
+        case CK_Q4_1: case CK_Q5_1: case CK_Q8_1: put_half(p, s1); put_half(p + 2, s2); break;
+        case CK_Q4_K: case CK_Q5_K: put_half(p, s2 * 0.1f); put_half(p + 2, s2 * 0.05f); break;
+        case CK_Q6_K: put_half(p + 208, s1 * 0.01f); break;
+        case CK_Q8_K: {
+            const float d = s1 * 0.01f;
+            memcpy(p, &d, 4);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+static int close_enough(float got, float ref, double mag, double rtol) {
+    if (isnan(got) || isnan(ref)) return isnan(got) && isnan(ref);
+    return fabs((double)got - (double)ref) <= rtol * mag + 1e-30;
+}
+
+// ---- quantisers: every set's bytes == scalar bytes ----------------------------------------------
+
+static void test_quantizers(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    const ck_type types[] = {CK_F32, CK_F16, CK_BF16, CK_Q8_0, CK_Q8_1, CK_Q8_K,
+                             CK_Q4_0, CK_Q4_1, CK_Q5_0, CK_Q5_1, CK_Q4_K, CK_Q5_K, CK_Q6_K};
+    float *x = malloc(4096 * sizeof(float) + 64);
+    uint8_t *ya = malloc(20000), *yb = malloc(20000);
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
+        const ck_type t = types[ti];
+        const int64_t be = ck_block_elements(t);
+        CHECK(ks->quantize[t] != NULL, "%s: quantize[%s] is NULL", ks->name, ck_type_name(t));
+        if (!ks->quantize[t]) continue;
+        const int64_t maxb = be == 1 ? 67 : (be == 32 ? 16 : 6);
+        for (int64_t nbk = 0; nbk <= maxb; ++nbk) {
+            const int64_t n = nbk * be;
+            for (int off = 0; off < 8; off += (n > 64 ? 3 : 1)) {
+                fill_floats(x, n, be == 1 ? 8 : (int)(be < 32 ? 32 : be));
+                if (t == CK_F16 || t == CK_BF16) {   // specials and rounding edges
+                    const float sp[] = {INFINITY, -INFINITY, NAN, -NAN, 65504.0f, 65520.0f, 65519.99f, 1e-8f,
+                                        5.9604645e-8f, 2.9802322e-8f, -6.1035156e-5f, 6.097555e-5f,
+                                        1.0f + 1.0f / 2048.0f, 1.0f + 3.0f / 2048.0f, 3.3895314e38f, 1e-40f};
+                    for (int64_t i = 0; i < n && i < 16; ++i) x[i] = sp[(i + (int64_t)off) % 16];
+                }
+                memset(ya, 0xAB, 20000);
+                memset(yb, 0xAB, 20000);
+                sc->quantize[t](x, ya + off, n);
+                ks->quantize[t](x, yb + off, n);
+                const int64_t rb = ck_row_bytes(t, n);
+                int same = memcmp(ya, yb, (size_t)rb + 16) == 0;
+                CHECK(same, "%s quantize %s n=%lld off=%d: bytes differ from scalar", ks->name, ck_type_name(t),
+                      (long long)n, off);
+            }
+        }
+    }
+    free(x);
+    free(ya);
+    free(yb);
+}
+
+// ---- vec_dot: every set vs scalar ---------------------------------------------------------------
+
+static double dot_magnitude(ck_type t, const uint8_t *w, const uint8_t *a, int64_t n, float *fw, float *fa) {
+    const ck_type at = ck_activation_type(t);
+    ck_dequantize_row(t, w, fw, n);
+    ck_dequantize_row(at, a, fa, n);
+    double m = 0;
+    for (int64_t i = 0; i < n; ++i) m += fabs((double)fw[i] * (double)fa[i]);
+    return m;
+}
+
+static void test_vec_dot(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    const ck_type types[] = {CK_F32, CK_F16, CK_BF16, CK_Q4_0, CK_Q4_1, CK_Q5_0, CK_Q5_1,
+                             CK_Q8_0, CK_Q8_1, CK_Q4_K, CK_Q5_K, CK_Q6_K, CK_Q8_K};
+    const int64_t maxn = 4096;
+    float *x = malloc(maxn * sizeof(float)), *fw = malloc(maxn * sizeof(float)), *fa = malloc(maxn * sizeof(float));
+    uint8_t *w = malloc(maxn * 4 + 64), *act = malloc(maxn * 4 + 64);
+    uint8_t *wo = malloc(maxn * 4 + 64), *ao = malloc(maxn * 4 + 64);
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
+        const ck_type t = types[ti], at = ck_activation_type(t);
+        CHECK(ks->vec_dot[t] != NULL, "%s: vec_dot[%s] is NULL", ks->name, ck_type_name(t));
+        if (!ks->vec_dot[t]) continue;
+        const int64_t be = ck_block_elements(t);
+        int64_t lens[64];
+        int nl = 0;
+        if (be == 1) {
+            for (int64_t l = 0; l <= 67; l += (l < 40 ? 1 : 9)) lens[nl++] = l;
+            lens[nl++] = 640;
+            lens[nl++] = 2048;
+            lens[nl++] = 2051;
+        } else {
+            for (int64_t b = 0; b <= 8; ++b) lens[nl++] = b * be;
+            if (be == 32) { lens[nl++] = 640; lens[nl++] = 2048; }
+            else { lens[nl++] = 2560; lens[nl++] = 4096; }
+        }
+        double worst = 0;
+        for (int li = 0; li < nl; ++li) {
+            const int64_t n = lens[li];
+            const int64_t wb = ck_row_bytes(t, n), ab = ck_row_bytes(at, n);
+            for (int mode = 0; mode < 2; ++mode) {
+                make_weights(t, w, n, mode, x);
+                fill_floats(x, n, 32);
+                sc->quantize[at](x, act, n);
+                const float ref = sc->vec_dot[t](n, w, act);
+                const double mag = dot_magnitude(t, w, act, n, fw, fa) + fabs((double)ref);
+                for (int o = 0; o < 64; ++o) {
+                    const int woff = o & 7, aoff = o >> 3;
+                    if (n > 256 && (woff + aoff) % 3 != 0) continue;   // fewer offset pairs for long rows
+                    memcpy(wo + woff, w, (size_t)wb);
+                    memcpy(ao + aoff, act, (size_t)ab);
+                    const float got = ks->vec_dot[t](n, wo + woff, ao + aoff);
+                    const float ref2 = sc->vec_dot[t](n, wo + woff, ao + aoff);
+                    CHECK(ref2 == ref || (isnan(ref) && isnan(ref2)), "scalar %s not deterministic under offsets", ck_type_name(t));
+                    const double err = fabs((double)got - (double)ref) / (mag > 0 ? mag : 1);
+                    if (err > worst) worst = err;
+                    CHECK(close_enough(got, ref, mag, 2e-6), "%s vec_dot %s n=%lld mode=%d woff=%d aoff=%d: got %.9g want %.9g (mag %.3g)",
+                          ks->name, ck_type_name(t), (long long)n, mode, woff, aoff, got, ref, mag);
+                }
+            }
+        }
+        if (ks != sc) printf("  %-13s vec_dot %-5s worst relative deviation %.2e\n", ks->name, ck_type_name(t), worst);
+    }
+    free(x); free(fw); free(fa); free(w); free(act); free(wo); free(ao);
+}
+
+// ---- dot_f32 / axpy_f32 -------------------------------------------------------------------------
+
+static void test_f32_ops(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    float xb[80], yb[80], y1[80], y2[80];
+    for (int n = 0; n <= 67; ++n) {
+        for (int ox = 0; ox < 8; ++ox) {
+            const int oy = (ox * 3 + n) % 8;
+            for (int i = 0; i < 80; ++i) { xb[i] = rndn(); yb[i] = rndn(); }
+            const float *x = xb + ox;
+            const float got = ks->dot_f32(n, x, yb + oy), ref = sc->dot_f32(n, x, yb + oy);
+            double mag = 0;
+            for (int i = 0; i < n; ++i) mag += fabs((double)x[i] * yb[oy + i]);
+            CHECK(close_enough(got, ref, mag, 1e-6), "%s dot_f32 n=%d ox=%d oy=%d: %.9g vs %.9g", ks->name, n, ox, oy, got, ref);
+            memcpy(y1, yb, sizeof(yb));
+            memcpy(y2, yb, sizeof(yb));
+            const float a = rndn();
+            ks->axpy_f32(n, a, x, y1 + oy);
+            sc->axpy_f32(n, a, x, y2 + oy);
+            int ok = 1;
+            for (int i = 0; i < 80; ++i) {
+                const int inside = i >= oy && i < oy + n;
+                if (!inside) { ok &= y1[i] == yb[i]; continue; }
+                const double tol = 2.5e-7 * (fabs((double)yb[i]) + fabs((double)a * x[i - oy])) + 1e-30;
+                ok &= fabs((double)y1[i] - (double)y2[i]) <= tol;
+            }
+            CHECK(ok, "%s axpy_f32 n=%d ox=%d oy=%d", ks->name, n, ox, oy);
+        }
+    }
+}
+
+// ---- gemv / gemm against vec_dot ----------------------------------------------------------------
+
+static void test_gemv_gemm(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    const ck_type types[] = {CK_F32, CK_F16, CK_Q8_0, CK_Q4_0, CK_Q5_1, CK_Q4_K, CK_Q6_K};
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
+        const ck_type t = types[ti], at = ck_activation_type(t);
+        const int64_t n = ck_block_elements(t) == 256 ? 512 : 320;
+        const int64_t rows = 37, ntok = 7;
+        const size_t rb = (size_t)ck_row_bytes(t, n) + 5, ab = (size_t)ck_row_bytes(at, n) + 3;
+        uint8_t *w = calloc(rows, rb), *a = calloc(ntok, ab);
+        float *x = malloc(n * sizeof(float)), *out = malloc(ntok * 41 * sizeof(float)), *gv = malloc(rows * sizeof(float));
+        for (int64_t r = 0; r < rows; ++r) make_weights(t, w + r * rb, n, (int)(r & 1), x);
+        for (int64_t k = 0; k < ntok; ++k) {
+            fill_floats(x, n, 32);
+            sc->quantize[at](x, a + k * ab, n);
+        }
+        for (int64_t i = 0; i < ntok * 41; ++i) out[i] = -12345.0f;
+        ck_gemm(ks, t, n, w, rb, rows, a, ab, ntok, out, 41);
+        int ok = 1;
+        for (int64_t k = 0; k < ntok; ++k) {
+            for (int64_t r = 0; r < rows; ++r) ok &= out[k * 41 + r] == ks->vec_dot[t](n, w + r * rb, a + k * ab);
+            for (int64_t r = rows; r < 41; ++r) ok &= out[k * 41 + r] == -12345.0f;
+        }
+        CHECK(ok, "%s gemm %s differs from vec_dot", ks->name, ck_type_name(t));
+        ck_gemv(ks, t, n, w, rb, rows, a + 2 * ab, gv);
+        ok = 1;
+        for (int64_t r = 0; r < rows; ++r) ok &= gv[r] == ks->vec_dot[t](n, w + r * rb, a + 2 * ab);
+        CHECK(ok, "%s gemv %s differs from vec_dot", ks->name, ck_type_name(t));
+        free(w); free(a); free(x); free(out); free(gv);
+    }
+}
+
+// ---- scalar-only checks -------------------------------------------------------------------------
+
+static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static void test_conversions(void) {
+    // every finite half survives f16 -> f32 -> f16; values match the definition
+    int ok = 1, okv = 1;
+    for (uint32_t h = 0; h < 65536; ++h) {
+        const float f = ck_f16_to_f32((uint16_t)h);
+        const int e = (h >> 10) & 31, m = h & 1023;
+        const double s = (h & 0x8000) ? -1.0 : 1.0;
+        if (e == 31) {
+            okv &= m ? isnan(f) : (isinf(f) && (f < 0) == ((h & 0x8000) != 0));
+            if (m) ok &= ck_f32_to_f16(f) == (uint16_t)(h | 0x200);   // NaN comes back quiet
+            continue;
+        }
+        const double v = e == 0 ? s * m * ldexp(1.0, -24) : s * (1024 + m) * ldexp(1.0, e - 25);
+        okv &= (double)f == v;
+        ok &= ck_f32_to_f16(f) == h;
+    }
+    CHECK(okv, "f16 -> f32 values");
+    CHECK(ok, "f16 round trip");
+    struct { float f; uint16_t h; } cases[] = {
+        {0.0f, 0x0000}, {-0.0f, 0x8000}, {1.0f, 0x3C00}, {-2.0f, 0xC000}, {65504.0f, 0x7BFF}, {65519.0f, 0x7BFF},
+        {65520.0f, 0x7C00}, {1e10f, 0x7C00}, {INFINITY, 0x7C00}, {-INFINITY, 0xFC00},
+        {5.9604645e-8f, 0x0001}, {2.9802322e-8f, 0x0000}, {2.98023259e-8f, 0x0001}, {8.940697e-8f, 0x0002},
+        {6.1035156e-5f, 0x0400}, {6.097555e-5f, 0x03FF}, {1.0f + 1.0f / 2048, 0x3C00}, {1.0f + 3.0f / 2048, 0x3C02},
+        {1e-20f, 0x0000}, {-1e-20f, 0x8000}, {0.333333343f, 0x3555},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i)
+        CHECK(ck_f32_to_f16(cases[i].f) == cases[i].h, "f32_to_f16(%g) = %04x want %04x", cases[i].f,
+              ck_f32_to_f16(cases[i].f), cases[i].h);
+    CHECK((ck_f32_to_f16(NAN) & 0x7E00) == 0x7E00, "f16 nan quiet");
+    CHECK(ck_f32_to_f16(bitsf(0x7F800001u)) == 0x7E00, "f16 signalling nan -> quiet");
+    // bf16
+    CHECK(ck_f32_to_bf16(1.0f) == 0x3F80, "bf16 1");
+    CHECK(ck_f32_to_bf16(bitsf(0x3F808000u)) == 0x3F80, "bf16 tie to even (down)");
+    CHECK(ck_f32_to_bf16(bitsf(0x3F818000u)) == 0x3F82, "bf16 tie to even (up)");
+    CHECK(ck_f32_to_bf16(bitsf(0x3F808001u)) == 0x3F81, "bf16 above tie");
+    CHECK(ck_f32_to_bf16(INFINITY) == 0x7F80 && ck_f32_to_bf16(-INFINITY) == 0xFF80, "bf16 inf");
+    CHECK(ck_f32_to_bf16(bitsf(0x7F7FFFFFu)) == 0x7F80, "bf16 overflow to inf");
+    CHECK(ck_f32_to_bf16(bitsf(0x7F800001u)) == 0x7FC0, "bf16 nan quiet");
+    CHECK(ck_f32_to_bf16(bitsf(0x00010000u)) == 0x0001, "bf16 subnormal");
+    CHECK(fbits(ck_bf16_to_f32(0x8001)) == 0x80010000u, "bf16 -> f32 subnormal");
+    CHECK(isnan(ck_bf16_to_f32(0x7FC1)), "bf16 nan");
+}
+
+static void test_geometry(void) {
+    const struct { ck_type t; int64_t e, b; ck_type a; } g[] = {
+        {CK_F32, 1, 4, CK_F32}, {CK_F16, 1, 2, CK_F32}, {CK_BF16, 1, 2, CK_F32}, {CK_Q4_0, 32, 18, CK_Q8_0},
+        {CK_Q4_1, 32, 20, CK_Q8_1}, {CK_Q5_0, 32, 22, CK_Q8_0}, {CK_Q5_1, 32, 24, CK_Q8_1}, {CK_Q8_0, 32, 34, CK_Q8_0},
+        {CK_Q8_1, 32, 36, CK_Q8_1}, {CK_Q4_K, 256, 144, CK_Q8_K}, {CK_Q5_K, 256, 176, CK_Q8_K},
+        {CK_Q6_K, 256, 210, CK_Q8_K}, {CK_Q8_K, 256, 292, CK_Q8_K},
+    };
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); ++i) {
+        CHECK(ck_block_elements(g[i].t) == g[i].e && ck_block_bytes(g[i].t) == g[i].b, "geometry %s", ck_type_name(g[i].t));
+        CHECK(ck_activation_type(g[i].t) == g[i].a, "activation type of %s", ck_type_name(g[i].t));
+    }
+    CHECK(ck_block_elements((ck_type)5) == 0 && ck_row_bytes(CK_Q4_K, 100) == -1, "unknown type / ragged row");
+    CHECK(ck_row_bytes(CK_Q8_0, 640) == 680, "row bytes");
+}
+
+// Storage quantisers: dequantise(quantise(x)) stays within the type's error bound.
+static void test_round_trips(void) {
+    const int64_t n = 4096;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    uint8_t *q = malloc(n * 4);
+    const ck_type types[] = {CK_F32, CK_F16, CK_BF16, CK_Q4_0, CK_Q4_1, CK_Q5_0, CK_Q5_1,
+                             CK_Q8_0, CK_Q8_1, CK_Q4_K, CK_Q5_K, CK_Q6_K, CK_Q8_K};
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
+        const ck_type t = types[ti];
+        const int64_t be = ck_block_elements(t), blk = be < 32 ? 32 : be;
+        double worst = 0;
+        int ok = 1;
+        for (int rep = 0; rep < 4; ++rep) {
+            for (int64_t i = 0; i < n; ++i) x[i] = rndn() * (rep == 3 ? 0.001f : 1.0f) + (rep == 2 ? 0.7f : 0.0f);
+            ok &= ck_quantize_row_ref(t, x, q, n) == 0;
+            ck_dequantize_row(t, q, y, n);
+            for (int64_t b = 0; b < n; b += blk) {
+                float amax = 0, mn = x[b], mx = x[b];
+                for (int64_t i = b; i < b + blk; ++i) {
+                    amax = fmaxf(amax, fabsf(x[i]));
+                    mn = fminf(mn, x[i]);
+                    mx = fmaxf(mx, x[i]);
+                }
+                // f16 scales carry an absolute rounding error of up to 2^-25 once they are subnormal:
+                // sub = that error times the largest multiplier of the scale in the type.
+                const double sub = 0x1p-25;
+                double bound;
+                switch (t) {
+                case CK_F32: bound = 0; break;
+                case CK_F16: bound = amax * 0x1p-11; break;
+                case CK_BF16: bound = amax * 0x1p-8; break;
+                case CK_Q8_0: case CK_Q8_1: bound = 0.5 * amax / 127 * 1.13 + 127 * sub; break;   // half step + f16 scale
+                case CK_Q8_K: bound = 0.5 * amax / 127 * 1.0001; break;
+                case CK_Q4_0: bound = amax / 8 * 1.001 + 8 * sub; break;             // the clamped side: one step
+                case CK_Q5_0: bound = amax / 16 * 1.001 + 16 * sub; break;
+                case CK_Q4_1: bound = 0.5 * (mx - mn) / 15 * 1.02 + fabs(mn) * 0x1p-11 + 16 * sub; break;
+                case CK_Q5_1: bound = 0.5 * (mx - mn) / 31 * 1.04 + fabs(mn) * 0x1p-11 + 32 * sub; break;
+                case CK_Q4_K: bound = 0.12 * amax + 2048 * sub; break;   // simple scheme: ~1/2 step plus 6-bit scale error
+                case CK_Q5_K: bound = 0.06 * amax + 4096 * sub; break;
+                case CK_Q6_K: bound = 0.035 * amax + 4096 * sub; break;
+                default: bound = 0;
+                }
+                for (int64_t i = b; i < b + blk; ++i) {
+                    const double e = fabs((double)x[i] - y[i]);
+                    if (amax > 0 && e / amax > worst) worst = e / amax;
+                    if (e > bound + 1e-30) ok = 0;
+                }
+            }
+        }
+        printf("  round trip %-5s worst |error|/amax %.4f\n", ck_type_name(t), worst);
+        CHECK(ok, "round trip %s exceeds its bound", ck_type_name(t));
+    }
+    CHECK(ck_quantize_row_ref(CK_Q4_0, x, q, 33) == -1 && ck_quantize_row_ref((ck_type)4, x, q, 32) == -1,
+          "quantize_row_ref rejects ragged rows and unknown types");
+    free(x); free(y); free(q);
+}
+
+// Hand-built blocks with values worked out from the layouts.
+static void test_known_answers(void) {
+    float out[256];
+    {   // Q4_0: d = 0.5 (0x3800); qs[j] = j | (15-j) << 4 -> x[j] = (j-8)/2, x[16+j] = (7-j)/2
+        uint8_t b[18] = {0x00, 0x38};
+        for (int j = 0; j < 16; ++j) b[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+        ck_dequantize_row(CK_Q4_0, b, out, 32);
+        CHECK(out[0] == -4.0f && out[8] == 0.0f && out[15] == 3.5f && out[16] == 3.5f && out[31] == -4.0f, "KAT q4_0");
+    }
+    {   // Q4_1: d = 2, m = -1; nibble 3 low / 12 high -> 5, 23
+        uint8_t b[20] = {0x00, 0x40, 0x00, 0xBC};
+        for (int j = 0; j < 16; ++j) b[4 + j] = 0xC3;
+        ck_dequantize_row(CK_Q4_1, b, out, 32);
+        CHECK(out[0] == 5.0f && out[16] == 23.0f, "KAT q4_1");
+    }
+    {   // Q5_0: d = 1; qh bit 0 and bit 16 set; qs = 0x21 -> x0 = (1|16)-16 = 1, x1 = 1-16 = -15, x16 = (2|16)-16 = 2, x17 = -14
+        uint8_t b[22] = {0x00, 0x3C, 0x01, 0x00, 0x01, 0x00};
+        for (int j = 0; j < 16; ++j) b[6 + j] = 0x21;
+        ck_dequantize_row(CK_Q5_0, b, out, 32);
+        CHECK(out[0] == 1.0f && out[1] == -15.0f && out[16] == 2.0f && out[17] == -14.0f, "KAT q5_0");
+    }
+    {   // Q5_1: d = 0.5, m = 10; qh = 0x80000000 -> element 31 gets +16; qs = 0xF0
+        uint8_t b[24] = {0x00, 0x38, 0x00, 0x49, 0x00, 0x00, 0x00, 0x80};
+        for (int j = 0; j < 16; ++j) b[8 + j] = 0xF0;
+        ck_dequantize_row(CK_Q5_1, b, out, 32);
+        CHECK(out[0] == 10.0f && out[16] == 17.5f && out[31] == 25.5f, "KAT q5_1");
+    }
+    {   // Q8_0: d = 0.25, qs[j] = j - 16
+        uint8_t b[34] = {0x00, 0x34};
+        for (int j = 0; j < 32; ++j) b[2 + j] = (uint8_t)(int8_t)(j - 16);
+        ck_dequantize_row(CK_Q8_0, b, out, 32);
+        CHECK(out[0] == -4.0f && out[16] == 0.0f && out[31] == 3.75f, "KAT q8_0");
+    }
+    {   // Q4_K: d = 1, dmin = 0.5; sub-block 0: sc 2, m 4; sub-block 5: sc 33 (=0x21), m 17 (=0x11)
+        uint8_t b[144] = {0};
+        b[0] = 0x00; b[1] = 0x3C; b[2] = 0x00; b[3] = 0x38;
+        b[4 + 0] = 2; b[4 + 4] = 4;                 // sc0, m0
+        b[4 + 1] = (uint8_t)(0x21 >> 4) << 6;       // sc5 high bits in scales[1] bits 6-7 (2 -> 0x80)
+        b[4 + 5] = (uint8_t)((0x11 >> 4) << 6);     // m5 high bits in scales[5] bits 6-7
+        b[4 + 9] = (uint8_t)((0x21 & 15) | ((0x11 & 15) << 4));
+        for (int l = 0; l < 128; ++l) b[16 + l] = 0x97;   // low nibble 7, high nibble 9
+        ck_dequantize_row(CK_Q4_K, b, out, 256);
+        // element 0: sub-block 0, q = 7 -> 1*2*7 - 0.5*4 = 12; element 160: chunk 2 low = sub-block 4 (sc 0, m 0) -> 0
+        // element 192+: chunk 3? sub-block 5 is chunk 2's high nibble: elements 160..191 -> 33*9 - 0.5*17 = 288.5
+        CHECK(out[0] == 12.0f && out[128] == 0.0f && out[160] == 288.5f && out[191] == 288.5f, "KAT q4_K");
+    }
+    {   // Q5_K: d = 1, dmin = 0; sc0 = 1; qh[0] bit 0 -> element 0 gets +16; qs low nibble 3
+        uint8_t b[176] = {0};
+        b[1] = 0x3C;
+        b[4] = 1;
+        b[16] = 0x01;
+        for (int l = 0; l < 128; ++l) b[48 + l] = 0x03;
+        ck_dequantize_row(CK_Q5_K, b, out, 256);
+        CHECK(out[0] == 19.0f && out[1] == 3.0f && out[32] == 0.0f, "KAT q5_K");
+    }
+    {   // Q6_K: d = 0.5; scales[0] = 2, scales[2] = -1; ql[0] = 0x21, qh[0] = 0b00000110
+        uint8_t b[210] = {0};
+        b[0] = 0x21;            // element 0 low 4 bits = 1, element 64 low bits = 2
+        b[32] = 0x05;           // element 32 low bits = 5
+        b[128] = 0x06;          // qh[0]: element 0 high = 2 (bits 0-1), element 32 high = 1 (bits 2-3)
+        b[192 + 0] = 2;
+        b[192 + 2] = (uint8_t)-1;
+        b[192 + 4] = 3;
+        b[209] = 0x38;          // d = 0.5
+        ck_dequantize_row(CK_Q6_K, b, out, 256);
+        // e0: q = 1 | 2<<4 = 33 -> 33-32 = 1 -> 0.5*2*1 = 1; e32: q = 5 | 1<<4 = 21 -> -11 -> 0.5*-1*-11 = 5.5
+        // e64: q = 2 -> -30 -> 0.5*3*-30 = -45; e1: q = 0 -> -32 -> 0.5*2*-32 = -32
+        CHECK(out[0] == 1.0f && out[32] == 5.5f && out[64] == -45.0f && out[1] == -32.0f, "KAT q6_K");
+    }
+    {   // vec_dot on known blocks: Q8_0 (d = 1) . Q8_0 (d = 0.5), qs all 2 and 3 -> 32*6*0.5 = 96
+        uint8_t w[34] = {0x00, 0x3C}, a[34] = {0x00, 0x38};
+        memset(w + 2, 2, 32);
+        memset(a + 2, 3, 32);
+        const ck_kernel_set *sets[8];
+        const int ns = ck_kernels_available(sets, 8);
+        for (int s = 0; s < ns; ++s) CHECK(sets[s]->vec_dot[CK_Q8_0](32, w, a) == 96.0f, "KAT vec_dot q8_0 %s", sets[s]->name);
+    }
+    {   // Q8_K quantiser: first extreme negative -> d = -max/127 > 0, the extreme maps to -127
+        float x[256];
+        for (int i = 0; i < 256; ++i) x[i] = 0.25f;
+        x[5] = -2.0f;
+        x[9] = 2.0f;   // same magnitude later: the first one (negative) wins
+        uint8_t q[292];
+        ck_quantize_row_ref(CK_Q8_K, x, q, 256);
+        float d;
+        memcpy(&d, q, 4);
+        int16_t bs0;
+        memcpy(&bs0, q + 260, 2);
+        // iscale = -127 / -2 = 63.5: 0.25 -> 15.875 -> 16; -2 -> -127; 2 -> 127
+        CHECK((int8_t)q[4 + 5] == -127 && (int8_t)q[4 + 9] == 127 && (int8_t)q[4] == 16 && fabsf(d - 2.0f / 127.0f) < 1e-9f &&
+                  bs0 == 14 * 16 + 0,
+              "KAT q8_K quantiser (d %g, q %d %d %d, bsum %d)", d, (int8_t)q[9], (int8_t)q[13], (int8_t)q[4], bs0);
+    }
+    {   // Q8_0 quantiser: amax 127 -> d = 1 exactly; 2.5 -> 3 (roundf, away from zero), -0.5 -> -1
+        float x[32] = {127.0f, 2.5f, -0.5f, 0.49f};
+        uint8_t q[34];
+        ck_quantize_row_ref(CK_Q8_0, x, q, 32);
+        CHECK(q[0] == 0x00 && q[1] == 0x3C && (int8_t)q[2] == 127 && (int8_t)q[3] == 3 && (int8_t)q[4] == -1 && q[5] == 0,
+              "KAT q8_0 quantiser");
+    }
+}
+
+// ---- benchmark ----------------------------------------------------------------------------------
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void bench(int64_t rows) {
+    const int64_t n = 640;
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    const ck_type types[] = {CK_Q8_0, CK_Q4_0, CK_Q5_0, CK_Q4_K, CK_Q6_K, CK_F16};
+    float *x = malloc(n * sizeof(float)), *out = malloc(rows * sizeof(float));
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
+        const ck_type t = types[ti], at = ck_activation_type(t);
+        const int64_t nn = ck_block_elements(t) == 256 ? 768 : n;   // 640 is not a multiple of 256
+        const size_t rb = (size_t)ck_row_bytes(t, nn);
+        uint8_t *w = malloc(rb * rows), *a = malloc((size_t)ck_row_bytes(at, nn) + 64);
+        for (size_t i = 0; i < rb * rows; ++i) w[i] = (uint8_t)rnd64();
+        for (int64_t r = 0; r < rows; ++r) make_weights(t, w + r * rb, nn, 1, x);
+        fill_floats(x, nn, 32);
+        ck_kernels_scalar()->quantize[at](x, a, nn);
+        for (int s = 0; s < ns; ++s) {
+            ck_gemv(sets[s], t, nn, w, rb, rows, a, out);   // warm
+            double best = 1e9;
+            for (int rep = 0; rep < 3; ++rep) {
+                const double t0 = now_s();
+                ck_gemv(sets[s], t, nn, w, rb, rows, a, out);
+                const double dt = now_s() - t0;
+                if (dt < best) best = dt;
+            }
+            printf("  bench gemv %-5s %lld x %lld %-13s %8.2f ms  %6.2f GB/s\n", ck_type_name(t), (long long)rows,
+                   (long long)nn, sets[s]->name, best * 1e3, (double)(rb * rows) / best * 1e-9);
+        }
+        free(w);
+        free(a);
+    }
+    free(x);
+    free(out);
+}
+
+int main(int argc, char **argv) {
+    const char *expect_set = NULL;
+    int expect_dotprod = -1, expect_i8mm = 0;
+    int64_t bench_rows = 0;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--expect-set") && i + 1 < argc) expect_set = argv[++i];
+        else if (!strcmp(argv[i], "--expect-dotprod")) expect_dotprod = 1;
+        else if (!strcmp(argv[i], "--expect-no-dotprod")) expect_dotprod = 0;
+        else if (!strcmp(argv[i], "--expect-i8mm")) expect_i8mm = 1;
+        else if (!strcmp(argv[i], "--bench")) {
+            bench_rows = 262144;
+            if (i + 1 < argc && argv[i + 1][0] != '-') bench_rows = atoll(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: %s [--expect-set NAME] [--expect-dotprod|--expect-no-dotprod] [--expect-i8mm] [--bench [ROWS]]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    const unsigned f = ck_cpu_features();
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    printf("cpu features: 0x%x%s%s%s%s%s%s\n", f, f & CK_CPU_AVX2 ? " avx2" : "", f & CK_CPU_AVX512 ? " avx512" : "",
+           f & CK_CPU_AVX512VNNI ? " avx512vnni" : "", f & CK_CPU_NEON ? " neon" : "", f & CK_CPU_DOTPROD ? " dotprod" : "",
+           f & CK_CPU_I8MM ? " i8mm" : "");
+    printf("selected set: %s; available:", ck_kernels_select(~0u)->name);
+    for (int s = 0; s < ns; ++s) printf(" %s", sets[s]->name);
+    printf("\n");
+
+    CHECK(strcmp(ck_kernels_select(0)->name, "scalar") == 0, "select(0) must be scalar");
+    CHECK(ns >= 1 && sets[0] == ck_kernels_scalar(), "scalar set listed first");
+    if (expect_set) CHECK(strcmp(ck_kernels_select(~0u)->name, expect_set) == 0, "selected %s, expected %s", ck_kernels_select(~0u)->name, expect_set);
+    if (expect_dotprod == 1) CHECK((f & CK_CPU_DOTPROD) != 0, "dotprod expected but not reported");
+    if (expect_dotprod == 0) CHECK((f & CK_CPU_DOTPROD) == 0, "dotprod reported on a CPU without it");
+    if (expect_i8mm) CHECK((f & CK_CPU_I8MM) != 0, "i8mm expected but not reported");
+#if defined(__aarch64__)
+    CHECK((f & CK_CPU_NEON) != 0, "AArch64 must report NEON");
+    if (!(f & CK_CPU_DOTPROD)) CHECK(strcmp(ck_kernels_select(~0u)->name, "neon") == 0, "no dotprod: neon set expected");
+    CHECK(strcmp(ck_kernels_select(~(unsigned)CK_CPU_DOTPROD)->name, "neon") == 0, "masking dotprod selects neon");
+#endif
+
+    test_geometry();
+    test_conversions();
+    test_known_answers();
+    test_round_trips();
+    for (int s = 0; s < ns; ++s) {
+        const long before = g_fail;
+        test_quantizers(sets[s]);
+        test_vec_dot(sets[s]);
+        test_f32_ops(sets[s]);
+        test_gemv_gemm(sets[s]);
+        printf("set %-13s %s\n", sets[s]->name, g_fail == before ? "ok" : "FAILED");
+    }
+    if (bench_rows > 0) bench(bench_rows);
+    printf("%ld passed, %ld failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}

@@ -1,0 +1,70 @@
+// swift-tools-version:6.1
+// GemmaEdge: a Gemma 3 inference runtime for ARM single-board computers.
+//
+// Modules, bottom to top (each has one job; nothing below GemmaEdge knows about the CLI):
+//   CKernels       C kernels: scalar reference + AVX2 / NEON / dotprod paths, run-time CPU detection
+//   GGUF           the file format: validated reader over one mmap (the weight arena), writer
+//   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops
+//   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
+//   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
+//   Gemma3         config from metadata, typed weight views, KV cache, the forward pass
+//   GemmaEdge      the engine API used by the CLI (and later the server and profiler)
+//   gemma-edge     the command-line tool
+import PackageDescription
+
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "GemmaEdge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gemma-edge", targets: ["gemma-edge"]),
+        .library(name: "GemmaEdge", targets: ["GemmaEdge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
+        ),
+        .target(
+            name: "CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
+            linkerSettings: [.linkedLibrary("sentencepiece")]
+        ),
+
+        // Core library.
+        .target(name: "GGUF", swiftSettings: optimise),
+        .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: optimise),
+        .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: optimise),
+        .target(name: "Sampling", swiftSettings: optimise),
+        .target(name: "Gemma3", dependencies: ["GGUF", "Kernels"], swiftSettings: optimise),
+        .target(
+            name: "GemmaEdge",
+            dependencies: ["GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling"],
+            swiftSettings: optimise
+        ),
+
+        // Tools.
+        .executableTarget(
+            name: "gemma-edge",
+            dependencies: ["GemmaEdge", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: optimise
+        ),
+
+        // Tests.
+        .target(name: "TestSupport", dependencies: ["GGUF", "CKernels"], path: "Tests/TestSupport"),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "GGUF", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
+        .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport"]),
+        .testTarget(name: "GoldenTests", dependencies: ["GemmaEdge", "Gemma3", "Tokenizer", "GGUF", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5],
+    cLanguageStandard: .c11,
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,222 @@
+// Internal to CKernels: block layouts, unaligned loads/stores, scalar f16/bf16 helpers and the
+// prototypes of every per-architecture kernel (so dispatch.c can build the sets).
+//
+// Block structs hold only byte arrays: their alignment is 1, so any byte address is a valid block
+// address (GGUF tensors and test buffers need not be aligned). Multi-byte fields are read and
+// written with memcpy, which compiles to plain unaligned loads/stores. Little-endian only, as GGUF.
+#ifndef CK_INTERNAL_H
+#define CK_INTERNAL_H
+
+#include "CKernels.h"
+
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "CKernels assumes a little-endian target (as GGUF does)"
+#endif
+
+#define CK_QK 32     // elements per block of the 32-element types
+#define CK_QKK 256   // elements per K-quant super-block
+
+// ---- block layouts (as ggml-common.h / gguf quants.py) -------------------------------------------
+
+typedef struct { uint8_t d[2]; uint8_t qs[16]; } ck_block_q4_0;                            // 18 B
+typedef struct { uint8_t d[2]; uint8_t m[2]; uint8_t qs[16]; } ck_block_q4_1;              // 20 B
+typedef struct { uint8_t d[2]; uint8_t qh[4]; uint8_t qs[16]; } ck_block_q5_0;             // 22 B
+typedef struct { uint8_t d[2]; uint8_t m[2]; uint8_t qh[4]; uint8_t qs[16]; } ck_block_q5_1; // 24 B
+typedef struct { uint8_t d[2]; int8_t qs[32]; } ck_block_q8_0;                             // 34 B
+typedef struct { uint8_t d[2]; uint8_t s[2]; int8_t qs[32]; } ck_block_q8_1;               // 36 B: s = d * sum(qs)
+typedef struct {
+    uint8_t d[2];          // f16 super-block scale of the 6-bit scales
+    uint8_t dmin[2];       // f16 super-block scale of the 6-bit mins
+    uint8_t scales[12];    // 8 scales + 8 mins, 6 bits each (see ck_k4_scales)
+    uint8_t qs[128];       // 4-bit quants: 64-element chunk c uses qs[32c..32c+31], low nibble first
+} ck_block_q4_K;                                                                            // 144 B
+typedef struct {
+    uint8_t d[2];
+    uint8_t dmin[2];
+    uint8_t scales[12];
+    uint8_t qh[32];        // 5th bit: element 32k+l has bit k of qh[l]
+    uint8_t qs[128];
+} ck_block_q5_K;                                                                            // 176 B
+typedef struct {
+    uint8_t ql[128];       // low 4 bits
+    uint8_t qh[64];        // high 2 bits
+    int8_t scales[16];     // one signed 8-bit scale per 16 elements
+    uint8_t d[2];          // f16 super-block scale
+} ck_block_q6_K;                                                                            // 210 B
+typedef struct {
+    uint8_t d[4];          // f32 scale
+    int8_t qs[256];
+    uint8_t bsums[32];     // 16 x int16: sum of qs in each group of 16
+} ck_block_q8_K;                                                                            // 292 B
+
+_Static_assert(sizeof(ck_block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(ck_block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(ck_block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(ck_block_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(ck_block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(ck_block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(ck_block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(ck_block_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(ck_block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(ck_block_q8_K) == 292, "q8_K");
+
+// ---- unaligned little-endian field access ------------------------------------------------------
+
+static inline uint16_t ck_rd_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline int16_t ck_rd_i16(const void *p) { int16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t ck_rd_u32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline float ck_rd_f32(const void *p) { float v; memcpy(&v, p, 4); return v; }
+static inline void ck_wr_u16(void *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void ck_wr_i16(void *p, int16_t v) { memcpy(p, &v, 2); }
+static inline void ck_wr_u32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void ck_wr_f32(void *p, float v) { memcpy(p, &v, 4); }
+
+static inline uint32_t ck_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float ck_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+// ---- f16 / bf16 (scalar; bit-exact with F16C / AArch64 FCVT in round-to-nearest-even) -----------
+
+// f16 -> f32: exact. NaNs keep their payload and come out quiet (as VCVTPH2PS / FCVT do).
+static inline float ck_h2f(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1Fu;
+    const uint32_t man = h & 0x3FFu;
+    if (exp == 0) {
+        // zero or subnormal: man * 2^-24, exact in f32
+        const float mag = (float)man * 0x1p-24f;
+        return ck_bits_f32(sign | ck_f32_bits(mag));
+    }
+    if (exp == 31) {
+        return ck_bits_f32(sign | 0x7F800000u | (man << 13) | (man ? 0x00400000u : 0u));
+    }
+    return ck_bits_f32(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+// f32 -> f16, round to nearest even; overflow -> inf; NaN -> quiet NaN with the payload's top bits
+// (what VCVTPS2PH and FCVT produce).
+static inline uint16_t ck_f2h(float f) {
+    const uint32_t x = ck_f32_bits(f);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((ax >> 13) & 0x3FFu));
+    if (ax >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);   // >= 65520 rounds to inf
+    if (ax < 0x38800000u) {                                      // < 2^-14: f16 subnormal or zero
+        // |f| * 2^24 is exact; (v + 2^23) - 2^23 rounds it to the nearest even integer.
+        const float v = ck_bits_f32(ax) * 0x1p24f;
+        const float r = (v + 0x1p23f) - 0x1p23f;
+        return (uint16_t)(sign | (uint16_t)r);                   // r == 1024 encodes 2^-14 correctly
+    }
+    const uint32_t odd = (ax >> 13) & 1u;
+    const uint32_t r = (ax + 0xFFFu + odd) >> 13;
+    return (uint16_t)(sign | (uint16_t)(r - (112u << 10)));
+}
+
+static inline float ck_bf2f(uint16_t h) { return ck_bits_f32((uint32_t)h << 16); }
+
+// f32 -> bf16 as ggml: round to nearest even, NaN forced quiet.
+static inline uint16_t ck_f2bf(float f) {
+    const uint32_t u = ck_f32_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 64u);
+    return (uint16_t)((u + (0x7FFFu + ((u >> 16) & 1u))) >> 16);
+}
+
+// ggml's nearest_int: round to nearest even through the f32 adder (|f| <= 4194303).
+static inline int ck_nearest_int(float f) {
+    const float v = f + 12582912.f;
+    int i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+
+// Q4_K / Q5_K: unpack the 12 scale bytes into 8 six-bit scales and 8 six-bit mins.
+static inline void ck_k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; ++j) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((q[j + 8] & 0x0F) | ((q[j] >> 6) << 4));
+        m[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+    }
+}
+
+// Same unpacking on 32-bit words: returns scales in out[0..7] and mins in out[8..15].
+static inline void ck_k4_scales_u32(const uint8_t *q, uint8_t out[16]) {
+    uint32_t u0 = ck_rd_u32(q), u1 = ck_rd_u32(q + 4), u2 = ck_rd_u32(q + 8);
+    uint32_t w[4];
+    w[0] = u0 & 0x3F3F3F3Fu;                                                 // sc0..3
+    w[1] = (u2 & 0x0F0F0F0Fu) | (((u0 >> 6) & 0x03030303u) << 4);          // sc4..7
+    w[2] = u1 & 0x3F3F3F3Fu;                                                 // m0..3
+    w[3] = ((u2 >> 4) & 0x0F0F0F0Fu) | (((u1 >> 6) & 0x03030303u) << 4);   // m4..7
+    memcpy(out, w, 16);
+}
+
+// ---- kernel prototypes --------------------------------------------------------------------------
+
+#define CK_DECLARE_SET(prefix)                                                                    \
+    float prefix##_vec_dot_f32(int64_t n, const void *w, const void *a);                          \
+    float prefix##_vec_dot_f16(int64_t n, const void *w, const void *a);                          \
+    float prefix##_vec_dot_bf16(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q4_0(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q4_1(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q5_0(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q5_1(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q8_0(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q4_K(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q5_K(int64_t n, const void *w, const void *a);                         \
+    float prefix##_vec_dot_q6_K(int64_t n, const void *w, const void *a);
+
+// scalar.c: everything
+CK_DECLARE_SET(ck_scalar)
+float ck_scalar_vec_dot_q8_1(int64_t n, const void *w, const void *a);
+float ck_scalar_vec_dot_q8_K(int64_t n, const void *w, const void *a);
+void ck_scalar_quantize_f32(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_f16(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_bf16(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q8_0(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q8_1(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q8_K(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q4_0(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q4_1(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q5_0(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q5_1(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q4_K(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q5_K(const float *x, void *y, int64_t n);
+void ck_scalar_quantize_q6_K(const float *x, void *y, int64_t n);
+float ck_scalar_dot_f32(int64_t n, const float *x, const float *y);
+void ck_scalar_axpy_f32(int64_t n, float a, const float *x, float *y);
+
+#if defined(__x86_64__)
+// x86_avx2.c
+CK_DECLARE_SET(ck_avx2)
+void ck_avx2_quantize_f16(const float *x, void *y, int64_t n);
+void ck_avx2_quantize_bf16(const float *x, void *y, int64_t n);
+void ck_avx2_quantize_q8_0(const float *x, void *y, int64_t n);
+void ck_avx2_quantize_q8_1(const float *x, void *y, int64_t n);
+void ck_avx2_quantize_q8_K(const float *x, void *y, int64_t n);
+float ck_avx2_dot_f32(int64_t n, const float *x, const float *y);
+void ck_avx2_axpy_f32(int64_t n, float a, const float *x, float *y);
+#endif
+
+#if defined(__aarch64__)
+// arm_neon.c
+CK_DECLARE_SET(ck_neon)
+void ck_neon_quantize_f16(const float *x, void *y, int64_t n);
+void ck_neon_quantize_bf16(const float *x, void *y, int64_t n);
+void ck_neon_quantize_q8_0(const float *x, void *y, int64_t n);
+void ck_neon_quantize_q8_1(const float *x, void *y, int64_t n);
+void ck_neon_quantize_q8_K(const float *x, void *y, int64_t n);
+float ck_neon_dot_f32(int64_t n, const float *x, const float *y);
+void ck_neon_axpy_f32(int64_t n, float a, const float *x, float *y);
+// arm_dotprod.c: the integer dot products only (floats and quantisers come from arm_neon.c)
+float ck_dotprod_vec_dot_q4_0(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q4_1(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q5_0(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q5_1(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q8_0(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q4_K(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q5_K(int64_t n, const void *w, const void *a);
+float ck_dotprod_vec_dot_q6_K(int64_t n, const void *w, const void *a);
+#endif
+
+#endif

@@ -1,0 +1,170 @@
+// Kernel sets, run-time selection, and the row loops (gemv / gemm) over a set's vec_dot.
+#include "ck_internal.h"
+
+// Entries shared by every set: the storage quantisers (only the writer and tests use them) and the
+// dot products of the activation types used as weights (no model stores them).
+#define CK_COMMON_ENTRIES                                                                          \
+    [CK_Q4_0] = ck_scalar_quantize_q4_0, [CK_Q4_1] = ck_scalar_quantize_q4_1,                     \
+    [CK_Q5_0] = ck_scalar_quantize_q5_0, [CK_Q5_1] = ck_scalar_quantize_q5_1,                     \
+    [CK_Q4_K] = ck_scalar_quantize_q4_K, [CK_Q5_K] = ck_scalar_quantize_q5_K,                     \
+    [CK_Q6_K] = ck_scalar_quantize_q6_K, [CK_F32] = ck_scalar_quantize_f32
+
+#if defined(__x86_64__)
+static const ck_kernel_set avx2_set = {
+    .name = "avx2",
+    .vec_dot = {
+        [CK_F32] = ck_avx2_vec_dot_f32,
+        [CK_F16] = ck_avx2_vec_dot_f16,
+        [CK_BF16] = ck_avx2_vec_dot_bf16,
+        [CK_Q4_0] = ck_avx2_vec_dot_q4_0,
+        [CK_Q4_1] = ck_avx2_vec_dot_q4_1,
+        [CK_Q5_0] = ck_avx2_vec_dot_q5_0,
+        [CK_Q5_1] = ck_avx2_vec_dot_q5_1,
+        [CK_Q8_0] = ck_avx2_vec_dot_q8_0,
+        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
+        [CK_Q4_K] = ck_avx2_vec_dot_q4_K,
+        [CK_Q5_K] = ck_avx2_vec_dot_q5_K,
+        [CK_Q6_K] = ck_avx2_vec_dot_q6_K,
+        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
+    },
+    .quantize = {
+        CK_COMMON_ENTRIES,
+        [CK_F16] = ck_avx2_quantize_f16,
+        [CK_BF16] = ck_avx2_quantize_bf16,
+        [CK_Q8_0] = ck_avx2_quantize_q8_0,
+        [CK_Q8_1] = ck_avx2_quantize_q8_1,
+        [CK_Q8_K] = ck_avx2_quantize_q8_K,
+    },
+    .dot_f32 = ck_avx2_dot_f32,
+    .axpy_f32 = ck_avx2_axpy_f32,
+};
+#endif
+
+#if defined(__aarch64__)
+#define CK_NEON_QUANTIZE                                                                           \
+    .quantize = {                                                                                  \
+        CK_COMMON_ENTRIES,                                                                         \
+        [CK_F16] = ck_neon_quantize_f16,                                                           \
+        [CK_BF16] = ck_neon_quantize_bf16,                                                         \
+        [CK_Q8_0] = ck_neon_quantize_q8_0,                                                         \
+        [CK_Q8_1] = ck_neon_quantize_q8_1,                                                         \
+        [CK_Q8_K] = ck_neon_quantize_q8_K,                                                         \
+    },                                                                                             \
+    .dot_f32 = ck_neon_dot_f32, .axpy_f32 = ck_neon_axpy_f32
+
+static const ck_kernel_set neon_set = {
+    .name = "neon",
+    .vec_dot = {
+        [CK_F32] = ck_neon_vec_dot_f32,
+        [CK_F16] = ck_neon_vec_dot_f16,
+        [CK_BF16] = ck_neon_vec_dot_bf16,
+        [CK_Q4_0] = ck_neon_vec_dot_q4_0,
+        [CK_Q4_1] = ck_neon_vec_dot_q4_1,
+        [CK_Q5_0] = ck_neon_vec_dot_q5_0,
+        [CK_Q5_1] = ck_neon_vec_dot_q5_1,
+        [CK_Q8_0] = ck_neon_vec_dot_q8_0,
+        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
+        [CK_Q4_K] = ck_neon_vec_dot_q4_K,
+        [CK_Q5_K] = ck_neon_vec_dot_q5_K,
+        [CK_Q6_K] = ck_neon_vec_dot_q6_K,
+        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
+    },
+    CK_NEON_QUANTIZE,
+};
+
+static const ck_kernel_set dotprod_set = {
+    .name = "neon-dotprod",
+    .vec_dot = {
+        [CK_F32] = ck_neon_vec_dot_f32,
+        [CK_F16] = ck_neon_vec_dot_f16,
+        [CK_BF16] = ck_neon_vec_dot_bf16,
+        [CK_Q4_0] = ck_dotprod_vec_dot_q4_0,
+        [CK_Q4_1] = ck_dotprod_vec_dot_q4_1,
+        [CK_Q5_0] = ck_dotprod_vec_dot_q5_0,
+        [CK_Q5_1] = ck_dotprod_vec_dot_q5_1,
+        [CK_Q8_0] = ck_dotprod_vec_dot_q8_0,
+        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
+        [CK_Q4_K] = ck_dotprod_vec_dot_q4_K,
+        [CK_Q5_K] = ck_dotprod_vec_dot_q5_K,
+        [CK_Q6_K] = ck_dotprod_vec_dot_q6_K,
+        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
+    },
+    CK_NEON_QUANTIZE,
+};
+#endif
+
+// Sets this binary holds, best first, with the CPU features each one needs.
+typedef struct {
+    const ck_kernel_set *set;
+    unsigned needs;
+} ck_set_entry;
+
+static const ck_set_entry simd_sets[] = {
+#if defined(__x86_64__)
+    {&avx2_set, CK_CPU_AVX2},
+#endif
+#if defined(__aarch64__)
+    {&dotprod_set, CK_CPU_NEON | CK_CPU_DOTPROD},
+    {&neon_set, CK_CPU_NEON},
+#endif
+    {NULL, 0},
+};
+
+const ck_kernel_set *ck_kernels_select(unsigned allowed) {
+    const unsigned have = ck_cpu_features() & allowed;
+    for (const ck_set_entry *e = simd_sets; e->set; ++e)
+        if ((e->needs & have) == e->needs) return e->set;
+    return ck_kernels_scalar();
+}
+
+int ck_kernels_available(const ck_kernel_set **out, int max) {
+    int count = 0;
+    if (count < max) out[count++] = ck_kernels_scalar();
+    const unsigned have = ck_cpu_features();
+    // report in ascending order of capability after scalar
+    int nsets = 0;
+    while (simd_sets[nsets].set) ++nsets;
+    for (int k = nsets - 1; k >= 0 && count < max; --k)
+        if ((simd_sets[k].needs & have) == simd_sets[k].needs) out[count++] = simd_sets[k].set;
+    return count;
+}
+
+void ck_gemv(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
+             int64_t rows, const void *a, float *out) {
+    if ((unsigned)type >= CK_TYPE_COUNT) return;
+    const ck_vec_dot_fn dot = ks->vec_dot[type];
+    if (!dot) return;
+    const uint8_t *wr = w;
+    for (int64_t r = 0; r < rows; ++r) out[r] = dot(n, wr + (size_t)r * row_bytes, a);
+}
+
+void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
+             int64_t rows, const void *a, size_t a_stride, int64_t ntok, float *out, int64_t out_stride) {
+    if ((unsigned)type >= CK_TYPE_COUNT) return;
+    const ck_vec_dot_fn dot = ks->vec_dot[type];
+    if (!dot || rows <= 0 || ntok <= 0) return;
+    if (ntok == 1) {
+        ck_gemv(ks, type, n, w, row_bytes, rows, a, out);
+        return;
+    }
+    // Tiles: a weight tile of up to 16 rows (about 16 KiB, L1) is walked for every token of an
+    // activation tile (about 128 KiB, L2), so each weight block is fetched from memory once per
+    // activation tile instead of once per token.
+    const size_t rb = row_bytes ? row_bytes : 1, ab = a_stride ? a_stride : 1;
+    int64_t rt = (int64_t)((16u << 10) / rb);
+    rt = rt < 1 ? 1 : (rt > 16 ? 16 : rt);
+    int64_t tt = (int64_t)((128u << 10) / ab);
+    tt = tt < 1 ? 1 : (tt > ntok ? ntok : tt);
+    const uint8_t *wb = w, *abase = a;
+    for (int64_t t0 = 0; t0 < ntok; t0 += tt) {
+        const int64_t t1 = t0 + tt < ntok ? t0 + tt : ntok;
+        for (int64_t r0 = 0; r0 < rows; r0 += rt) {
+            const int64_t r1 = r0 + rt < rows ? r0 + rt : rows;
+            for (int64_t t = t0; t < t1; ++t) {
+                const void *at = abase + (size_t)t * a_stride;
+                float *o = out + t * out_stride;
+                for (int64_t r = r0; r < r1; ++r) o[r] = dot(n, wb + (size_t)r * row_bytes, at);
+            }
+        }
+    }
+}

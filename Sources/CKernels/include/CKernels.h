@@ -1,0 +1,133 @@
+// CKernels: the numeric kernels of GemmaEdge, in C, with one standard name per kernel.
+//
+// Every kernel has a portable scalar reference (scalar.c) and, where it pays, SIMD paths in one
+// file per architecture (x86_avx2.c, arm_neon.c, arm_dotprod.c). Which path runs is decided once,
+// at load, from what the CPU reports at run time (ck_cpu_features), never from how the binary was
+// built: every SIMD function carries its own __attribute__((target(...))), so one binary holds all
+// paths and never executes an instruction the CPU lacks.
+//
+// The kernels know block layouts of quantised tensors (the GGUF/ggml layouts, see
+// gguf-py/gguf/quants.py) and nothing about any model.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "CKThreadPool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Tensor element types, numbered as in the GGUF file format.
+typedef enum {
+    CK_F32 = 0,
+    CK_F16 = 1,
+    CK_Q4_0 = 2,
+    CK_Q4_1 = 3,
+    CK_Q5_0 = 6,
+    CK_Q5_1 = 7,
+    CK_Q8_0 = 8,
+    CK_Q8_1 = 9,
+    CK_Q4_K = 12,
+    CK_Q5_K = 13,
+    CK_Q6_K = 14,
+    CK_Q8_K = 15,
+    CK_BF16 = 30,
+    CK_TYPE_COUNT = 31
+} ck_type;
+
+// CPU feature bits reported by ck_cpu_features().
+enum {
+    CK_CPU_AVX2 = 1u << 0,     // AVX2 + FMA + F16C
+    CK_CPU_AVX512 = 1u << 1,   // AVX-512 F/BW/VL
+    CK_CPU_AVX512VNNI = 1u << 2,
+    CK_CPU_NEON = 1u << 8,     // AArch64 Advanced SIMD (always present on AArch64)
+    CK_CPU_DOTPROD = 1u << 9,  // ARMv8.2 SDOT/UDOT (asimddp)
+    CK_CPU_I8MM = 1u << 10,    // ARMv8.6 SMMLA (i8mm)
+};
+
+// What the running CPU supports (cpuid + xgetbv on x86, getauxval(AT_HWCAP/AT_HWCAP2) on Linux/ARM).
+unsigned ck_cpu_features(void);
+
+// Block geometry: elements per block and bytes per block; 0 for unknown types.
+int64_t ck_block_elements(ck_type type);
+int64_t ck_block_bytes(ck_type type);
+
+// The activation format a weight type's dot product consumes (Q8_0, Q8_1, Q8_K, or F32 for the
+// float weight types). The activation types themselves map to themselves (Q8_1 -> Q8_1,
+// Q8_K -> Q8_K), so every ck_type has a dot product. Unknown types give CK_TYPE_COUNT.
+ck_type ck_activation_type(ck_type weight_type);
+
+// Bytes of a row of n elements of `type` (n a multiple of the block); -1 for an unknown type or
+// a ragged n.
+int64_t ck_row_bytes(ck_type type, int64_t n);
+
+// Short lowercase name of a type ("q4_K", "f16", ...); "?" for an unknown type.
+const char *ck_type_name(ck_type type);
+
+// Scalar reference: dequantise n elements (n a multiple of the block) of `type` from src into dst.
+void ck_dequantize_row(ck_type type, const void *src, float *dst, int64_t n);
+
+// Scalar reference: quantise n floats into an activation format (CK_Q8_0, CK_Q8_1, CK_Q8_K) or a
+// storage format used by the project's writer (CK_F16, CK_BF16, CK_Q4_0, CK_Q4_1, CK_Q5_0, CK_Q5_1,
+// CK_Q8_0, CK_Q4_K, CK_Q5_K, CK_Q6_K), rounding exactly as ggml's *_ref quantisers do.
+// Returns 0 on success, -1 when `type` cannot be produced.
+int ck_quantize_row_ref(ck_type type, const float *src, void *dst, int64_t n);
+
+// f16/bf16 <-> f32, scalar.
+float ck_f16_to_f32(uint16_t h);
+uint16_t ck_f32_to_f16(float f);
+float ck_bf16_to_f32(uint16_t h);
+uint16_t ck_f32_to_bf16(float f);
+
+// Activation quantiser: n floats -> blocks of the activation type (n a multiple of the block;
+// a ragged tail is ignored). Activation quantisers (Q8_0, Q8_1, Q8_K) produce quants in
+// [-127, 127], which the SIMD dot products rely on. SIMD quantisers write the same bytes as the
+// scalar ones.
+typedef void (*ck_quantize_fn)(const float *x, void *y, int64_t n);
+
+// Dot product of one weight row (n elements of the weight type) with one activation row
+// (n elements in ck_activation_type(weight type)). n must be a multiple of the weight block
+// (whole blocks only are used). Neither buffer needs any alignment.
+typedef float (*ck_vec_dot_fn)(int64_t n, const void *w, const void *a);
+
+// A complete kernel set. Entries are never NULL for the types listed in ck_type (the scalar set
+// fills what a SIMD set does not improve).
+typedef struct {
+    const char *name;                         // "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod"
+    ck_vec_dot_fn vec_dot[CK_TYPE_COUNT];     // indexed by weight type
+    ck_quantize_fn quantize[CK_TYPE_COUNT];   // indexed by activation type (Q8_0, Q8_1, Q8_K, F32 copy);
+                                              // also F16/BF16 row conversion and, through the scalar
+                                              // storage quantisers, every other type in ck_type
+    float (*dot_f32)(int64_t n, const float *x, const float *y);
+    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);   // y += a * x
+} ck_kernel_set;
+
+// The scalar reference set (always available).
+const ck_kernel_set *ck_kernels_scalar(void);
+
+// The best set this CPU can run, restricted to the features in `allowed` (pass ~0u for all).
+// Chosen once at load by the caller; never per call.
+const ck_kernel_set *ck_kernels_select(unsigned allowed);
+
+// Every set compiled into this binary whose features the CPU has (for tests comparing each with
+// the scalar reference). Returns how many were written to out (at most max).
+int ck_kernels_available(const ck_kernel_set **out, int max);
+
+// Matrix-vector: out[r] = dot(row r of W, a) for r in [0, rows). W rows are `row_bytes` apart.
+void ck_gemv(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
+             int64_t rows, const void *a, float *out);
+
+// Matrix-matrix (prefill): for t in [0, ntok), r in [0, rows):
+//   out[t * out_stride + r] = dot(row r of W, activation row t)
+// Activation rows are `a_stride` bytes apart. Walks weight rows in tiles so each weight block is
+// reused across tokens while it is in cache.
+void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
+             int64_t rows, const void *a, size_t a_stride, int64_t ntok, float *out, int64_t out_stride);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

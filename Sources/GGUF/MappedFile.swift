@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One read-only memory mapping of a whole file: the weight arena. Tensors are views into it;
+/// nothing is copied. The mapping lives as long as this object.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
+    /// Device and inode, size and mtime of the mapped file (keys for caches built from it).
+    public let size: Int
+    public let modificationTime: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw GGUFError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw GGUFError(.io, file: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw GGUFError(.io, file: path, "not a regular file")
+        }
+        size = Int(st.st_size)
+        modificationTime = Int(st.st_mtim.tv_sec)
+        guard size > 0 else {
+            throw GGUFError(.truncated, file: path, offset: 0, "file is empty")
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw GGUFError(.io, file: path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
+        }
+        // Weights are read front to back on every token: ask the kernel to read ahead.
+        _ = madvise(base, size, MADV_WILLNEED)
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+    }
+}

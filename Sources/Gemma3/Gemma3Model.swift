@@ -1,0 +1,249 @@
+// The Gemma 3 text forward pass, as written in shared/GEMMA3.md ("One forward step").
+// Reference behaviour: llama.cpp's gemma3 graph (src/models/gemma3.cpp), which the golden
+// fixtures were recorded from.
+import CKernels
+import GGUF
+import Kernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class Gemma3Model: @unchecked Sendable {
+    public let config: Gemma3Config
+    public let weights: Gemma3Weights
+    public let compute: Compute
+    /// Most tokens one `evaluate` call takes (the prefill batch).
+    public let maxBatch: Int
+
+    private let ropeLocal: RotaryTable
+    private let ropeGlobal: RotaryTable
+    private let embedScale: Float
+
+    // Scratch, sized once for maxBatch tokens.
+    private let x: UnsafeMutablePointer<Float>          // residual stream   [B][embd]
+    private let normed: QuantizedRows                    // matrix inputs      [B][embd]
+    private let q: UnsafeMutablePointer<Float>          // queries           [B][qDim]
+    private let k: UnsafeMutablePointer<Float>          // keys              [B][kvDim]
+    private let v: UnsafeMutablePointer<Float>          // values            [B][kvDim]
+    private let attended: QuantizedRows                  // attention output  [B][qDim]
+    private let projected: UnsafeMutablePointer<Float>  // o / down output   [B][embd]
+    private let hidden: QuantizedRows                    // gelu(gate) * up   [B][ffn]
+    private let up: UnsafeMutablePointer<Float>         // up projection     [B][ffn]
+    private let final: QuantizedRows                     // output-normed     [B][embd]
+    private let attentionJob: UnsafeMutablePointer<AttentionJob>
+    private let scores: UnsafeMutablePointer<Float>     // [heads][maxContext]
+    private let maxContext: Int
+    /// Tokens in the last evaluated batch (rows of `final` that hold results).
+    public private(set) var lastBatchCount = 0
+
+    /// - Parameters:
+    ///   - maxContext: the longest cache this model will be asked to attend over.
+    public init(file: GGUFFile, compute: Compute, maxBatch: Int = 64, maxContext: Int) throws {
+        let c = try Gemma3Config(file: file)
+        config = c
+        weights = try Gemma3Weights(file: file, config: c)
+        self.compute = compute
+        self.maxBatch = maxBatch
+        self.maxContext = maxContext
+        ropeLocal = RotaryTable(headDim: c.headDim, base: c.ropeBaseLocal)
+        ropeGlobal = RotaryTable(headDim: c.headDim, base: c.ropeBaseGlobal, linearScale: c.ropeScaleGlobal)
+        embedScale = Float(c.embeddingLength).squareRoot()
+
+        let ks = compute.kernels
+        func formats(_ ms: [Matrix]) -> Set<UInt32> { Set(ms.map { $0.activationType.rawValue }) }
+        let blocks = weights.blocks
+        x = .allocate(capacity: maxBatch * c.embeddingLength)
+        normed = QuantizedRows(capacity: maxBatch, width: c.embeddingLength,
+                               formats: formats(blocks.flatMap { [$0.q, $0.k, $0.v, $0.gate, $0.up] }), kernels: ks)
+        q = .allocate(capacity: maxBatch * c.qDim)
+        k = .allocate(capacity: maxBatch * c.kvDim)
+        v = .allocate(capacity: maxBatch * c.kvDim)
+        attended = QuantizedRows(capacity: maxBatch, width: c.qDim, formats: formats(blocks.map(\.output)), kernels: ks)
+        projected = .allocate(capacity: maxBatch * c.embeddingLength)
+        hidden = QuantizedRows(capacity: maxBatch, width: c.feedForwardLength, formats: formats(blocks.map(\.down)), kernels: ks)
+        up = .allocate(capacity: maxBatch * c.feedForwardLength)
+        final = QuantizedRows(capacity: maxBatch, width: c.embeddingLength,
+                              formats: formats([weights.outputProjection]), kernels: ks)
+        scores = .allocate(capacity: c.headCount * maxContext)
+        attentionJob = .allocate(capacity: 1)
+        attentionJob.initialize(to: AttentionJob(dot: ks.table.pointee.dot_f32!, axpy: ks.table.pointee.axpy_f32!))
+    }
+
+    deinit {
+        ropeLocal.deallocate()
+        ropeGlobal.deallocate()
+        x.deallocate(); q.deallocate(); k.deallocate(); v.deallocate()
+        projected.deallocate(); up.deallocate(); scores.deallocate(); attentionJob.deallocate()
+    }
+
+    /// Runs `tokens` (at most maxBatch) through every block at the next positions of `cache`,
+    /// leaving each token's output-normalised hidden state ready for `logits`.
+    public func evaluate(_ tokens: UnsafeBufferPointer<Int32>, cache: KVCache) throws {
+        let c = config
+        let n = tokens.count
+        guard n > 0 else { throw ModelError.emptyInput }
+        precondition(n <= maxBatch, "batch of \(n) exceeds maxBatch \(maxBatch)")
+        guard cache.length + n <= min(cache.context, maxContext) else {
+            throw ModelError.contextFull(needed: cache.length + n, context: min(cache.context, maxContext))
+        }
+        let d = c.embeddingLength
+        let start = cache.length
+
+        // x = token_embd[id] * sqrt(n_embd)
+        for t in 0..<n {
+            let id = Int(tokens[t])
+            guard id >= 0, id < c.vocabularySize else {
+                throw ModelError.invalidConfig(file: weights.file.path, "token id \(id) is outside the vocabulary")
+            }
+            weights.tokenEmbedding.dequantizeRow(id, into: x + t * d)
+            ElementWise.scale(x + t * d, by: embedScale, d)
+        }
+
+        for (layer, w) in weights.blocks.enumerated() {
+            // a = attention(norm(x, attn_norm)); x = x + norm(a, post_attention_norm)
+            rmsNormRows(x, w.attnNorm, into: normed, n)
+            compute.matmul(w.q, normed, tokens: n, out: q, outStride: c.qDim)
+            compute.matmul(w.k, normed, tokens: n, out: k, outStride: c.kvDim)
+            compute.matmul(w.v, normed, tokens: n, out: v, outStride: c.kvDim)
+            attention(layer: layer, weights: w, tokens: n, start: start, cache: cache)
+            compute.matmul(w.output, attended, tokens: n, out: projected, outStride: d)
+            addNormed(projected, w.postAttentionNorm, n)
+
+            // f = ffn_down(gelu_tanh(ffn_gate(h)) * ffn_up(h)), h = norm(x, ffn_norm);
+            // x = x + norm(f, post_ffw_norm)
+            rmsNormRows(x, w.ffnNorm, into: normed, n)
+            compute.matmul(w.gate, normed, tokens: n, out: hidden.floats, outStride: c.feedForwardLength)
+            compute.matmul(w.up, normed, tokens: n, out: up, outStride: c.feedForwardLength)
+            ElementWise.geluTanhMul(hidden.floats, up, n * c.feedForwardLength)
+            hidden.invalidate(tokens: n)
+            compute.matmul(w.down, hidden, tokens: n, out: projected, outStride: d)
+            addNormed(projected, w.postFFNNorm, n)
+        }
+        cache.length = start + n
+        rmsNormRows(x, weights.outputNorm, into: final, n)
+        lastBatchCount = n
+    }
+
+    /// logits[t - rows.lowerBound][0..<vocab] = output projection of token t of the last batch.
+    public func logits(rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= lastBatchCount)
+        compute.matmul(weights.outputProjection, final, firstToken: rows.lowerBound, tokens: rows.count,
+                       out: out, outStride: config.vocabularySize)
+    }
+
+    /// Logits of the last token of the last batch.
+    public func lastLogits(into out: UnsafeMutablePointer<Float>) {
+        logits(rows: (lastBatchCount - 1)..<lastBatchCount, into: out)
+    }
+
+    // MARK: Steps
+
+    private func rmsNormRows(_ src: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>,
+                             into dst: QuantizedRows, _ n: Int) {
+        let d = config.embeddingLength
+        for t in 0..<n {
+            ElementWise.rmsNorm(src + t * d, weight: weight, eps: config.rmsEpsilon, n: d, out: dst.floats + t * d)
+        }
+        dst.invalidate(tokens: n)
+    }
+
+    /// x += norm(p, weight) row by row.
+    private func addNormed(_ p: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>, _ n: Int) {
+        let d = config.embeddingLength
+        for t in 0..<n {
+            ElementWise.rmsNorm(p + t * d, weight: weight, eps: config.rmsEpsilon, n: d, out: p + t * d)
+            ElementWise.add(p + t * d, into: x + t * d, d)
+        }
+    }
+
+    /// QK norm, RoPE, cache write and attention for every token of the batch, in order: token t
+    /// writes its key and value, then attends, so a local ring of exactly `window` slots holds all
+    /// it needs even when the batch is longer than the window.
+    private func attention(layer: Int, weights w: BlockWeights, tokens n: Int, start: Int, cache: KVCache) {
+        let c = config
+        let global = c.isGlobal(layer: layer)
+        let rope = global ? ropeGlobal : ropeLocal
+        let job = attentionJob
+        for t in 0..<n {
+            let pos = start + t
+            let qt = q + t * c.qDim
+            let kt = k + t * c.kvDim
+            for h in 0..<c.headCount {
+                ElementWise.rmsNorm(qt + h * c.headDim, weight: w.qNorm, eps: c.rmsEpsilon, n: c.headDim, out: qt + h * c.headDim)
+            }
+            for h in 0..<c.kvHeadCount {
+                ElementWise.rmsNorm(kt + h * c.headDim, weight: w.kNorm, eps: c.rmsEpsilon, n: c.headDim, out: kt + h * c.headDim)
+            }
+            rope.apply(qt, heads: c.headCount, position: pos)
+            rope.apply(kt, heads: c.kvHeadCount, position: pos)
+            cache.keyRow(layer: layer, position: pos).update(from: kt, count: c.kvDim)
+            cache.valueRow(layer: layer, position: pos).update(from: v + t * c.kvDim, count: c.kvDim)
+
+            // Keys visible from pos: all j <= pos (global), or pos - window < j <= pos (local).
+            let first = global ? 0 : max(0, pos - c.slidingWindow + 1)
+            job.pointee.query = qt
+            job.pointee.out = attended.floats + t * c.qDim
+            job.pointee.keys = cache.keys[layer]
+            job.pointee.values = cache.values[layer]
+            job.pointee.capacity = cache.capacity[layer]
+            job.pointee.first = first
+            job.pointee.count = pos - first + 1
+            job.pointee.headDim = c.headDim
+            job.pointee.kvDim = c.kvDim
+            job.pointee.groupSize = c.headCount / c.kvHeadCount
+            job.pointee.scale = c.attentionScale
+            job.pointee.scores = scores
+            job.pointee.scoresStride = maxContext
+            compute.parallel(c.headCount, context: job) { ctx, h, _ in
+                ctx!.assumingMemoryBound(to: AttentionJob.self).pointee.run(head: Int(h))
+            }
+        }
+        attended.invalidate(tokens: n)
+    }
+}
+
+/// One query's attention, split by head across the pool.
+struct AttentionJob {
+    let dot: @convention(c) (Int64, UnsafePointer<Float>?, UnsafePointer<Float>?) -> Float
+    let axpy: @convention(c) (Int64, Float, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+    var query = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var out = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var keys = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var values = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var scores = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var scoresStride = 0
+    var capacity = 1
+    var first = 0
+    var count = 0
+    var headDim = 0
+    var kvDim = 0
+    var groupSize = 1
+    var scale: Float = 1
+
+    init(dot: @escaping @convention(c) (Int64, UnsafePointer<Float>?, UnsafePointer<Float>?) -> Float,
+         axpy: @escaping @convention(c) (Int64, Float, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
+        self.dot = dot
+        self.axpy = axpy
+    }
+
+    func run(head h: Int) {
+        let kvOffset = (h / groupSize) * headDim
+        let qh = query + h * headDim
+        let s = scores + h * scoresStride
+        let n = Int64(headDim)
+        for j in 0..<count {
+            let slot = (first + j) % capacity
+            s[j] = dot(n, qh, keys + slot * kvDim + kvOffset) * scale
+        }
+        ElementWise.softmax(s, count)
+        let o = out + h * headDim
+        o.initialize(repeating: 0, count: headDim)
+        for j in 0..<count {
+            let slot = (first + j) % capacity
+            axpy(n, s[j], values + slot * kvDim + kvOffset, o)
+        }
+    }
+}

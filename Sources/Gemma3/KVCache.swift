@@ -1,0 +1,70 @@
+/// Keys and values of every layer for one sequence.
+///
+/// A local (sliding-window) layer only ever needs the last `window` positions, so its cache is a
+/// ring of exactly `min(window, context)` slots whose size never depends on the context; a global
+/// layer keeps `context` slots. Position `p` lives in slot `p % capacity`. Rows are f32.
+public final class KVCache: @unchecked Sendable {
+    public let config: Gemma3Config
+    public let context: Int
+    /// Positions filled so far (the next token goes at this position).
+    public internal(set) var length = 0
+    let keys: [UnsafeMutablePointer<Float>]
+    let values: [UnsafeMutablePointer<Float>]
+    let capacity: [Int]
+
+    /// - Parameter localRing: false gives local layers a full-context cache too (a reference for
+    ///   tests; results must not change).
+    public init(config: Gemma3Config, context: Int, localRing: Bool = true) {
+        precondition(context >= 1)
+        self.config = config
+        self.context = context
+        var keys: [UnsafeMutablePointer<Float>] = []
+        var values: [UnsafeMutablePointer<Float>] = []
+        var capacity: [Int] = []
+        for layer in 0..<config.blockCount {
+            let slots = config.isGlobal(layer: layer) || !localRing ? context : min(config.slidingWindow, context)
+            capacity.append(slots)
+            let k = UnsafeMutablePointer<Float>.allocate(capacity: slots * config.kvDim)
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: slots * config.kvDim)
+            k.initialize(repeating: 0, count: slots * config.kvDim)
+            v.initialize(repeating: 0, count: slots * config.kvDim)
+            keys.append(k)
+            values.append(v)
+        }
+        self.keys = keys
+        self.values = values
+        self.capacity = capacity
+    }
+
+    deinit {
+        keys.forEach { $0.deallocate() }
+        values.forEach { $0.deallocate() }
+    }
+
+    /// Forgets every position (a fresh sequence).
+    public func reset() { length = 0 }
+
+    /// Drops positions from `newLength` on (for example, to re-use a shared prefix).
+    public func truncate(to newLength: Int) {
+        precondition(newLength >= 0 && newLength <= length)
+        length = newLength
+    }
+
+    /// Bytes held by local rings and global caches.
+    public var bytes: (local: Int, global: Int) {
+        var local = 0, global = 0
+        for (layer, slots) in capacity.enumerated() {
+            let b = 2 * slots * config.kvDim * MemoryLayout<Float>.size
+            if config.isGlobal(layer: layer) { global += b } else { local += b }
+        }
+        return (local, global)
+    }
+
+    @inline(__always) func keyRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        keys[layer] + (position % capacity[layer]) * config.kvDim
+    }
+
+    @inline(__always) func valueRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        values[layer] + (position % capacity[layer]) * config.kvDim
+    }
+}

@@ -1,0 +1,98 @@
+import CKernels
+import GGUF
+
+/// Runs matrix products on the chosen kernel set across a pool of persistent threads.
+/// Everything a call needs is preallocated: `matmul` allocates nothing.
+public final class Compute: @unchecked Sendable {
+    public let kernels: KernelSet
+    public let threads: Int
+    private let pool: OpaquePointer
+    private let job: UnsafeMutablePointer<GemmJob>
+
+    /// - Parameters:
+    ///   - threads: total threads including the caller's.
+    ///   - cpus: optional CPU ids to pin worker i to (index 0 is the caller's, not moved).
+    public init(kernels: KernelSet = .best(), threads: Int, cpus: [Int32]? = nil) throws {
+        precondition(threads >= 1)
+        self.kernels = kernels
+        self.threads = threads
+        let p: OpaquePointer?
+        if let cpus {
+            precondition(cpus.count >= threads)
+            p = cpus.withUnsafeBufferPointer { ck_pool_create(Int32(threads), $0.baseAddress) }
+        } else {
+            p = ck_pool_create(Int32(threads), nil)
+        }
+        guard let p else { throw ComputeError.threadStart(threads) }
+        pool = p
+        job = .allocate(capacity: 1)
+        job.initialize(to: GemmJob())
+    }
+
+    deinit {
+        ck_pool_destroy(pool)
+        job.deallocate()
+    }
+
+    /// Runs `task(i)` for i in 0..<count on the pool. The context pointer is the caller's; the
+    /// task must be a non-capturing function.
+    public func parallel(_ count: Int, context: UnsafeMutableRawPointer, _ task: ck_task_fn) {
+        ck_pool_run(pool, task, context, Int32(count))
+    }
+
+    /// out[t * outStride + r] = W[r] · input row (firstToken + t), for t < tokens and every row r of W.
+    /// `input` must hold the tokens already quantised for W's activation type.
+    /// `firstToken` skips that many input rows.
+    public func matmul(_ w: Matrix, _ input: QuantizedRows, firstToken: Int = 0, tokens: Int,
+                       out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let a = input.rows(for: w.activationType)
+        precondition(firstToken >= 0 && firstToken + tokens <= input.validTokens && w.columns == input.width)
+        job.pointee = GemmJob(kernels: kernels.table, type: w.ckType, n: Int64(w.columns), w: w.base,
+                              rowBytes: w.rowBytes, rows: w.rows, a: a.base + firstToken * a.stride, aStride: a.stride,
+                              tokens: Int64(tokens), out: out, outStride: Int64(outStride),
+                              rowsPerTask: Self.rowsPerTask(rows: w.rows, threads: threads, tokens: tokens))
+        let tasks = (w.rows + job.pointee.rowsPerTask - 1) / job.pointee.rowsPerTask
+        ck_pool_run(pool, { ctx, i, _ in
+            let j = ctx!.assumingMemoryBound(to: GemmJob.self).pointee
+            let r0 = Int(i) * j.rowsPerTask
+            let r1 = min(j.rows, r0 + j.rowsPerTask)
+            if j.tokens == 1 {
+                ck_gemv(j.kernels, j.type, j.n, j.w + r0 * j.rowBytes, j.rowBytes, Int64(r1 - r0), j.a, j.out + r0)
+            } else {
+                ck_gemm(j.kernels, j.type, j.n, j.w + r0 * j.rowBytes, j.rowBytes, Int64(r1 - r0), j.a, j.aStride,
+                        j.tokens, j.out + r0, j.outStride)
+            }
+        }, job, Int32(tasks))
+    }
+
+    /// Splits rows into chunks: a few per thread so uneven cores balance, multiples of 16 rows.
+    static func rowsPerTask(rows: Int, threads: Int, tokens: Int) -> Int {
+        let chunks = threads == 1 ? 1 : threads * 4
+        let per = (rows + chunks - 1) / chunks
+        return max(16, (per + 15) / 16 * 16)
+    }
+}
+
+public enum ComputeError: Error, CustomStringConvertible {
+    case threadStart(Int)
+    public var description: String {
+        switch self {
+        case .threadStart(let n): return "could not start \(n) compute threads"
+        }
+    }
+}
+
+struct GemmJob {
+    var kernels: UnsafePointer<ck_kernel_set>? = nil
+    var type: ck_type = CK_F32
+    var n: Int64 = 0
+    var w: UnsafeRawPointer = UnsafeRawPointer(bitPattern: 1)!
+    var rowBytes: Int = 0
+    var rows: Int = 0
+    var a: UnsafeRawPointer = UnsafeRawPointer(bitPattern: 1)!
+    var aStride: Int = 0
+    var tokens: Int64 = 0
+    var out: UnsafeMutablePointer<Float> = UnsafeMutablePointer(bitPattern: 4)!
+    var outStride: Int64 = 0
+    var rowsPerTask: Int = 1
+}

@@ -1,0 +1,37 @@
+import CKernels
+
+/// The set of C kernels this process uses, chosen once at load from what the CPU reports at run
+/// time. Never switched per call.
+public struct KernelSet: @unchecked Sendable {
+    public let table: UnsafePointer<ck_kernel_set>
+
+    public init(table: UnsafePointer<ck_kernel_set>) { self.table = table }
+
+    /// The portable scalar reference.
+    public static var scalar: KernelSet { KernelSet(table: ck_kernels_scalar()) }
+
+    /// The fastest set the CPU can run, limited to `allowed` feature bits (all by default).
+    public static func best(allowed: UInt32 = ~0) -> KernelSet { KernelSet(table: ck_kernels_select(allowed)) }
+
+    /// Picks by name ("scalar", "avx2", "neon", "neon-dotprod", ...) among the sets this CPU runs.
+    public static func named(_ name: String) -> KernelSet? { available.first { $0.name == name } }
+
+    /// Every set compiled in whose features this CPU has.
+    public static var available: [KernelSet] {
+        var out = [UnsafePointer<ck_kernel_set>?](repeating: nil, count: 16)
+        let n = Int(ck_kernels_available(&out, 16))
+        return out.prefix(n).compactMap { $0.map(KernelSet.init(table:)) }
+    }
+
+    public var name: String { String(cString: table.pointee.name) }
+
+    /// Feature names the CPU reports, for diagnostics.
+    public static var cpuFeatureNames: [String] {
+        let f = ck_cpu_features()
+        let names: [(UInt32, String)] = [
+            (UInt32(CK_CPU_AVX2), "avx2"), (UInt32(CK_CPU_AVX512), "avx512"), (UInt32(CK_CPU_AVX512VNNI), "avx512vnni"),
+            (UInt32(CK_CPU_NEON), "neon"), (UInt32(CK_CPU_DOTPROD), "dotprod"), (UInt32(CK_CPU_I8MM), "i8mm"),
+        ]
+        return names.filter { f & $0.0 != 0 }.map(\.1)
+    }
+}

@@ -1,0 +1,252 @@
+/// Token sampling: greedy, temperature, top-k, top-p, min-p and a repetition penalty, with a
+/// seeded generator so a run can be reproduced.
+///
+/// The chain follows the order llama.cpp's default sampler uses: penalties, top-k, top-p, min-p,
+/// temperature, then a draw. All buffers are allocated once, in `init`; `sample` allocates nothing.
+public struct SamplingParameters: Sendable, Equatable {
+    /// 0 (or less) means greedy: the highest logit after penalties.
+    public var temperature: Float = 0.8
+    /// Keep the k most likely tokens; 0 keeps all.
+    public var topK: Int = 40
+    /// Keep the smallest set of tokens whose probability adds up to at least p; 1 keeps all.
+    public var topP: Float = 0.95
+    /// Drop tokens less likely than minP times the most likely one; 0 keeps all.
+    public var minP: Float = 0.05
+    /// Divides positive and multiplies negative logits of recently seen tokens; 1 is off.
+    public var repetitionPenalty: Float = 1.0
+    /// How many of the most recent tokens the penalty looks at.
+    public var repetitionWindow: Int = 64
+    public var seed: UInt64 = 0x5EED
+
+    public init() {}
+
+    public static var greedy: SamplingParameters {
+        var p = SamplingParameters()
+        p.temperature = 0
+        return p
+    }
+
+    /// Checks every field's range; returns a message naming the bad field.
+    public func validate() -> String? {
+        if !temperature.isFinite || temperature < 0 { return "temperature must be a finite number >= 0" }
+        if topK < 0 { return "top-k must be >= 0" }
+        if !(topP > 0 && topP <= 1) { return "top-p must be in (0, 1]" }
+        if !(minP >= 0 && minP <= 1) { return "min-p must be in [0, 1]" }
+        if !repetitionPenalty.isFinite || repetitionPenalty <= 0 { return "repetition penalty must be > 0" }
+        if repetitionWindow < 0 { return "repetition window must be >= 0" }
+        return nil
+    }
+}
+
+/// A small, fast, seedable generator (xoshiro256**, seeded through SplitMix64).
+public struct Xoshiro256: RandomNumberGenerator, Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(seed: UInt64) {
+        var x = seed
+        func splitmix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (splitmix(), splitmix(), splitmix(), splitmix())
+    }
+
+    @inline(__always)
+    private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+
+    public mutating func next() -> UInt64 {
+        let result = Self.rotl(s.1 &* 5, 7) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = Self.rotl(s.3, 45)
+        return result
+    }
+
+    /// A uniform float in [0, 1).
+    public mutating func nextUnitFloat() -> Float {
+        Float(next() >> 40) * (1.0 / Float(1 << 24))
+    }
+}
+
+public final class Sampler {
+    public let parameters: SamplingParameters
+    public let vocabularySize: Int
+    private var rng: Xoshiro256
+    // Preallocated work space, reused for every token.
+    private let ids: UnsafeMutableBufferPointer<Int32>
+    private let values: UnsafeMutableBufferPointer<Float>
+    private let seenStamp: UnsafeMutableBufferPointer<UInt32>
+    private var stamp: UInt32 = 0
+
+    public init(parameters: SamplingParameters, vocabularySize: Int) {
+        precondition(vocabularySize > 0)
+        self.parameters = parameters
+        self.vocabularySize = vocabularySize
+        self.rng = Xoshiro256(seed: parameters.seed)
+        let k = parameters.topK > 0 ? min(parameters.topK, vocabularySize) : vocabularySize
+        ids = .allocate(capacity: k)
+        values = .allocate(capacity: k)
+        seenStamp = .allocate(capacity: vocabularySize)
+        seenStamp.initialize(repeating: 0)
+    }
+
+    deinit {
+        ids.deallocate()
+        values.deallocate()
+        seenStamp.deallocate()
+    }
+
+    /// Applies the repetition penalty to `logits` in place for the distinct tokens among `recent`
+    /// (only the last `repetitionWindow` are read).
+    public func applyPenalty(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>) {
+        let p = parameters.repetitionPenalty
+        guard p != 1, parameters.repetitionWindow > 0, !recent.isEmpty else { return }
+        stamp &+= 1
+        if stamp == 0 {  // wrapped: clear old stamps
+            seenStamp.update(repeating: 0)
+            stamp = 1
+        }
+        let start = max(0, recent.count - parameters.repetitionWindow)
+        for i in start..<recent.count {
+            let t = Int(recent[i])
+            guard t >= 0, t < vocabularySize, seenStamp[t] != stamp else { continue }
+            seenStamp[t] = stamp
+            let l = logits[t]
+            logits[t] = l > 0 ? l / p : l * p
+        }
+    }
+
+    /// Picks the next token from `logits` (modified in place by the penalty).
+    public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>) -> Int32 {
+        precondition(logits.count == vocabularySize)
+        applyPenalty(logits, recent: recent)
+        if parameters.temperature <= 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
+
+        // Top-k (all tokens when topK is 0), sorted by logit, highest first.
+        let n = selectTop(logits)
+        // Softmax at temperature 1 over the kept candidates, for top-p and min-p.
+        let maxLogit = values[0]
+        var sum: Float = 0
+        for i in 0..<n {
+            let e = expf(values[i] - maxLogit)
+            values[i] = e
+            sum += e
+        }
+        var keep = n
+        if parameters.topP < 1 {
+            var cumulative: Float = 0
+            for i in 0..<n {
+                cumulative += values[i] / sum
+                if cumulative >= parameters.topP { keep = i + 1; break }
+            }
+        }
+        if parameters.minP > 0 {
+            let floor = parameters.minP * values[0]
+            var i = 1
+            while i < keep, values[i] >= floor { i += 1 }
+            keep = i
+        }
+        // Temperature on the kept set: p_i ~ exp((l_i - l_max) / T) = e_i ^ (1 / T).
+        let invT = 1 / parameters.temperature
+        var total: Float = 0
+        for i in 0..<keep {
+            let w = invT == 1 ? values[i] : powf(values[i], invT)
+            values[i] = w
+            total += w
+        }
+        let r = rng.nextUnitFloat() * total
+        var acc: Float = 0
+        for i in 0..<keep {
+            acc += values[i]
+            if r < acc { return ids[i] }
+        }
+        return ids[keep - 1]
+    }
+
+    /// The index of the largest value; the lowest index on ties. NaN never wins.
+    public static func argmax(_ x: UnsafeBufferPointer<Float>) -> Int32 {
+        var best = 0
+        var bestValue = -Float.infinity
+        for i in 0..<x.count where x[i] > bestValue {
+            bestValue = x[i]
+            best = i
+        }
+        return Int32(best)
+    }
+
+    /// Fills ids/values with the `capacity` largest logits in descending order, in place, using a
+    /// bounded min-heap then heap sort (no allocation). Returns how many were kept.
+    private func selectTop(_ logits: UnsafeMutableBufferPointer<Float>) -> Int {
+        let k = ids.count
+        var size = 0
+        for t in 0..<logits.count {
+            let v = logits[t]
+            guard !v.isNaN else { continue }
+            if size < k {
+                values[size] = v
+                ids[size] = Int32(t)
+                size += 1
+                siftUp(size - 1)
+            } else if v > values[0] {
+                values[0] = v
+                ids[0] = Int32(t)
+                siftDown(0, size)
+            }
+        }
+        // Heap sort the min-heap: repeatedly move the smallest to the end -> descending order.
+        var end = size
+        while end > 1 {
+            end -= 1
+            swapAt(0, end)
+            siftDown(0, end)
+        }
+        return size
+    }
+
+    // Min-heap ordered by value; ties broken so that the larger token id is "smaller" (evicted
+    // first), which keeps the lower id among equal logits, like argmax.
+    @inline(__always) private func less(_ a: Int, _ b: Int) -> Bool {
+        values[a] < values[b] || (values[a] == values[b] && ids[a] > ids[b])
+    }
+
+    @inline(__always) private func swapAt(_ a: Int, _ b: Int) {
+        let v = values[a]; values[a] = values[b]; values[b] = v
+        let i = ids[a]; ids[a] = ids[b]; ids[b] = i
+    }
+
+    private func siftUp(_ i: Int) {
+        var c = i
+        while c > 0 {
+            let p = (c - 1) / 2
+            guard less(c, p) else { break }
+            swapAt(c, p)
+            c = p
+        }
+    }
+
+    private func siftDown(_ i: Int, _ n: Int) {
+        var p = i
+        while true {
+            let l = 2 * p + 1
+            guard l < n else { return }
+            var m = l
+            if l + 1 < n, less(l + 1, l) { m = l + 1 }
+            guard less(m, p) else { return }
+            swapAt(m, p)
+            p = m
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import GemmaEdge
+import GGUF
+import Kernels
+import Sampling
+import Tokenizer
+
+@main
+struct GemmaEdgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemma-edge",
+        abstract: "Gemma 3 inference for ARM single-board computers.",
+        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self])
+}
+
+/// The model and engine options every model-loading command takes.
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.customShort("m"), .long], help: "GGUF model file (default: the cached Gemma 3 270M, or $GEMMA_EDGE_MODEL).")
+    var model: String?
+
+    @Option(help: "Compute threads (default: all cores, at most 8).")
+    var threads: Int = 0
+
+    @Option(help: "Context length in tokens.")
+    var ctx: Int = 4096
+
+    @Option(help: "Prompt tokens per batch.")
+    var batch: Int = 64
+
+    @Option(help: "Kernel set to use instead of the best for this CPU (scalar, avx2, neon, neon-dotprod).")
+    var kernels: String?
+
+    @Option(help: "A SentencePiece tokenizer.model to use instead of the GGUF vocabulary.")
+    var tokenizerModel: String?
+
+    var modelPath: String {
+        if let model { return model }
+        if let env = ProcessInfo.processInfo.environment["GEMMA_EDGE_MODEL"], !env.isEmpty { return env }
+        let cache = ProcessInfo.processInfo.environment["GEMMA_EDGE_CACHE"]
+            ?? (NSHomeDirectory() + "/.cache/gemma-edge")
+        return cache + "/models/gemma-3-270m-q4_k_m.gguf"
+    }
+
+    func load() throws -> Engine {
+        var o = EngineOptions()
+        o.threads = threads
+        o.context = ctx
+        o.batch = batch
+        o.kernels = kernels
+        o.tokenizerModel = tokenizerModel
+        let path = modelPath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
+        }
+        return try Engine(modelPath: path, options: o)
+    }
+}
+
+/// Sampling flags shared by generate and chat.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Temperature; 0 is greedy.") var temperature: Float = 0.8
+    @Option(help: "Top-k (0 keeps all).") var topK: Int = 40
+    @Option(help: "Top-p.") var topP: Float = 0.95
+    @Option(help: "Min-p.") var minP: Float = 0.05
+    @Option(help: "Repetition penalty (1 is off).") var repeatPenalty: Float = 1.0
+    @Option(help: "Tokens the repetition penalty looks back over.") var repeatLastN: Int = 64
+    @Option(help: "Random seed for reproducible sampling.") var seed: UInt64 = 0x5EED
+
+    func parameters() throws -> SamplingParameters {
+        var p = SamplingParameters()
+        p.temperature = temperature
+        p.topK = topK
+        p.topP = topP
+        p.minP = minP
+        p.repetitionPenalty = repeatPenalty
+        p.repetitionWindow = repeatLastN
+        p.seed = seed
+        if let problem = p.validate() { throw ValidationError(problem) }
+        return p
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Writes to stdout without buffering surprises (streamed tokens appear as they come).
+func emit(_ s: String) {
+    FileHandle.standardOutput.write(Data(s.utf8))
+}
+
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+func readText(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+    return String(decoding: data, as: UTF8.self)
+}

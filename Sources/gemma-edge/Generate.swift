@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import GemmaEdge
+import Sampling
+import Tokenizer
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate text after a prompt, streamed to stdout.")
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
+
+    @Option(help: "The prompt (tokenised with BOS; never parsed for special tokens).")
+    var prompt: String
+
+    @Option(help: "Most tokens to generate.") var maxTokens: Int = 128
+    @Flag(help: "Wrap the prompt in the Gemma 3 chat template (for instruction-tuned models).") var chatTemplate = false
+    @Flag(help: "Print {\"tokens\": [...], \"text\": ...} instead of streaming.") var json = false
+    @Flag(help: "Print load time and speed to stderr.") var verbose = false
+
+    func validate() throws {
+        guard maxTokens >= 0, maxTokens <= 1_000_000 else { throw ValidationError("--max-tokens must be 0...1000000") }
+    }
+
+    func run() throws {
+        let params = try sampling.parameters()
+        let engine = try model.load()
+        let tok = engine.tokenizer
+        let ids: [Int32]
+        if chatTemplate {
+            ids = try ChatTemplate(tokenizer: BPETokenizer(vocabulary: tok.vocabulary)).encode(user: prompt)
+        } else {
+            ids = try tok.encode(prompt, addBOS: true)
+        }
+        let session = engine.makeSession()
+        let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
+        let t0 = monotonicSeconds()
+        try session.append(ids)
+        let t1 = monotonicSeconds()
+        var generated: [Int32] = []
+        generated.reserveCapacity(maxTokens)
+        var decoder = StreamingDecoder(vocabulary: tok.vocabulary)
+        var text = ""
+        if maxTokens > 0 {
+            try session.generate(maxTokens: maxTokens, sampler: sampler, stopTokens: engine.stopTokens) { id in
+                generated.append(id)
+                let piece = decoder.append(id)
+                if json { text += piece } else if !piece.isEmpty { emit(piece) }
+                return true
+            }
+        }
+        let tail = decoder.flush()
+        let t2 = monotonicSeconds()
+        if json {
+            try printJSON(["tokens": generated.map(Int.init), "text": text + tail, "prompt_tokens": ids.count])
+        } else {
+            emit(tail + "\n")
+        }
+        if verbose {
+            let decoded = max(0, generated.count - 1)
+            FileHandle.standardError.write(Data(String(
+                format: "load %.2f s, kernels %@, threads %d; prompt %d tokens in %.2f s (%.1f tok/s); %d tokens in %.2f s (%.1f tok/s)\n",
+                engine.loadSeconds, engine.model.compute.kernels.name, engine.options.threads, ids.count, t1 - t0,
+                Double(ids.count) / (t1 - t0), decoded, t2 - t1, decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
+        }
+    }
+}
