@@ -385,8 +385,8 @@ static void test_round_trips(void) {
                 case CK_BF16: bound = amax * 0x1p-8; break;
                 case CK_Q8_0: case CK_Q8_1: bound = 0.5 * amax / 127 * 1.13 + 127 * sub; break;   // half step + f16 scale
                 case CK_Q8_K: bound = 0.5 * amax / 127 * 1.0001; break;
-                case CK_Q4_0: bound = amax / 8 * 1.001 + 8 * sub; break;             // the clamped side: one step
-                case CK_Q5_0: bound = amax / 16 * 1.001 + 16 * sub; break;
+                case CK_Q4_0: bound = amax / 8 * 1.01 + 8 * sub; break;             // the clamped side: one step (+ f16 rounding of d)
+                case CK_Q5_0: bound = amax / 16 * 1.01 + 16 * sub; break;
                 case CK_Q4_1: bound = 0.5 * (mx - mn) / 15 * 1.02 + fabs(mn) * 0x1p-11 + 16 * sub; break;
                 case CK_Q5_1: bound = 0.5 * (mx - mn) / 31 * 1.04 + fabs(mn) * 0x1p-11 + 32 * sub; break;
                 case CK_Q4_K: bound = 0.12 * amax + 2048 * sub; break;   // simple scheme: ~1/2 step plus 6-bit scale error
@@ -524,7 +524,7 @@ static void bench(int64_t rows) {
     const ck_kernel_set *sets[8];
     const int ns = ck_kernels_available(sets, 8);
     const ck_type types[] = {CK_Q8_0, CK_Q4_0, CK_Q5_0, CK_Q4_K, CK_Q6_K, CK_F16};
-    float *x = malloc(n * sizeof(float)), *out = malloc(rows * sizeof(float));
+    float *x = malloc(1024 * sizeof(float)), *out = malloc(rows * sizeof(float));
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
         const ck_type t = types[ti], at = ck_activation_type(t);
         const int64_t nn = ck_block_elements(t) == 256 ? 768 : n;   // 640 is not a multiple of 256

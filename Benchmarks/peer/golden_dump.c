@@ -343,6 +343,10 @@ static struct llama_context *make_context(struct llama_model *model, int n_ctx) 
     cp.n_threads = N_THREADS;
     cp.n_threads_batch = N_THREADS;
     cp.swa_full = true;
+    // GOLDEN_FLASH_ATTN=off records the peer's other attention path: comparing the two measures
+    // how far the peer's own outputs move with a change of kernels (its noise floor).
+    const char *fa = getenv("GOLDEN_FLASH_ATTN");
+    if (fa && strcmp(fa, "off") == 0) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.no_perf = true;
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) die("cannot create a context of %d", n_ctx);

@@ -52,6 +52,13 @@ for spec in "${PPL_RUNS[@]}"; do
 done
 run greedy "$MODEL" "$TEXTS/prompts.json" "$GREEDY_TOKENS" "$work/greedy.json"
 
+# The peer's noise floor: the same runs with flash attention off. The parity tests hold
+# GemmaEdge to the agreement the peer shows with itself across this change of kernels.
+export GOLDEN_FLASH_ATTN=off
+run ppl "$MODEL" "$TEXTS/ppl-text.txt" 512 "$work/ppl-512-noflash.json" 4 4
+run greedy "$MODEL" "$TEXTS/prompts.json" "$GREEDY_TOKENS" "$work/greedy-noflash.json"
+unset GOLDEN_FLASH_ATTN
+
 commit="$(git -C "$SRC" rev-parse HEAD 2>/dev/null || true)"
 if [ -z "$commit" ] && [ -f "$BUILD/common/build-info.cpp" ]; then
   commit="$(sed -n 's/.*LLAMA_COMMIT = "\(.*\)";/\1/p' "$BUILD/common/build-info.cpp")"

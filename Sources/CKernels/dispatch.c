@@ -1,8 +1,9 @@
 // Kernel sets, run-time selection, and the row loops (gemv / gemm) over a set's vec_dot.
 #include "ck_internal.h"
 
-// Entries shared by every set: the storage quantisers (only the writer and tests use them) and the
-// dot products of the activation types used as weights (no model stores them).
+// Quantiser entries every SIMD set takes from scalar.c: the storage quantisers (only the writer and
+// tests use them) and the F32 copy. Likewise vec_dot of Q8_1 / Q8_K used as weights (no model stores
+// them) is the scalar one in every set.
 #define CK_COMMON_ENTRIES                                                                          \
     [CK_Q4_0] = ck_scalar_quantize_q4_0, [CK_Q4_1] = ck_scalar_quantize_q4_1,                     \
     [CK_Q5_0] = ck_scalar_quantize_q5_0, [CK_Q5_1] = ck_scalar_quantize_q5_1,                     \

@@ -73,6 +73,23 @@ CK_AVX2 static inline __m256i bits_to_bytes32(const uint8_t *p) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(b, mask), mask);
 }
 
+// Four blocks' scale products d_w * d_a from eight f16 fields, with one conversion: lanes 0..3
+// (and again 4..7) hold the four products.
+CK_AVX2 static inline __m256 scale_products4(const uint8_t *w0, const uint8_t *w1, const uint8_t *w2, const uint8_t *w3,
+                                             const uint8_t *a0, const uint8_t *a1, const uint8_t *a2, const uint8_t *a3) {
+    __m128i h = _mm_cvtsi32_si128(ck_rd_u16(w0));
+    h = _mm_insert_epi16(h, ck_rd_u16(w1), 1);
+    h = _mm_insert_epi16(h, ck_rd_u16(w2), 2);
+    h = _mm_insert_epi16(h, ck_rd_u16(w3), 3);
+    h = _mm_insert_epi16(h, ck_rd_u16(a0), 4);
+    h = _mm_insert_epi16(h, ck_rd_u16(a1), 5);
+    h = _mm_insert_epi16(h, ck_rd_u16(a2), 6);
+    h = _mm_insert_epi16(h, ck_rd_u16(a3), 7);
+    const __m256 f = _mm256_cvtph_ps(h);
+    const __m128 d4 = _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+    return _mm256_set_m128(d4, d4);
+}
+
 // ---- float rows ----------------------------------------------------------------------------------
 
 CK_AVX2 float ck_avx2_dot_f32(int64_t n, const float *x, const float *y) {
@@ -166,19 +183,24 @@ CK_AVX2 float ck_avx2_vec_dot_bf16(int64_t n, const void *w, const void *a) {
 
 // ---- 32-element block types ----------------------------------------------------------------------
 
+// Four blocks per iteration: one f16 conversion for the eight scales (the per-block scale work
+// otherwise costs as much as the integer dot product).
 CK_AVX2 float ck_avx2_vec_dot_q8_0(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    for (; i + 4 <= nb; i += 4) {
+        const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
         const __m256i p0 = dot_s8s8(loadu256(x[i].qs), loadu256(y[i].qs));
         const __m256i p1 = dot_s8s8(loadu256(x[i + 1].qs), loadu256(y[i + 1].qs));
-        const __m256 d0 = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-        const __m256 d1 = _mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), d0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), d1, acc1);
+        const __m256i p2 = dot_s8s8(loadu256(x[i + 2].qs), loadu256(y[i + 2].qs));
+        const __m256i p3 = dot_s8s8(loadu256(x[i + 3].qs), loadu256(y[i + 3].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permute_ps(d, 0x00), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permute_ps(d, 0x55), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_permute_ps(d, 0xAA), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_permute_ps(d, 0xFF), acc1);
     }
     for (; i < nb; ++i) {
         const __m256i p = dot_s8s8(loadu256(x[i].qs), loadu256(y[i].qs));
@@ -194,13 +216,16 @@ CK_AVX2 float ck_avx2_vec_dot_q4_0(int64_t n, const void *w, const void *a) {
     const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i q0 = _mm256_sub_epi8(nibbles32(x[i].qs), eight);
-        const __m256i q1 = _mm256_sub_epi8(nibbles32(x[i + 1].qs), eight);
-        const __m256i p0 = dot_s8s8(q0, loadu256(y[i].qs));
-        const __m256i p1 = dot_s8s8(q1, loadu256(y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)), acc1);
+    for (; i + 4 <= nb; i += 4) {
+        const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
+        const __m256i p0 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i].qs), eight), loadu256(y[i].qs));
+        const __m256i p1 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 1].qs), eight), loadu256(y[i + 1].qs));
+        const __m256i p2 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 2].qs), eight), loadu256(y[i + 2].qs));
+        const __m256i p3 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 3].qs), eight), loadu256(y[i + 3].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permute_ps(d, 0x00), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permute_ps(d, 0x55), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_permute_ps(d, 0xAA), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_permute_ps(d, 0xFF), acc1);
     }
     for (; i < nb; ++i) {
         const __m256i q = _mm256_sub_epi8(nibbles32(x[i].qs), eight);
@@ -224,20 +249,33 @@ CK_AVX2 float ck_avx2_vec_dot_q4_1(int64_t n, const void *w, const void *a) {
     return hsum_ps(acc) + summs;
 }
 
+// (nibble | (bit ? 0 : 0xF0)) read as int8 is nibble + 16*bit - 16.
+CK_AVX2 static inline __m256i q5_0_quants(const ck_block_q5_0 *b) {
+    return _mm256_or_si256(nibbles32(b->qs), _mm256_andnot_si256(bits_to_bytes32(b->qh), _mm256_set1_epi8((char)0xF0)));
+}
+
 CK_AVX2 float ck_avx2_vec_dot_q5_0(int64_t n, const void *w, const void *a) {
     const ck_block_q5_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    const __m256i f0 = _mm256_set1_epi8((char)0xF0);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i) {
-        // (nibble | (bit ? 0 : 0xF0)) read as int8 is nibble + 16*bit - 16.
-        const __m256i hb = bits_to_bytes32(x[i].qh);
-        const __m256i q = _mm256_or_si256(nibbles32(x[i].qs), _mm256_andnot_si256(hb, f0));
-        const __m256i p = dot_s8s8(q, loadu256(y[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
+        const __m256i p0 = dot_s8s8(q5_0_quants(&x[i]), loadu256(y[i].qs));
+        const __m256i p1 = dot_s8s8(q5_0_quants(&x[i + 1]), loadu256(y[i + 1].qs));
+        const __m256i p2 = dot_s8s8(q5_0_quants(&x[i + 2]), loadu256(y[i + 2].qs));
+        const __m256i p3 = dot_s8s8(q5_0_quants(&x[i + 3]), loadu256(y[i + 3].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permute_ps(d, 0x00), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permute_ps(d, 0x55), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_permute_ps(d, 0xAA), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_permute_ps(d, 0xFF), acc1);
     }
-    return hsum_ps(acc);
+    for (; i < nb; ++i) {
+        const __m256i p = dot_s8s8(q5_0_quants(&x[i]), loadu256(y[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
 CK_AVX2 float ck_avx2_vec_dot_q5_1(int64_t n, const void *w, const void *a) {

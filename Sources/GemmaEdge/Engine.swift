@@ -14,8 +14,9 @@ public struct EngineOptions: Sendable {
     public var threads: Int = 0
     /// Kernel set by name ("scalar", "avx2", "neon", "neon-dotprod"); nil picks the best.
     public var kernels: String? = nil
-    /// Longest sequence a session can hold (prompt plus generated tokens).
-    public var context: Int = 4096
+    /// Longest sequence a session can hold (prompt plus generated tokens); 0 means the smaller of
+    /// 4096 and the model's own context.
+    public var context: Int = 0
     /// Prompt tokens evaluated per batch.
     public var batch: Int = 64
     /// A SentencePiece `tokenizer.model` to use instead of the GGUF vocabulary.
@@ -65,7 +66,7 @@ public final class Engine: @unchecked Sendable {
         guard options.batch >= 1, options.batch <= 4096 else {
             throw EngineError.invalidOption("--batch must be between 1 and 4096")
         }
-        guard options.context >= 1 else { throw EngineError.invalidOption("--ctx must be at least 1") }
+        guard options.context >= 0 else { throw EngineError.invalidOption("--ctx must be at least 1") }
 
         let kernels: KernelSet
         if let name = options.kernels {
@@ -79,6 +80,7 @@ public final class Engine: @unchecked Sendable {
         }
         file = try GGUFFile(path: modelPath)
         let config = try Gemma3Config(file: file)
+        if options.context == 0 { options.context = min(4096, config.contextLength) }
         guard options.context <= config.contextLength else {
             throw EngineError.invalidOption("--ctx \(options.context) exceeds the model's context of \(config.contextLength)")
         }

@@ -22,8 +22,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Compute threads (default: all cores, at most 8).")
     var threads: Int = 0
 
-    @Option(help: "Context length in tokens.")
-    var ctx: Int = 4096
+    @Option(help: "Context length in tokens (default: 4096, or the model's context if smaller).")
+    var ctx: Int = 0
 
     @Option(help: "Prompt tokens per batch.")
     var batch: Int = 64

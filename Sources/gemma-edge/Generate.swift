@@ -19,6 +19,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print load time and speed to stderr.") var verbose = false
 
     func validate() throws {
+        guard !prompt.isEmpty else { throw ValidationError("the prompt is empty") }
         guard maxTokens >= 0, maxTokens <= 1_000_000 else { throw ValidationError("--max-tokens must be 0...1000000") }
     }
 

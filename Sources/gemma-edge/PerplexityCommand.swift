@@ -18,7 +18,7 @@ struct Perplexity: ParsableCommand {
         let engine = try opts.load()
         let text = try readText(textFile)
         let tokens = try engine.tokenizer.encode(text, addBOS: false)
-        let result = try engine.perplexity(tokens: tokens, ctx: model.ctx, maxChunks: chunks) { done, total in
+        let result = try engine.perplexity(tokens: tokens, ctx: engine.options.context, maxChunks: chunks) { done, total in
             if !json { FileHandle.standardError.write(Data("chunk \(done)/\(total)\n".utf8)) }
         }
         if json {

@@ -133,10 +133,10 @@ final class GGUFReaderTests: XCTestCase {
 
     func testStringLongerThanFile() {
         var r = RawGGUF(); r.header(tensors: 0, kvs: 1)
-        r.u64(UInt64.max); r.bytes += Array("key".utf8)
+        r.u64(UInt64.max); r.bytes += Array("key".utf8) + [UInt8](repeating: 0, count: 16)
         assertRejects(r.bytes, .truncated, "length")
         r = RawGGUF(); r.header(tensors: 0, kvs: 1)
-        r.str("k"); r.u32(8); r.u64(1 << 40)
+        r.str("k"); r.u32(8); r.u64(1 << 40); r.bytes += [UInt8](repeating: 0, count: 16)
         assertRejects(r.bytes, .truncated, "length")
     }
 

@@ -71,9 +71,11 @@ const char *ck_type_name(ck_type type);
 void ck_dequantize_row(ck_type type, const void *src, float *dst, int64_t n);
 
 // Scalar reference: quantise n floats into an activation format (CK_Q8_0, CK_Q8_1, CK_Q8_K) or a
-// storage format used by the project's writer (CK_F16, CK_BF16, CK_Q4_0, CK_Q4_1, CK_Q5_0, CK_Q5_1,
-// CK_Q8_0, CK_Q4_K, CK_Q5_K, CK_Q6_K), rounding exactly as ggml's *_ref quantisers do.
-// Returns 0 on success, -1 when `type` cannot be produced.
+// storage format used by the project's writer (CK_F32, CK_F16, CK_BF16, CK_Q4_0, CK_Q4_1, CK_Q5_0,
+// CK_Q5_1, CK_Q8_0, CK_Q4_K, CK_Q5_K, CK_Q6_K). Q8_0, Q8_1, Q8_K, Q4_0, Q4_1, Q5_0 and Q5_1 round
+// exactly as ggml's *_ref quantisers do; Q4_K, Q5_K and Q6_K use a simpler per-sub-block min/max
+// scheme (valid blocks close to the input, not ggml's iterative search, so not ggml's bytes).
+// Inputs must be finite. Returns 0 on success, -1 when `type` cannot be produced or n is ragged.
 int ck_quantize_row_ref(ck_type type, const float *src, void *dst, int64_t n);
 
 // f16/bf16 <-> f32, scalar.

@@ -1,0 +1,43 @@
+# GemmaEdge: the two commands of the README, and the steps they are made of.
+#   make run    generate text with the real Gemma 3 270M (installs what is missing first)
+#   make test   the whole test suite: Swift tests (tiny synthetic models + the real 270M) and the
+#               ARM kernels cross-built and run under qemu (Cortex-A72 and Cortex-A76)
+
+SWIFT      ?= swift
+PROMPT     ?= The three most useful things to know about a Raspberry Pi are
+MAX_TOKENS ?= 96
+RUN_FLAGS  ?= --temperature 0.7 --seed 42 --verbose
+
+.PHONY: run test deps model build golden bench arm-test clean
+
+run: deps model build
+	.build/release/gemma-edge generate -m "$$(scripts/fetch-model.sh)" --prompt "$(PROMPT)" --max-tokens $(MAX_TOKENS) $(RUN_FLAGS)
+
+test: deps model arm-test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+deps:
+	@scripts/deps.sh
+
+model:
+	@scripts/fetch-model.sh >/dev/null
+
+build:
+	$(SWIFT) build -c release --product gemma-edge
+
+arm-test:
+	bash Cross/run-arm-kernel-tests.sh
+
+# Re-record the golden fixtures from llama.cpp (builds the peer once, ~8 minutes).
+golden: deps model
+	@scripts/deps.sh --peer
+	bash Benchmarks/peer/record-golden.sh
+
+# Side-by-side speed against llama.cpp, written to Benchmarks/RESULTS.md.
+bench: deps model build
+	@scripts/deps.sh --peer
+	bash Benchmarks/compare.sh
+
+clean:
+	rm -rf .build Cross/out
