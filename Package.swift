@@ -8,7 +8,11 @@
 //   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
 //   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
 //   Gemma3         config from metadata, typed weight views, KV cache, the forward pass
-//   GemmaEdge      the engine API used by the CLI (and later the server and profiler)
+//   GemmaEdge      the engine API used by the CLI, the server and the profiler
+//   Profiler       power and energy sources, sampler, latency percentiles, reports and charts
+//   Boards         board profiles, detection from /proc and /sys, the fit check, `doctor`
+//   Service        the OpenAI-compatible HTTP server (Hummingbird)
+//   Watchdog       supervisor, systemd notify, /dev/watchdog, GPIO status LED and button
 //   gemma-edge     the command-line tool
 import PackageDescription
 
@@ -23,6 +27,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C shims.
@@ -36,6 +46,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
 
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png")]),
+        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
+
         // Core library.
         .target(name: "GGUF", swiftSettings: optimise),
         .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: optimise),
@@ -48,10 +61,41 @@ let package = Package(
             swiftSettings: optimise
         ),
 
+        // Around the engine: measurement, boards, serving, supervision.
+        .target(
+            name: "Profiler",
+            dependencies: ["GemmaEdge", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: optimise
+        ),
+        .target(name: "Boards", dependencies: ["GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: optimise),
+        .target(
+            name: "Service",
+            dependencies: [
+                "GemmaEdge", "Tokenizer", "Sampling",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: optimise
+        ),
+        .target(
+            name: "Watchdog",
+            dependencies: [
+                "CGPIOD",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: optimise
+        ),
+
         // Tools.
         .executableTarget(
             name: "gemma-edge",
-            dependencies: ["GemmaEdge", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: optimise
         ),
 
@@ -62,6 +106,13 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport"]),
+        .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport"]),
+        .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: [
+            "Service", "TestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "CGPIOD"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "GGUF"]),
         .testTarget(name: "GoldenTests", dependencies: ["GemmaEdge", "Gemma3", "Tokenizer", "GGUF", "TestSupport"]),
     ],

@@ -36,6 +36,8 @@ public final class Gemma3Model: @unchecked Sendable {
     private let attentionJob: UnsafeMutablePointer<AttentionJob>
     private let scores: UnsafeMutablePointer<Float>     // [heads][maxContext]
     private let maxContext: Int
+    /// When set, each part of the forward pass adds its time here (for the profiler).
+    public var timings: ForwardTimings?
     /// Tokens in the last evaluated batch (rows of `final` that hold results).
     public private(set) var lastBatchCount = 0
 
@@ -92,6 +94,14 @@ public final class Gemma3Model: @unchecked Sendable {
         let d = c.embeddingLength
         let start = cache.length
 
+        let timings = self.timings
+        var clock = timings == nil ? 0 : ForwardTimings.now()
+        @inline(__always) func lap() -> Double {
+            let t = ForwardTimings.now()
+            defer { clock = t }
+            return t - clock
+        }
+
         // x = token_embd[id] * sqrt(n_embd)
         for t in 0..<n {
             let id = Int(tokens[t])
@@ -102,6 +112,8 @@ public final class Gemma3Model: @unchecked Sendable {
             ElementWise.scale(x + t * d, by: embedScale, d)
         }
 
+        if let timings { timings.embedding += lap() }
+
         for (layer, w) in weights.blocks.enumerated() {
             // a = attention(norm(x, attn_norm)); x = x + norm(a, post_attention_norm)
             rmsNormRows(x, w.attnNorm, into: normed, n)
@@ -111,6 +123,7 @@ public final class Gemma3Model: @unchecked Sendable {
             attention(layer: layer, weights: w, tokens: n, start: start, cache: cache)
             compute.matmul(w.output, attended, tokens: n, out: projected, outStride: d)
             addNormed(projected, w.postAttentionNorm, n)
+            if let timings { timings.attention[layer] += lap() }
 
             // f = ffn_down(gelu_tanh(ffn_gate(h)) * ffn_up(h)), h = norm(x, ffn_norm);
             // x = x + norm(f, post_ffw_norm)
@@ -121,6 +134,7 @@ public final class Gemma3Model: @unchecked Sendable {
             hidden.invalidate(tokens: n)
             compute.matmul(w.down, hidden, tokens: n, out: projected, outStride: d)
             addNormed(projected, w.postFFNNorm, n)
+            if let timings { timings.feedForward[layer] += lap() }
         }
         cache.length = start + n
         rmsNormRows(x, weights.outputNorm, into: final, n)
@@ -130,8 +144,10 @@ public final class Gemma3Model: @unchecked Sendable {
     /// logits[t - rows.lowerBound][0..<vocab] = output projection of token t of the last batch.
     public func logits(rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= lastBatchCount)
+        let start = timings == nil ? 0 : ForwardTimings.now()
         compute.matmul(weights.outputProjection, final, firstToken: rows.lowerBound, tokens: rows.count,
                        out: out, outStride: config.vocabularySize)
+        if let timings { timings.output += ForwardTimings.now() - start }
     }
 
     /// Logits of the last token of the last batch.

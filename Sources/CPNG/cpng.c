@@ -1,0 +1,2 @@
+// libpng shim: see include/CPNG.h.
+#include "CPNG.h"

@@ -1,0 +1,1 @@
+// The Profiler module; see Package.swift for its place in the design.
