@@ -74,6 +74,15 @@ public final class Gemma3Model: @unchecked Sendable {
         attentionJob.initialize(to: AttentionJob(dot: ks.table.pointee.dot_f32!, axpy: ks.table.pointee.axpy_f32!))
     }
 
+    /// Bytes of the scratch buffers a model with this config, batch and context allocates.
+    public static func scratchBytes(config c: Gemma3Config, maxBatch b: Int, maxContext: Int) -> Int {
+        let floats = b * (c.embeddingLength * 4 + c.qDim * 2 + c.kvDim * 2 + c.feedForwardLength * 2)
+            + c.headCount * maxContext
+        // Quantised copies of the matrix inputs: at most ~1.1 bytes per element per format, 3 formats.
+        let quantised = b * (c.embeddingLength * 2 + c.qDim + c.feedForwardLength) * 4
+        return floats * MemoryLayout<Float>.size + quantised
+    }
+
     deinit {
         ropeLocal.deallocate()
         ropeGlobal.deallocate()

@@ -51,11 +51,16 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Bytes held by local rings and global caches.
-    public var bytes: (local: Int, global: Int) {
+    public var bytes: (local: Int, global: Int) { Self.bytes(config: config, context: context) }
+
+    /// Bytes a cache for `context` positions takes, without making one.
+    public static func bytes(config: Gemma3Config, context: Int, localRing: Bool = true) -> (local: Int, global: Int) {
         var local = 0, global = 0
-        for (layer, slots) in capacity.enumerated() {
+        for layer in 0..<config.blockCount {
+            let isGlobal = config.isGlobal(layer: layer)
+            let slots = isGlobal || !localRing ? context : min(config.slidingWindow, context)
             let b = 2 * slots * config.kvDim * MemoryLayout<Float>.size
-            if config.isGlobal(layer: layer) { global += b } else { local += b }
+            if isGlobal { global += b } else { local += b }
         }
         return (local, global)
     }

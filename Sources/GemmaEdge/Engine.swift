@@ -19,6 +19,9 @@ public struct EngineOptions: Sendable {
     public var context: Int = 0
     /// Prompt tokens evaluated per batch.
     public var batch: Int = 64
+    /// CPU ids to pin the compute threads to (thread i on cpus[i]; the calling thread is not
+    /// moved); nil leaves placement to the kernel. Must hold at least `threads` ids.
+    public var cpus: [Int32]? = nil
     /// A SentencePiece `tokenizer.model` to use instead of the GGUF vocabulary.
     public var tokenizerModel: String? = nil
 
@@ -85,7 +88,10 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.invalidOption("--ctx \(options.context) exceeds the model's context of \(config.contextLength)")
         }
         self.config = config
-        let compute = try Compute(kernels: kernels, threads: options.threads)
+        if let cpus = options.cpus, cpus.count < options.threads {
+            throw EngineError.invalidOption("\(options.threads) threads need \(options.threads) cpu ids, got \(cpus.count)")
+        }
+        let compute = try Compute(kernels: kernels, threads: options.threads, cpus: options.cpus)
         model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context)
         let vocabulary = try Vocabulary(gguf: file)
         guard vocabulary.count == config.vocabularySize else {

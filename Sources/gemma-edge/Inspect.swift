@@ -2,15 +2,20 @@ import ArgumentParser
 import Foundation
 import Gemma3
 import GGUF
+import GemmaEdge
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a GGUF file's metadata and tensor table.")
 
     @Option(name: [.customShort("m"), .long], help: "GGUF file.") var model: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print the memory the model needs at --ctx, by component, instead of the tensor table.") var memory = false
+    @Option(help: "Context length for --memory (default: 4096, or the model's context if smaller).") var ctx: Int?
+    @Option(help: "Prompt batch for --memory.") var batch: Int = 64
 
     func run() throws {
         let file = try GGUFFile(path: ModelOptionsPath.resolve(model))
+        if memory { return try printMemory(file) }
         let config = try? Gemma3Config(file: file)
         if json {
             var meta: [String: Any] = [:]
@@ -44,5 +49,29 @@ struct Inspect: ParsableCommand {
                  + "\(c.headCount) heads / \(c.kvHeadCount) KV heads x \(c.headDim), window \(c.slidingWindow), "
                  + "global layers \((0..<c.blockCount).filter { c.isGlobal(layer: $0) }), vocab \(c.vocabularySize)\n")
         }
+    }
+}
+
+extension Inspect {
+    func printMemory(_ file: GGUFFile) throws {
+        let config = try Gemma3Config(file: file)
+        let context = ctx ?? min(4096, config.contextLength)
+        guard context >= 1, context <= config.contextLength else {
+            throw CLIError("--ctx must be between 1 and the model's context of \(config.contextLength)")
+        }
+        guard batch >= 1, batch <= 4096 else { throw CLIError("--batch must be between 1 and 4096") }
+        let plan = try MemoryPlan(file: file, context: context, batch: batch)
+        let noRings = try MemoryPlan.kvWithoutRings(file: file, context: context)
+        if json {
+            var o: [String: Any] = ["ctx": context, "batch": batch, "kv_without_rings": noRings]
+            for (k, v) in plan.components { o[k] = v }
+            try printJSON(o)
+            return
+        }
+        func mib(_ b: Int) -> String { String(format: "%10.1f MiB", Double(b) / 1048576) }
+        emit("memory for \(file.path) at ctx \(context), batch \(batch):\n")
+        for (k, v) in plan.components { emit("  \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(mib(v))  (\(v) bytes)\n") }
+        emit(String(format: "  KV is %.1f %% of a cache giving every layer the whole context (%@)\n",
+                    100 * Double(plan.kvTotal) / Double(noRings), mib(noRings).trimmingCharacters(in: .whitespaces)))
     }
 }
