@@ -8,6 +8,7 @@
 //   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
 //   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
 //   Gemma3         config from metadata, typed weight views, KV cache, the forward pass
+//   Vision         PNG/PPM input, the SigLIP encoder and projector of the 4B (mmproj), Pan & Scan
 //   GemmaEdge      the engine API used by the CLI, the server and the profiler
 //   Profiler       power and energy sources, sampler, latency percentiles, reports and charts
 //   Boards         board profiles, detection from /proc and /sys, the fit check, `doctor`
@@ -55,9 +56,10 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: optimise),
         .target(name: "Sampling", swiftSettings: optimise),
         .target(name: "Gemma3", dependencies: ["GGUF", "Kernels"], swiftSettings: optimise),
+        .target(name: "Vision", dependencies: ["GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: optimise),
         .target(
             name: "GemmaEdge",
-            dependencies: ["GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling"],
+            dependencies: ["GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Vision"],
             swiftSettings: optimise
         ),
 
@@ -106,6 +108,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "GemmaEdge", "CPNG", "TestSupport"]),
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [

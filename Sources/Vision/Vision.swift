@@ -1,0 +1,1 @@
+// The Vision module; see Package.swift for its place in the design.
