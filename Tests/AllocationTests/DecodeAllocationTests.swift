@@ -1,0 +1,53 @@
+import CAllocCounter
+import GemmaEdge
+import Sampling
+import TestSupport
+import XCTest
+
+/// The decode loop allocates nothing once warm: malloc is counted (process-wide, all threads)
+/// while a session generates 32 and then 160 tokens.
+final class DecodeAllocationTests: XCTestCase {
+    func decodeAllocations(engine: Engine, tokens: Int, sampling: SamplingParameters) throws -> Int {
+        let session = engine.makeSession()
+        let sampler = Sampler(parameters: sampling, vocabularySize: engine.config.vocabularySize)
+        try session.append([2, 300, 301, 302])
+        // Warm up: the first steps may touch lazily created state.
+        for _ in 0..<2 { try session.append(token: 300) }
+        alloc_counter_start()
+        for _ in 0..<tokens {
+            let next = session.tokens.withUnsafeBufferPointer { sampler.sample(session.logits, recent: $0) }
+            try session.append(token: next)
+        }
+        return alloc_counter_stop()
+    }
+
+    func testNoAllocationPerDecodedToken() throws {
+        var m = TinyGemma()
+        m.blocks = 7
+        m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
+        m.matrixType = .q4_K
+        m.embeddingType = .q8_0
+        let path = try m.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var o = EngineOptions()
+        o.threads = 2
+        o.context = 512
+        let engine = try Engine(modelPath: path, options: o)
+        var sampled = SamplingParameters()
+        sampled.repetitionPenalty = 1.1
+        for params in [SamplingParameters.greedy, sampled] {
+            let short = try decodeAllocations(engine: engine, tokens: 32, sampling: params)
+            let long = try decodeAllocations(engine: engine, tokens: 160, sampling: params)
+            XCTAssertEqual(short, 0, "allocations while decoding 32 tokens (temperature \(params.temperature))")
+            XCTAssertEqual(long, 0, "allocations while decoding 160 tokens (temperature \(params.temperature))")
+        }
+    }
+
+    func testTheCounterCounts() {
+        alloc_counter_start()
+        let a = [Int](repeating: 1, count: 1000)
+        let n = alloc_counter_stop()
+        XCTAssertEqual(a.count, 1000)
+        XCTAssertGreaterThanOrEqual(n, 1)
+    }
+}
