@@ -37,6 +37,13 @@ public final class ForwardTimings: @unchecked Sendable {
 
     public var total: Double { attention.reduce(0, +) + feedForward.reduce(0, +) + embedding + output }
 
+    /// Seconds since `clock`, which moves to now.
+    @inline(__always) static func lap(_ clock: inout Double) -> Double {
+        let t = now()
+        defer { clock = t }
+        return t - clock
+    }
+
     @inline(__always) static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -93,26 +93,44 @@ public final class Gemma3Model: @unchecked Sendable {
     /// Runs `tokens` (at most maxBatch) through every block at the next positions of `cache`,
     /// leaving each token's output-normalised hidden state ready for `logits`.
     public func evaluate(_ tokens: UnsafeBufferPointer<Int32>, cache: KVCache) throws {
+        try evaluate(tokens, count: tokens.count, embeddings: nil, bidirectional: false, cache: cache)  // vision hook
+    }
+
+    /// Vision hook (issue 7): runs `count` ready-made input rows (`embeddings`, [count][embd]: image
+    /// soft tokens, which enter as they are, without the sqrt(n_embd) scale of token embeddings) at
+    /// the next positions of `cache`. With `bidirectional` the rows attend to each other in both
+    /// directions, as llama.cpp decodes an image chunk with causal attention off (local layers
+    /// still see only keys less than `window` positions behind); the cache's local rings must then
+    /// hold window + count - 1 slots (`KVCache(bidirectionalSpan:)`).
+    public func evaluate(embeddings: UnsafePointer<Float>, count: Int, cache: KVCache, bidirectional: Bool) throws {
+        try evaluate(UnsafeBufferPointer(start: nil, count: 0), count: count, embeddings: embeddings,
+                     bidirectional: bidirectional, cache: cache)
+    }
+
+    private func evaluate(_ tokens: UnsafeBufferPointer<Int32>, count n: Int, embeddings: UnsafePointer<Float>?,
+                          bidirectional: Bool, cache: KVCache) throws {  // vision hook: was the public evaluate
         let c = config
-        let n = tokens.count
         guard n > 0 else { throw ModelError.emptyInput }
         precondition(n <= maxBatch, "batch of \(n) exceeds maxBatch \(maxBatch)")
         guard cache.length + n <= min(cache.context, maxContext) else {
             throw ModelError.contextFull(needed: cache.length + n, context: min(cache.context, maxContext))
         }
+        // Vision hook: every key of a bidirectional batch is written before any query attends.
+        if bidirectional, let ring = (0..<c.blockCount).filter({ !c.isGlobal(layer: $0) }).map({ cache.capacity[$0] }).min(),
+           ring < min(cache.length + n, c.slidingWindow + n - 1) {
+            throw ModelError.invalidConfig(file: weights.file.path, "a bidirectional batch of \(n) needs local KV rings of "
+                                           + "\(c.slidingWindow + n - 1) slots, the cache has \(ring) (KVCache bidirectionalSpan)")
+        }
         let d = c.embeddingLength
         let start = cache.length
 
+        // Timing (only when a profiler attached `timings`): `clock` is the start of the current part.
         let timings = self.timings
         var clock = timings == nil ? 0 : ForwardTimings.now()
-        @inline(__always) func lap() -> Double {
-            let t = ForwardTimings.now()
-            defer { clock = t }
-            return t - clock
-        }
 
         // x = token_embd[id] * sqrt(n_embd)
-        for t in 0..<n {
+        if let embeddings { x.update(from: embeddings, count: n * d) }  // vision hook: soft tokens, unscaled
+        for t in 0..<(embeddings == nil ? n : 0) {  // vision hook: was 0..<n
             let id = Int(tokens[t])
             guard id >= 0, id < c.vocabularySize else {
                 throw ModelError.invalidConfig(file: weights.file.path, "token id \(id) is outside the vocabulary")
@@ -121,18 +139,20 @@ public final class Gemma3Model: @unchecked Sendable {
             ElementWise.scale(x + t * d, by: embedScale, d)
         }
 
-        if let timings { timings.embedding += lap() }
+        if let timings { timings.embedding += ForwardTimings.lap(&clock) }
 
-        for (layer, w) in weights.blocks.enumerated() {
+        let blocks = weights.blocks
+        for layer in 0..<blocks.count {
+            let w = blocks[layer]
             // a = attention(norm(x, attn_norm)); x = x + norm(a, post_attention_norm)
             rmsNormRows(x, w.attnNorm, into: normed, n)
             compute.matmul(w.q, normed, tokens: n, out: q, outStride: c.qDim)
             compute.matmul(w.k, normed, tokens: n, out: k, outStride: c.kvDim)
             compute.matmul(w.v, normed, tokens: n, out: v, outStride: c.kvDim)
-            attention(layer: layer, weights: w, tokens: n, start: start, cache: cache)
+            attention(layer: layer, weights: w, tokens: n, start: start, cache: cache, bidirectional: bidirectional)
             compute.matmul(w.output, attended, tokens: n, out: projected, outStride: d)
             addNormed(projected, w.postAttentionNorm, n)
-            if let timings { timings.attention[layer] += lap() }
+            if let timings { timings.attention[layer] += ForwardTimings.lap(&clock) }
 
             // f = ffn_down(gelu_tanh(ffn_gate(h)) * ffn_up(h)), h = norm(x, ffn_norm);
             // x = x + norm(f, post_ffw_norm)
@@ -143,7 +163,7 @@ public final class Gemma3Model: @unchecked Sendable {
             hidden.invalidate(tokens: n)
             compute.matmul(w.down, hidden, tokens: n, out: projected, outStride: d)
             addNormed(projected, w.postFFNNorm, n)
-            if let timings { timings.feedForward[layer] += lap() }
+            if let timings { timings.feedForward[layer] += ForwardTimings.lap(&clock) }
         }
         cache.length = start + n
         rmsNormRows(x, weights.outputNorm, into: final, n)
@@ -187,35 +207,47 @@ public final class Gemma3Model: @unchecked Sendable {
     /// QK norm, RoPE, cache write and attention for every token of the batch, in order: token t
     /// writes its key and value, then attends, so a local ring of exactly `window` slots holds all
     /// it needs even when the batch is longer than the window.
-    private func attention(layer: Int, weights w: BlockWeights, tokens n: Int, start: Int, cache: KVCache) {
+    ///
+    /// Vision hook: a `bidirectional` batch runs the loop in two passes, the first only writing every
+    /// key and value, the second only attending, so each query also sees the keys after it in the
+    /// batch (the ring then needs window + n - 1 slots, checked in `evaluate`).
+    private func attention(layer: Int, weights w: BlockWeights, tokens n: Int, start: Int, cache: KVCache,
+                           bidirectional: Bool = false) {
         let c = config
         let global = c.isGlobal(layer: layer)
         let rope = global ? ropeGlobal : ropeLocal
         let job = attentionJob
-        for t in 0..<n {
+        let passes = bidirectional ? 2 : 1  // vision hook
+        for i in 0..<(passes * n) {  // vision hook: was `for t in 0..<n`
+            let pass = i / n, t = i % n  // vision hook
             let pos = start + t
             let qt = q + t * c.qDim
             let kt = k + t * c.kvDim
-            for h in 0..<c.headCount {
-                ElementWise.rmsNorm(qt + h * c.headDim, weight: w.qNorm, eps: c.rmsEpsilon, n: c.headDim, out: qt + h * c.headDim)
-            }
-            for h in 0..<c.kvHeadCount {
-                ElementWise.rmsNorm(kt + h * c.headDim, weight: w.kNorm, eps: c.rmsEpsilon, n: c.headDim, out: kt + h * c.headDim)
-            }
-            rope.apply(qt, heads: c.headCount, position: pos)
-            rope.apply(kt, heads: c.kvHeadCount, position: pos)
-            cache.keyRow(layer: layer, position: pos).update(from: kt, count: c.kvDim)
-            cache.valueRow(layer: layer, position: pos).update(from: v + t * c.kvDim, count: c.kvDim)
+            if pass == 0 {  // vision hook (the block below is only re-indented)
+                for h in 0..<c.headCount {
+                    ElementWise.rmsNorm(qt + h * c.headDim, weight: w.qNorm, eps: c.rmsEpsilon, n: c.headDim, out: qt + h * c.headDim)
+                }
+                for h in 0..<c.kvHeadCount {
+                    ElementWise.rmsNorm(kt + h * c.headDim, weight: w.kNorm, eps: c.rmsEpsilon, n: c.headDim, out: kt + h * c.headDim)
+                }
+                rope.apply(qt, heads: c.headCount, position: pos)
+                rope.apply(kt, heads: c.kvHeadCount, position: pos)
+                cache.keyRow(layer: layer, position: pos).update(from: kt, count: c.kvDim)
+                cache.valueRow(layer: layer, position: pos).update(from: v + t * c.kvDim, count: c.kvDim)
+            }  // vision hook
+            if pass + 1 < passes { continue }  // vision hook: the first of two passes only writes
 
             // Keys visible from pos: all j <= pos (global), or pos - window < j <= pos (local).
+            // Vision hook: a bidirectional batch also sees every later key of the batch.
             let first = global ? 0 : max(0, pos - c.slidingWindow + 1)
+            let last = bidirectional ? start + n - 1 : pos  // vision hook
             job.pointee.query = qt
             job.pointee.out = attended.floats + t * c.qDim
             job.pointee.keys = cache.keys[layer]
             job.pointee.values = cache.values[layer]
             job.pointee.capacity = cache.capacity[layer]
             job.pointee.first = first
-            job.pointee.count = pos - first + 1
+            job.pointee.count = last - first + 1  // vision hook: was pos - first + 1
             job.pointee.headDim = c.headDim
             job.pointee.kvDim = c.kvDim
             job.pointee.groupSize = c.headCount / c.kvHeadCount

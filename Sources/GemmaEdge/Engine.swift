@@ -169,6 +169,36 @@ public final class Session: @unchecked Sendable {
         model.lastLogits(into: logits.baseAddress!)
     }
 
+    /// Saves the whole state (KV cache, tokens, last logits) to `path`, atomically.
+    public func save(to path: String) throws {
+        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.file.identity)
+    }
+
+    /// Replaces this session's state with a snapshot saved by `save(to:)` from the same model
+    /// and context.
+    public func restore(from path: String) throws {
+        let restored = try cache.restoreSnapshot(from: path, logits: logits, model: engine.file.identity)
+        tokens.removeAll(keepingCapacity: true)
+        tokens.append(contentsOf: restored)
+    }
+
+    /// Makes the session hold `ids`, reusing the longest prefix it already holds and evaluating
+    /// only the rest (a kiosk's fixed system prompt is evaluated once). Returns how many tokens
+    /// were reused.
+    @discardableResult
+    public func prefill(_ ids: [Int32]) throws -> Int {
+        guard !ids.isEmpty else { throw EngineError.emptyPrompt }
+        var common = zip(tokens, ids).prefix { $0 == $1 }.count
+        if common == ids.count, common == tokens.count { return common }  // logits are already those of ids.last
+        // The logits of the last prompt token are needed, so at least one token is evaluated.
+        common = min(common, ids.count - 1)
+        if !cache.canTruncate(to: common) { common = 0 }
+        cache.truncate(to: common)
+        tokens.removeSubrange(common...)
+        try append(Array(ids[common...]))
+        return common
+    }
+
     /// Evaluates one token (the decode step). Allocates nothing.
     public func append(token: Int32) throws {
         guard remaining >= 1 else { throw EngineError.promptTooLong(tokens: cache.length + 1, context: context) }

@@ -7,53 +7,130 @@ import Tokenizer
 struct Chat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Interactive multi-turn chat that keeps the KV state between turns.",
-        discussion: "Reads one user message per line from stdin; an empty line or end of input ends the chat. "
-            + "/reset starts a new conversation.")
+        discussion: """
+            Reads one user message per line from stdin; an empty line or end of input ends the chat, /reset starts a \
+            new conversation. Each turn evaluates only its own tokens: earlier turns stay in the KV cache. When the \
+            next turn would not fit in --ctx (with room for --max-tokens of answer), --overflow decides: \
+            drop-oldest (default) keeps the system prompt, drops the oldest turns until the rest fits and \
+            re-evaluates it; error stops with a message.
+            """)
+
+    enum Overflow: String, ExpressibleByArgument { case dropOldest = "drop-oldest", error }
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingOptions
     @Option(help: "System prompt, prepended to the first user message.") var system: String?
     @Option(help: "Most tokens per answer.") var maxTokens: Int = 512
+    @Option(help: "What to do when the conversation outgrows the context: drop-oldest or error.")
+    var overflow: Overflow = .dropOldest
 
     func run() throws {
         let params = try sampling.parameters()
         let engine = try model.load()
-        let bpe = BPETokenizer(vocabulary: engine.tokenizer.vocabulary)
-        let template = try ChatTemplate(tokenizer: bpe)
-        let session = engine.makeSession()
+        let conversation = try Conversation(engine: engine, system: system, reserve: maxTokens)
         let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
         let interactive = isatty(0) != 0
-        var firstTurn = true
         while true {
             if interactive { emit("> ") }
             guard let line = readLine(strippingNewline: true), !line.isEmpty else { break }
             if line == "/reset" {
-                session.reset()
-                firstTurn = true
+                conversation.reset()
                 continue
             }
-            // Each turn appends only its own tokens: the KV state of earlier turns is kept.
-            let turn = firstTurn
-                ? try template.encode(user: line, system: system)
-                : [template.startOfTurn] + bpe.encode("user\n" + line, addBOS: false) + [template.endOfTurn]
-                    + bpe.encode("\n", addBOS: false) + [template.startOfTurn] + bpe.encode("model\n", addBOS: false)
-            guard turn.count < session.remaining else {
-                throw CLIError("the conversation no longer fits in the context of \(session.context) tokens; "
-                    + "use /reset or a larger --ctx")
-            }
-            try session.append(turn)
-            firstTurn = false
+            let dropped = try conversation.startTurn(line, allowDropping: overflow == .dropOldest)
+            if dropped > 0 { FileHandle.standardError.write(Data("[dropped the \(dropped) oldest turn(s) to fit the context]\n".utf8)) }
             var decoder = StreamingDecoder(vocabulary: engine.tokenizer.vocabulary)
-            let reason = try session.generate(maxTokens: maxTokens, sampler: sampler, stopTokens: engine.stopTokens) { id in
+            try conversation.answer(maxTokens: maxTokens, sampler: sampler) { id in
                 let piece = decoder.append(id)
                 if !piece.isEmpty { emit(piece) }
-                return true
             }
             emit(decoder.flush() + "\n")
-            // Close the model's turn (its last token was sampled, not evaluated) so the next user
-            // turn follows the template.
-            let close = [template.endOfTurn] + bpe.encode("\n", addBOS: false)
-            if reason != .callback, session.remaining > close.count { try session.append(close) }
+        }
+    }
+}
+
+/// A chat kept in one session: the template's tokens for each turn are appended as the turn
+/// comes, and the model's answer stays in the cache.
+final class Conversation {
+    let engine: Engine
+    let session: Session
+    let template: ChatTemplate
+    let system: String?
+    /// Tokens to keep free for an answer.
+    let reserve: Int
+    private var turns: [(user: String, answer: [Int32])] = []
+
+    init(engine: Engine, system: String?, reserve: Int) throws {
+        self.engine = engine
+        session = engine.makeSession()
+        template = try ChatTemplate(tokenizer: engine.tokenizer)
+        self.system = system
+        self.reserve = reserve
+    }
+
+    func reset() {
+        session.reset()
+        turns.removeAll()
+    }
+
+    /// The tokens of the whole conversation so far plus `user`'s turn, opening the model's turn.
+    private func tokens(turns: ArraySlice<(user: String, answer: [Int32])>, user: String) throws -> [Int32] {
+        var messages: [ChatMessage] = []
+        if let system { messages.append(.system(system)) }
+        for t in turns {
+            messages.append(.user(t.user))
+            messages.append(.model(engine.tokenizer.decode(t.answer)))
+        }
+        messages.append(.user(user))
+        return try template.encode(messages)
+    }
+
+    /// Appends the user's turn; returns how many old turns were dropped to make room.
+    func startTurn(_ user: String, allowDropping: Bool) throws -> Int {
+        let full = try tokens(turns: turns[...], user: user)
+        let budget = session.context - reserve
+        if full.count <= budget {
+            // Only what is new is evaluated: the cache already holds the earlier turns.
+            try session.prefill(full)
+            turns.append((user, []))
+            return 0
+        }
+        guard allowDropping else {
+            throw CLIError("the conversation needs \(full.count) tokens plus \(reserve) for the answer, more than the "
+                + "context of \(session.context); use /reset, a larger --ctx, or --overflow drop-oldest")
+        }
+        var first = 0
+        while first < turns.count, try tokens(turns: turns[first...], user: user).count > budget { first += 1 }
+        let kept = try tokens(turns: turns[first...], user: user)
+        guard kept.count <= budget else {
+            throw CLIError("this message alone needs \(kept.count) tokens plus \(reserve) for the answer, more than the "
+                + "context of \(session.context); shorten it or raise --ctx")
+        }
+        turns.removeFirst(first)
+        session.reset()
+        try session.prefill(kept)
+        turns.append((user, []))
+        return first
+    }
+
+    /// Generates the model's answer, closing its turn in the cache so the next one follows the
+    /// template.
+    func answer(maxTokens: Int, sampler: Sampler, onToken: (Int32) -> Void) throws {
+        var answer: [Int32] = []
+        let stops = engine.stopTokens
+        let reason = try session.generate(maxTokens: maxTokens, sampler: sampler, stopTokens: stops) { id in
+            if !stops.contains(id) {
+                answer.append(id)
+                onToken(id)
+            }
+            return true
+        }
+        turns[turns.count - 1].answer = answer
+        // The last sampled token was not evaluated: close the turn with <end_of_turn>\n.
+        let close = [template.endOfTurn] + (try engine.tokenizer.encode("\n", addBOS: false))
+        if reason == .stopToken || reason == .maxTokens, session.remaining >= close.count {
+            if reason == .maxTokens, let last = answer.last { try session.append(token: last) }
+            try session.append(close)
         }
     }
 }

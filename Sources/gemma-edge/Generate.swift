@@ -17,6 +17,8 @@ struct Generate: ParsableCommand {
     @Flag(help: "Wrap the prompt in the Gemma 3 chat template (for instruction-tuned models).") var chatTemplate = false
     @Flag(help: "Print {\"tokens\": [...], \"text\": ...} instead of streaming.") var json = false
     @Flag(help: "Print load time and speed to stderr.") var verbose = false
+    @Option(help: "Session snapshot: restore it when it exists, reuse the prompt prefix it holds, and save the state after the prompt to it.")
+    var session: String?
 
     func validate() throws {
         guard !prompt.isEmpty else { throw ValidationError("the prompt is empty") }
@@ -36,7 +38,11 @@ struct Generate: ParsableCommand {
         let session = engine.makeSession()
         let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
         let t0 = monotonicSeconds()
-        try session.append(ids)
+        if let snapshot = self.session, FileManager.default.fileExists(atPath: snapshot) {
+            try session.restore(from: snapshot)
+        }
+        let reused = try session.prefill(ids)
+        if let snapshot = self.session, reused < ids.count { try session.save(to: snapshot) }
         let t1 = monotonicSeconds()
         var generated: [Int32] = []
         generated.reserveCapacity(maxTokens)
@@ -60,9 +66,9 @@ struct Generate: ParsableCommand {
         if verbose {
             let decoded = max(0, generated.count - 1)
             FileHandle.standardError.write(Data(String(
-                format: "load %.2f s, kernels %@, threads %d; prompt %d tokens in %.2f s (%.1f tok/s); %d tokens in %.2f s (%.1f tok/s)\n",
-                engine.loadSeconds, engine.model.compute.kernels.name, engine.options.threads, ids.count, t1 - t0,
-                Double(ids.count) / (t1 - t0), decoded, t2 - t1, decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
+                format: "load %.2f s, kernels %@, threads %d; prompt %d tokens (%d reused) in %.2f s (%.1f tok/s); %d tokens in %.2f s (%.1f tok/s)\n",
+                engine.loadSeconds, engine.model.compute.kernels.name, engine.options.threads, ids.count, reused, t1 - t0,
+                Double(ids.count - reused) / (t1 - t0), decoded, t2 - t1, decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
         }
     }
 }

@@ -93,7 +93,8 @@ final class SamplerTests: XCTestCase {
         p.topK = 0
         p.topP = 1
         p.minP = 0
-        p.temperature = 0.05
+        // At T = 0.02 token 1 is exp(-0.2 / 0.02) = 4.5e-5 as likely as token 0.
+        p.temperature = 0.02
         let logits: [Float] = [1.0, 0.8, 0.2]
         for seed in 0..<100 as Range<UInt64> {
             p.seed = seed

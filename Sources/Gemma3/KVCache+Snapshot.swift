@@ -1,0 +1,165 @@
+import GGUF
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Session snapshots: the whole KV state (local rings, global caches, length) plus the tokens that
+/// produced it, in one file written atomically (temp file, fsync, rename, fsync directory) and
+/// read back through a mapping. A snapshot only restores into a cache of the same model identity,
+/// layer layout and context; anything else is refused with a clear error.
+///
+/// Layout (little-endian): magic "GESNAP01", u64 header length, header JSON, padding to 64, then
+/// u32 tokens, padding to 64, then for each layer its key slots then its value slots (f32), then
+/// the logits after the last token (f32), so a restored session can sample at once.
+public struct SnapshotError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public struct SnapshotHeader: Codable, Equatable, Sendable {
+    public var model: String
+    public var layers: Int
+    public var kvDim: Int
+    public var window: Int
+    public var pattern: Int
+    public var context: Int
+    public var length: Int
+    public var tokens: Int
+    public var slots: [Int]
+    public var logits: Int
+}
+
+extension KVCache {
+    static let snapshotMagic = Array("GESNAP01".utf8)
+
+    func snapshotHeader(model: String, tokens: Int, logits: Int) -> SnapshotHeader {
+        SnapshotHeader(model: model, layers: config.blockCount, kvDim: config.kvDim, window: config.slidingWindow,
+                       pattern: config.slidingWindowPattern, context: context, length: length, tokens: tokens,
+                       slots: capacity, logits: logits)
+    }
+
+    /// Saves the cache, `tokens` (which must be what the cache holds) and the logits after the
+    /// last of them to `path`, atomically. `model` identifies the weights (`GGUFFile.identity`).
+    public func saveSnapshot(to path: String, tokens: [Int32], logits: UnsafeBufferPointer<Float>, model: String) throws {
+        precondition(tokens.count == length, "the tokens must be those the cache holds")
+        let header = try JSONEncoder().encode(snapshotHeader(model: model, tokens: tokens.count, logits: logits.count))
+        let tmp = "\(path).tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SnapshotError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        var ok = true
+        var written = 0
+        func put(_ p: UnsafeRawPointer, _ n: Int) {
+            var done = 0
+            while ok && done < n {
+                let r = write(fd, p + done, n - done)
+                if r < 0 { if errno == EINTR { continue }; ok = false; return }
+                done += r
+            }
+            written += n
+        }
+        func pad() {
+            let zeros = [UInt8](repeating: 0, count: 64)
+            let rem = written % 64
+            if rem != 0 { zeros.withUnsafeBytes { put($0.baseAddress!, 64 - rem) } }
+        }
+        Self.snapshotMagic.withUnsafeBytes { put($0.baseAddress!, 8) }
+        var n = UInt64(header.count).littleEndian
+        withUnsafeBytes(of: &n) { put($0.baseAddress!, 8) }
+        header.withUnsafeBytes { put($0.baseAddress!, header.count) }
+        pad()
+        tokens.withUnsafeBytes { put($0.baseAddress!, $0.count) }
+        pad()
+        for layer in 0..<config.blockCount {
+            put(keys[layer], capacity[layer] * config.kvDim * 4)
+            put(values[layer], capacity[layer] * config.kvDim * 4)
+        }
+        put(logits.baseAddress!, logits.count * 4)
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            let message = "cannot write snapshot \(path): \(String(cString: strerror(errno)))"
+            unlink(tmp)
+            throw SnapshotError(message)
+        }
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+
+    /// Restores a snapshot saved from the same model and layout into this cache and `logits`;
+    /// returns its tokens.
+    public func restoreSnapshot(from path: String, logits: UnsafeMutableBufferPointer<Float>, model: String) throws -> [Int32] {
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch { throw SnapshotError("cannot read snapshot: \(error)") }
+        let b = file.bytes
+        guard b.count >= 16, Array(b[0..<8]) == Self.snapshotMagic else {
+            throw SnapshotError("\(path) is not a GemmaEdge session snapshot")
+        }
+        let headerLength = Int(UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        guard headerLength <= b.count - 16 else { throw SnapshotError("\(path): truncated header") }
+        let header: SnapshotHeader
+        do {
+            header = try JSONDecoder().decode(SnapshotHeader.self, from: Data(b[16..<(16 + headerLength)]))
+        } catch {
+            throw SnapshotError("\(path): unreadable header (\(error))")
+        }
+        let expected = snapshotHeader(model: model, tokens: header.tokens, logits: logits.count)
+        guard header.model == model else {
+            throw SnapshotError("\(path) was saved from another model (\(header.model)); this one is \(model)")
+        }
+        guard header.layers == expected.layers, header.kvDim == expected.kvDim, header.window == expected.window,
+              header.pattern == expected.pattern, header.slots == expected.slots, header.context == context,
+              header.logits == logits.count else {
+            throw SnapshotError("\(path) has another cache layout (context \(header.context)); this session's context "
+                                + "is \(context): restore with the same --ctx")
+        }
+        guard header.length == header.tokens, header.length <= context else {
+            throw SnapshotError("\(path): inconsistent lengths")
+        }
+        func align(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        let tokensAt = align(16 + headerLength)
+        let kvAt = align(tokensAt + 4 * header.tokens)
+        let kvBytes = capacity.reduce(0) { $0 + 2 * $1 * config.kvDim * 4 }
+        let logitsAt = kvAt + kvBytes
+        guard logitsAt + 4 * logits.count == b.count else {
+            throw SnapshotError("\(path) is \(b.count) bytes, expected \(logitsAt + 4 * logits.count): truncated or corrupt")
+        }
+        var tokens = [Int32](repeating: 0, count: header.tokens)
+        tokens.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[tokensAt..<(tokensAt + 4 * header.tokens)])) }
+        var at = kvAt
+        for layer in 0..<config.blockCount {
+            let n = capacity[layer] * config.kvDim * 4
+            UnsafeMutableRawPointer(keys[layer]).copyMemory(from: b.baseAddress! + at, byteCount: n)
+            at += n
+            UnsafeMutableRawPointer(values[layer]).copyMemory(from: b.baseAddress! + at, byteCount: n)
+            at += n
+        }
+        UnsafeMutableRawBufferPointer(logits).copyMemory(from: UnsafeRawBufferPointer(rebasing: b[logitsAt..<b.count]))
+        length = header.length
+        return tokens
+    }
+}
+
+import Foundation
+
+extension GGUFFile {
+    /// A short identity of the weights for caches and snapshots built from them: name, size and
+    /// an FNV-1a fingerprint of the header (metadata and tensor table) and of the first 256 bytes
+    /// of every tensor. It survives copying the file (no path or time in it) and tells apart
+    /// files that differ in their weights.
+    public var identity: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ bytes: UnsafeRawBufferPointer) {
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        let all = mapping.bytes
+        mix(UnsafeRawBufferPointer(rebasing: all[0..<min(dataOffset, all.count)]))
+        for t in tensors {
+            mix(UnsafeRawBufferPointer(rebasing: all[t.fileOffset..<(t.fileOffset + min(256, t.byteCount))]))
+        }
+        let name = ((try? optionalString("general.name")) ?? nil) ?? "model"
+        return "\(name):\(mapping.size):\(String(h, radix: 16))"
+    }
+}

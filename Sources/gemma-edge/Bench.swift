@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import GemmaEdge
+import Sampling
+
+/// Speed in the way llama-bench measures it, so the two can be put side by side: prefill of
+/// `-p` random tokens as one prompt, then `-n` tokens decoded one at a time from a fresh state,
+/// each repeated `-r` times after a warm-up, reporting the mean.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure prefill and decode speed (llama-bench's method).")
+
+    @Option(name: [.customShort("m"), .long], help: "GGUF model file.") var model: String?
+    @Option(name: [.customShort("p"), .long], help: "Prompt tokens to prefill (0 skips prefill).") var prompt: Int = 512
+    @Option(name: [.customShort("n"), .long], help: "Tokens to decode (0 skips decode).") var generate: Int = 128
+    @Option(name: [.customShort("t"), .long], help: "Threads.") var threads: Int = 0
+    @Option(name: [.customShort("r"), .long], help: "Repetitions.") var repetitions: Int = 5
+    @Option(help: "Prompt batch size.") var batch: Int = 512
+    @Option(help: "Kernel set (default: the best for this CPU).") var kernels: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard prompt >= 0, generate >= 0, prompt + generate > 0 else { throw ValidationError("-p and -n must be >= 0, not both 0") }
+        guard repetitions >= 1, repetitions <= 1000 else { throw ValidationError("-r must be 1...1000") }
+    }
+
+    func run() throws {
+        var o = EngineOptions()
+        o.threads = threads
+        o.batch = min(batch, max(prompt, 1))
+        o.kernels = kernels
+        o.context = max(prompt, generate) + 1
+        let t0 = monotonicSeconds()
+        let engine = try Engine(modelPath: ModelOptionsPath.resolve(model), options: o)
+        let loadMs = (monotonicSeconds() - t0) * 1000
+        let vocab = engine.config.vocabularySize
+        var rng = Xoshiro256(seed: 1234)
+        let promptTokens = (0..<prompt).map { _ in Int32(truncatingIfNeeded: rng.next() % UInt64(vocab)) }
+        let session = engine.makeSession()
+
+        func timed(_ body: () throws -> Void) rethrows -> Double {
+            let s = monotonicSeconds()
+            try body()
+            return monotonicSeconds() - s
+        }
+        var pp: [Double] = [], tg: [Double] = []
+        for rep in 0...repetitions {  // rep 0 warms up and is not counted
+            if prompt > 0 {
+                session.reset()
+                let s = try timed { try session.append(promptTokens) }
+                if rep > 0 { pp.append(Double(prompt) / s) }
+            }
+            if generate > 0 {
+                session.reset()
+                var next = Int32(truncatingIfNeeded: rng.next() % UInt64(vocab))
+                let s = try timed {
+                    for _ in 0..<generate {
+                        try session.append(token: next)
+                        next = Sampler.argmax(UnsafeBufferPointer(session.logits))
+                    }
+                }
+                if rep > 0 { tg.append(Double(generate) / s) }
+            }
+        }
+        let rss = peakRSSMiB()
+        func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
+        func sd(_ x: [Double]) -> Double {
+            guard x.count > 1 else { return 0 }
+            let m = mean(x)
+            return (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)).squareRoot()
+        }
+        if json {
+            try printJSON(["pp_tok_s": mean(pp), "tg_tok_s": mean(tg), "load_ms": loadMs, "peak_rss_mb": rss,
+                           "pp_sd": sd(pp), "tg_sd": sd(tg), "threads": engine.options.threads,
+                           "kernels": engine.model.compute.kernels.name, "p": prompt, "n": generate, "r": repetitions])
+        } else {
+            emit(String(format: "kernels %@, threads %d, load %.0f ms, peak RSS %.1f MiB\n",
+                        engine.model.compute.kernels.name, engine.options.threads, loadMs, rss))
+            if prompt > 0 { emit(String(format: "pp%d: %.2f ± %.2f tok/s\n", prompt, mean(pp), sd(pp))) }
+            if generate > 0 { emit(String(format: "tg%d: %.2f ± %.2f tok/s\n", generate, mean(tg), sd(tg))) }
+        }
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB.
+func peakRSSMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}
