@@ -11,7 +11,7 @@ struct GemmaEdgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemma-edge",
         abstract: "Gemma 3 inference for ARM single-board computers.",
-        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self])
+        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self])
 }
 
 /// The model and engine options every model-loading command takes.
