@@ -78,6 +78,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: optimise
         ),
@@ -112,7 +113,7 @@ let package = Package(
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
-            "Service", "TestSupport",
+            "Service", "TestSupport", "Watchdog",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "CGPIOD"]),

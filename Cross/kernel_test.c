@@ -2,7 +2,8 @@
 //
 // Every kernel set this CPU can run is compared with the scalar reference: activation quantisers
 // (identical bytes), vec_dot of every type over many lengths and misaligned buffers (agreement up
-// to float summation order), dot_f32 / axpy_f32, gemv / gemm against vec_dot. Scalar-only checks:
+// to float summation order), dot_f32 / axpy_f32, gemv / gemm against vec_dot, every gemm
+// microkernel against the scalar vec_dot (test_gemm_kernels). Scalar-only checks:
 // f16/bf16 conversions, storage-quantiser round trips, known-answer blocks, geometry.
 //
 //   kernel_test [--expect-set NAME] [--expect-dotprod | --expect-no-dotprod] [--expect-i8mm]
@@ -260,7 +261,7 @@ static void test_f32_ops(const ck_kernel_set *ks) {
 
 static void test_gemv_gemm(const ck_kernel_set *ks) {
     const ck_kernel_set *sc = ck_kernels_scalar();
-    const ck_type types[] = {CK_F32, CK_F16, CK_Q8_0, CK_Q4_0, CK_Q5_1, CK_Q4_K, CK_Q6_K};
+    const ck_type types[] = {CK_F32, CK_F16, CK_Q8_0, CK_Q4_0, CK_Q5_0, CK_Q5_1, CK_Q4_K, CK_Q5_K, CK_Q6_K};
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
         const ck_type t = types[ti], at = ck_activation_type(t);
         const int64_t n = ck_block_elements(t) == 256 ? 512 : 320;
@@ -275,17 +276,149 @@ static void test_gemv_gemm(const ck_kernel_set *ks) {
         }
         for (int64_t i = 0; i < ntok * 41; ++i) out[i] = -12345.0f;
         ck_gemm(ks, t, n, w, rb, rows, a, ab, ntok, out, 41);
+        // bit for bit what vec_dot gives, with or without a microkernel
         int ok = 1;
         for (int64_t k = 0; k < ntok; ++k) {
             for (int64_t r = 0; r < rows; ++r) ok &= out[k * 41 + r] == ks->vec_dot[t](n, w + r * rb, a + k * ab);
             for (int64_t r = rows; r < 41; ++r) ok &= out[k * 41 + r] == -12345.0f;
         }
         CHECK(ok, "%s gemm %s differs from vec_dot", ks->name, ck_type_name(t));
-        ck_gemv(ks, t, n, w, rb, rows, a + 2 * ab, gv);
-        ok = 1;
-        for (int64_t r = 0; r < rows; ++r) ok &= gv[r] == ks->vec_dot[t](n, w + r * rb, a + 2 * ab);
-        CHECK(ok, "%s gemv %s differs from vec_dot", ks->name, ck_type_name(t));
+        // gemv (the set's several-rows kernel where it has one) for row counts around its groups
+        static const int64_t gemv_rows[] = {1, 2, 3, 4, 5, 7, 8, 9, 36, 37};
+        for (size_t gi = 0; gi < sizeof(gemv_rows) / sizeof(gemv_rows[0]); ++gi) {
+            const int64_t nr = gemv_rows[gi];
+            for (int64_t r = 0; r < rows; ++r) gv[r] = -999.0f;
+            ck_gemv(ks, t, n, w, rb, nr, a + 2 * ab, gv);
+            ok = 1;
+            for (int64_t r = 0; r < nr; ++r) ok &= gv[r] == ks->vec_dot[t](n, w + r * rb, a + 2 * ab);
+            for (int64_t r = nr; r < rows; ++r) ok &= gv[r] == -999.0f;
+            CHECK(ok, "%s gemv %s rows=%lld differs from vec_dot", ks->name, ck_type_name(t), (long long)nr);
+        }
         free(w); free(a); free(x); free(out); free(gv);
+    }
+}
+
+// ---- gemm microkernels against the scalar vec_dot ------------------------------------------------
+
+// Scale fields of a weight row set to powers of two (exact mode, see below).
+static void exact_scales(ck_type t, uint8_t *w, int64_t n) {
+    const int64_t bb = ck_block_bytes(t), nb = ck_row_bytes(t, n) / bb;
+    const uint16_t h4 = 0x2C00, h5 = 0x2800;   // 2^-4, 2^-5
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t *p = w + b * bb;
+        if (t == CK_Q6_K) memcpy(p + 208, &h4, 2);
+        else memcpy(p, &h4, 2);
+        if (t == CK_Q4_K || t == CK_Q5_K || t == CK_Q4_1 || t == CK_Q5_1) memcpy(p + 2, &h5, 2);
+    }
+}
+
+// Activation rows with quants in [-maxq, maxq] and scale 2^-3 (exact mode).
+static void exact_activations(ck_type at, uint8_t *y, int64_t n, int maxq) {
+    const int64_t be = ck_block_elements(at), bb = ck_block_bytes(at), nb = n / be;
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t *p = y + b * bb;
+        int8_t *qs = (int8_t *)(p + (at == CK_Q8_K ? 4 : (at == CK_Q8_1 ? 4 : 2)));
+        int sum = 0;
+        for (int64_t i = 0; i < be; ++i) { qs[i] = (int8_t)((int)(rnd64() % (2 * maxq + 1)) - maxq); sum += qs[i]; }
+        if (at == CK_Q8_K) {
+            const float d = 0.125f;
+            memcpy(p, &d, 4);
+            for (int g = 0; g < 16; ++g) {
+                int16_t s16 = 0;
+                for (int i = 0; i < 16; ++i) s16 = (int16_t)(s16 + qs[16 * g + i]);
+                memcpy(p + 260 + 2 * g, &s16, 2);
+            }
+        } else {
+            put_half(p, 0.125f);
+            if (at == CK_Q8_1) put_half(p + 2, 0.125f * (float)sum);
+        }
+    }
+}
+
+// Every gemm microkernel of a set against vec_dot per (row, token), over shapes that are not
+// multiples of the tiles (1 token, 1 row, 17 rows, ...), K long enough for several panel chunks,
+// enough tokens for several aux tiles, misaligned buffers and strides, untouched outputs outside
+// the rows; then ck_gemm on the same data. Each output must equal the same set's vec_dot bit for
+// bit (a prefill gives what decoding token by token gives) and the scalar vec_dot up to float
+// summation order. Modes: 0 weights quantised from floats, 1 random bytes with sane scales, 2
+// "exact": power-of-two scales and small sums, where every summation order gives the same float,
+// so the result must also equal the scalar one bit for bit (the integer block sums are the same).
+static long g_gemm_compared = 0;
+static void test_gemm_kernels(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    const ck_type types[] = {CK_Q4_0, CK_Q5_0, CK_Q8_0, CK_Q4_K, CK_Q5_K, CK_Q6_K, CK_Q4_1, CK_Q5_1, CK_F16};
+    // rows, tokens, blocks of 32 elements, super-blocks of 256
+    static const int cases[][4] = {
+        {1, 1, 1, 1}, {1, 2, 3, 1}, {3, 5, 2, 2}, {8, 4, 4, 1}, {15, 7, 5, 2}, {16, 8, 1, 1}, {17, 9, 3, 3},
+        {33, 13, 2, 1}, {37, 17, 20, 4}, {5, 3, 130, 14}, {17, 300, 20, 3}, {24, 2, 0, 0}, {40, 11, 7, 2},
+    };
+    const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ++ti) {
+        const ck_type t = types[ti], at = ck_activation_type(t);
+        if (!ks->gemm[t]) continue;
+        const int64_t be = ck_block_elements(t);
+        double worst = 0;
+        for (int ci = 0; ci < ncases; ++ci) {
+            const int rows = cases[ci][0], ntok = cases[ci][1];
+            const int64_t n = be * (be == 32 ? cases[ci][2] : cases[ci][3]);
+            const size_t rb0 = (size_t)ck_row_bytes(t, n), ab0 = (size_t)ck_row_bytes(at, n);
+            const size_t rb = rb0 + (size_t)(ci % 3) * 5, ab = ab0 + (size_t)(ci % 4) * 3;
+            const int woff = ci % 8, aoff = (3 * ci + 1) % 8;
+            const int64_t os = rows + 3;
+            uint8_t *wbuf = calloc(1, (size_t)rows * rb + 16), *abuf = calloc(1, (size_t)ntok * ab + 16);
+            uint8_t *w = wbuf + woff, *a = abuf + aoff;
+            float *x = malloc((size_t)(n + 1) * sizeof(float)), *out = malloc((size_t)(ntok * os) * sizeof(float));
+            float *fw = malloc((size_t)(n + 1) * sizeof(float)), *fa = malloc((size_t)(n + 1) * sizeof(float));
+            const int exact_ok = be == 32 ? n <= 256 : n <= 512;
+            for (int mode = 0; mode < 3; ++mode) {
+                if (mode == 2 && !exact_ok) continue;
+                for (int r = 0; r < rows; ++r) {
+                    make_weights(t, w + (size_t)r * rb, n, mode == 2 ? 1 : mode, x);
+                    if (mode == 2) exact_scales(t, w + (size_t)r * rb, n);
+                }
+                for (int k = 0; k < ntok; ++k) {
+                    if (mode == 2) {
+                        exact_activations(at, a + (size_t)k * ab, n, be == 32 ? 127 : 7);
+                    } else {
+                        fill_floats(x, n, 32);
+                        sc->quantize[at](x, a + (size_t)k * ab, n);
+                    }
+                }
+                for (int path = 0; path < 2; ++path) {
+                    for (int64_t i = 0; i < ntok * os; ++i) out[i] = -777.0f;
+                    if (path == 0) ks->gemm[t](n, w, rb, rows, a, ab, ntok, out, os);
+                    else ck_gemm(ks, t, n, w, rb, rows, a, ab, ntok, out, os);
+                    int ok = 1, shown = 0;
+                    for (int k = 0; k < ntok && ok; ++k) {
+                        for (int r = 0; r < rows; ++r) {
+                            const uint8_t *wr = w + (size_t)r * rb, *ak = a + (size_t)k * ab;
+                            const float ref = sc->vec_dot[t](n, wr, ak), got = out[k * os + r];
+                            const float own = ks->vec_dot[t](n, wr, ak);
+                            int good = got == own;
+                            if (mode == 2) {
+                                good &= got == ref;
+                            } else {
+                                const double mag = dot_magnitude(t, wr, ak, n, fw, fa) + fabs((double)ref);
+                                const double err = fabs((double)got - (double)ref) / (mag > 0 ? mag : 1);
+                                if (err > worst) worst = err;
+                                good &= close_enough(got, ref, mag, 2e-6);
+                            }
+                            ++g_gemm_compared;
+                            if (!good && shown++ < 3)
+                                printf("  %s %s %s rows=%d ntok=%d n=%lld mode=%d: out[%d][%d] = %.9g, vec_dot %.9g, scalar %.9g\n",
+                                       ks->name, path ? "ck_gemm" : "gemm", ck_type_name(t), rows, ntok, (long long)n, mode, k,
+                                       r, got, own, ref);
+                            ok &= good;
+                        }
+                        for (int64_t r = rows; r < os; ++r) ok &= out[k * os + r] == -777.0f;
+                    }
+                    CHECK(ok, "%s %s %s rows=%d ntok=%d n=%lld mode=%d woff=%d aoff=%d differs from vec_dot",
+                          ks->name, path ? "ck_gemm" : "gemm", ck_type_name(t), rows, ntok, (long long)n, mode, woff, aoff);
+                }
+            }
+            free(wbuf); free(abuf); free(x); free(out); free(fw); free(fa);
+        }
+        printf("  %-13s gemm    %-5s worst relative deviation %.2e\n", ks->name, ck_type_name(t), worst);
     }
 }
 
@@ -513,9 +646,10 @@ static void test_known_answers(void) {
 
 // ---- benchmark ----------------------------------------------------------------------------------
 
+// thread CPU time: other processes on a shared machine do not count
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -603,8 +737,10 @@ int main(int argc, char **argv) {
         test_vec_dot(sets[s]);
         test_f32_ops(sets[s]);
         test_gemv_gemm(sets[s]);
+        test_gemm_kernels(sets[s]);
         printf("set %-13s %s\n", sets[s]->name, g_fail == before ? "ok" : "FAILED");
     }
+    printf("gemm microkernel outputs compared with vec_dot: %ld\n", g_gemm_compared);
     if (bench_rows > 0) bench(bench_rows);
     printf("%ld passed, %ld failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

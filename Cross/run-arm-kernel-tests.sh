@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-checks the C kernels (Sources/CKernels/*.c) with the driver Cross/kernel_test.c:
-#   1. natively with the host gcc (x86-64: scalar + avx2 sets),
+#   1. natively with the host gcc (x86-64: scalar + avx2 sets, + avx512vnni when the CPU has it),
+#      and builds (does not run) the gemm benchmark Cross/kernel_bench.c,
 #   2. for AArch64 with aarch64-linux-gnu-gcc -O2 -static, run under qemu-aarch64-static as
 #        -cpu cortex-a72  (ARMv8.0, no SDOT): must select "neon" and must not report dotprod
 #        -cpu cortex-a76  (ARMv8.2 + dotprod): must select "neon-dotprod"
@@ -85,6 +86,8 @@ build() {
 if build native-gcc gcc "${cflags[@]}" "${inc[@]}" "${src[@]}" -lm -o "$out/kernel_test-native"; then
     run native-gcc "$out/kernel_test-native"
 fi
+build native-bench gcc "${cflags[@]}" "${inc[@]}" "$root"/Sources/CKernels/*.c "$here/kernel_bench.c" -lm \
+    -o "$out/kernel_bench" || true
 
 # 2. AArch64, gcc
 if build arm64-gcc aarch64-linux-gnu-gcc "${cflags[@]}" -static "${inc[@]}" "${src[@]}" -lm -o "$out/kernel_test-arm64-gcc"; then

@@ -7,9 +7,10 @@ VERSION="${PEER_VERSION:-0.3.36}"
 CACHE="${GEMMA_EDGE_CACHE:-$HOME/.cache/gemma-edge}/peer"
 SRC="$CACHE/llama_cpp_python-$VERSION/vendor/llama.cpp"
 BUILD="$SRC/build"
-TARGETS=(llama-bench llama-cli llama-perplexity llama-tokenize llama-quantize llama-simple)
+TARGETS=(llama-bench llama-cli llama-perplexity llama-tokenize llama-quantize llama-simple mtmd llama-mtmd-cli)
 
-if [ -x "$BUILD/bin/llama-bench" ] && [ -x "$BUILD/bin/llama-perplexity" ] && [ -f "$BUILD/.gemma-edge-complete" ]; then
+if [ -x "$BUILD/bin/llama-bench" ] && [ -x "$BUILD/bin/llama-perplexity" ] && [ -x "$BUILD/bin/llama-mtmd-cli" ] \
+   && [ -f "$BUILD/.gemma-edge-complete" ]; then
   echo "$BUILD"; exit 0
 fi
 for tool in cmake ninja; do

@@ -2,6 +2,9 @@
 // types. Float rows and the activation quantisers come from arm_neon.c. Every function carries
 // target("arch=armv8.2-a+dotprod") (the spelling gcc 12 and clang both accept); nothing here runs
 // unless ck_cpu_features() reported CK_CPU_DOTPROD.
+//
+// q4_0, q5_0, q8_0, q4_K, q5_K, q6_K add their exact block sums in the float order of ck_internal.h,
+// as the gemm microkernels do, so both give bit for bit the same results.
 #include "ck_internal.h"
 
 typedef int ck_arm_dotprod_translation_unit_not_empty;
@@ -9,6 +12,7 @@ typedef int ck_arm_dotprod_translation_unit_not_empty;
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
+#include <math.h>
 
 #define CK_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 
@@ -35,51 +39,62 @@ CK_DOTPROD static inline void bits_to_bytes32(const uint8_t *qh, uint8x16_t *m0,
     *m1 = vtstq_u8(vqtbl1q_u8(tab, vld1q_u8(idx1)), sel);
 }
 
+// One block's int32 partial sums (exact); the vec_dots add the blocks in the float order of
+// ck_internal.h (two chains in chunks of CK_CHAIN_BLOCKS), as the gemm microkernels do.
+CK_DOTPROD static inline int32x4_t blk_q8_0(const ck_block_q8_0 *x, const ck_block_q8_0 *y) {
+    return dot32(vdupq_n_s32(0), ld_s8(x->qs), ld_s8(y->qs), ld_s8(x->qs + 16), ld_s8(y->qs + 16));
+}
+CK_DOTPROD static inline int32x4_t blk_q4_0(const ck_block_q4_0 *x, const ck_block_q8_0 *y) {
+    const uint8x16_t b = vld1q_u8(x->qs);
+    const int8x16_t l = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    const int8x16_t h = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), vdupq_n_s8(8));
+    return dot32(vdupq_n_s32(0), l, ld_s8(y->qs), h, ld_s8(y->qs + 16));
+}
+CK_DOTPROD static inline int32x4_t blk_q5_0(const ck_block_q5_0 *x, const ck_block_q8_0 *y) {
+    uint8x16_t hb0, hb1;
+    bits_to_bytes32(x->qh, &hb0, &hb1);
+    const uint8x16_t b = vld1q_u8(x->qs), f0 = vdupq_n_u8(0xF0);
+    const int8x16_t l = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(b, vdupq_n_u8(0x0F)), vbicq_u8(f0, hb0)));
+    const int8x16_t h = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(b, 4), vbicq_u8(f0, hb1)));
+    return dot32(vdupq_n_s32(0), l, ld_s8(y->qs), h, ld_s8(y->qs + 16));
+}
+
 CK_DOTPROD float ck_dotprod_vec_dot_q8_0(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    const int32x4_t z = vdupq_n_s32(0);
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const int32x4_t s0 = dot32(z, ld_s8(x[i].qs), ld_s8(y[i].qs), ld_s8(x[i].qs + 16), ld_s8(y[i].qs + 16));
-        const int32x4_t s1 = dot32(z, ld_s8(x[i + 1].qs), ld_s8(y[i + 1].qs), ld_s8(x[i + 1].qs + 16), ld_s8(y[i + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {   // the float order of ck_internal.h
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        float e = 0.0f, o = 0.0f;
+        int64_t i = c0;
+        for (; i + 2 <= c1; i += 2) {
+            e = fmaf((float)vaddvq_s32(blk_q8_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+            o = fmaf((float)vaddvq_s32(blk_q8_0(&x[i + 1], &y[i + 1])), h2f(x[i + 1].d) * h2f(y[i + 1].d), o);
+        }
+        if (i < c1) e = fmaf((float)vaddvq_s32(blk_q8_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+        f += e + o;
     }
-    for (; i < nb; ++i) {
-        const int32x4_t s0 = dot32(z, ld_s8(x[i].qs), ld_s8(y[i].qs), ld_s8(x[i].qs + 16), ld_s8(y[i].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
+    return f;
 }
 
 CK_DOTPROD float ck_dotprod_vec_dot_q4_0(int64_t n, const void *w, const void *a) {
     const ck_block_q4_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    const int8x16_t s8 = vdupq_n_s8(8);
-    const int32x4_t z = vdupq_n_s32(0);
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const uint8x16_t b0 = vld1q_u8(x[i].qs), b1 = vld1q_u8(x[i + 1].qs);
-        const int32x4_t s0 = dot32(z, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b0, m4)), s8), ld_s8(y[i].qs),
-                                   vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), s8), ld_s8(y[i].qs + 16));
-        const int32x4_t s1 = dot32(z, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b1, m4)), s8), ld_s8(y[i + 1].qs),
-                                   vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b1, 4)), s8), ld_s8(y[i + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {   // the float order of ck_internal.h
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        float e = 0.0f, o = 0.0f;
+        int64_t i = c0;
+        for (; i + 2 <= c1; i += 2) {
+            e = fmaf((float)vaddvq_s32(blk_q4_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+            o = fmaf((float)vaddvq_s32(blk_q4_0(&x[i + 1], &y[i + 1])), h2f(x[i + 1].d) * h2f(y[i + 1].d), o);
+        }
+        if (i < c1) e = fmaf((float)vaddvq_s32(blk_q4_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+        f += e + o;
     }
-    for (; i < nb; ++i) {
-        const uint8x16_t b0 = vld1q_u8(x[i].qs);
-        const int32x4_t s0 = dot32(z, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b0, m4)), s8), ld_s8(y[i].qs),
-                                   vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), s8), ld_s8(y[i].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
+    return f;
 }
 
 CK_DOTPROD float ck_dotprod_vec_dot_q4_1(int64_t n, const void *w, const void *a) {
@@ -104,19 +119,19 @@ CK_DOTPROD float ck_dotprod_vec_dot_q5_0(int64_t n, const void *w, const void *a
     const ck_block_q5_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F), f0 = vdupq_n_u8(0xF0);
-    const int32x4_t z = vdupq_n_s32(0);
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    for (int64_t i = 0; i < nb; ++i) {
-        uint8x16_t hb0, hb1;
-        bits_to_bytes32(x[i].qh, &hb0, &hb1);
-        const uint8x16_t b = vld1q_u8(x[i].qs);
-        const int8x16_t l = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(b, m4), vbicq_u8(f0, hb0)));
-        const int8x16_t h = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(b, 4), vbicq_u8(f0, hb1)));
-        const int32x4_t s = dot32(z, l, ld_s8(y[i].qs), h, ld_s8(y[i].qs + 16));
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), h2f(x[i].d) * h2f(y[i].d));
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {   // the float order of ck_internal.h
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        float e = 0.0f, o = 0.0f;
+        int64_t i = c0;
+        for (; i + 2 <= c1; i += 2) {
+            e = fmaf((float)vaddvq_s32(blk_q5_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+            o = fmaf((float)vaddvq_s32(blk_q5_0(&x[i + 1], &y[i + 1])), h2f(x[i + 1].d) * h2f(y[i + 1].d), o);
+        }
+        if (i < c1) e = fmaf((float)vaddvq_s32(blk_q5_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+        f += e + o;
     }
-    return vaddvq_f32(acc);
+    return f;
 }
 
 CK_DOTPROD float ck_dotprod_vec_dot_q5_1(int64_t n, const void *w, const void *a) {
@@ -155,7 +170,7 @@ CK_DOTPROD float ck_dotprod_vec_dot_q4_K(int64_t n, const void *w, const void *a
     const int64_t nb = n / CK_QKK;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     const int32x4_t z = vdupq_n_s32(0);
-    float sumf = 0.0f;
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sm[16];
         ck_k4_scales_u32(x[i].scales, sm);
@@ -173,9 +188,10 @@ CK_DOTPROD float ck_dotprod_vec_dot_q4_K(int64_t n, const void *w, const void *a
             acc = vmlaq_n_s32(acc, pl, sm[2 * c]);
             acc = vmlaq_n_s32(acc, ph, sm[2 * c + 1]);
         }
-        sumf += (h2f(x[i].d) * yd) * (float)vaddvq_s32(acc) - (h2f(x[i].dmin) * yd) * (float)summ;
+        f = fmaf((float)vaddvq_s32(acc), h2f(x[i].d) * yd, f);
+        f = fmaf(-(float)summ, h2f(x[i].dmin) * yd, f);
     }
-    return sumf;
+    return f;
 }
 
 CK_DOTPROD float ck_dotprod_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
@@ -184,7 +200,7 @@ CK_DOTPROD float ck_dotprod_vec_dot_q5_K(int64_t n, const void *w, const void *a
     const int64_t nb = n / CK_QKK;
     const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
     const int32x4_t z = vdupq_n_s32(0);
-    float sumf = 0.0f;
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sm[16];
         ck_k4_scales_u32(x[i].scales, sm);
@@ -205,9 +221,10 @@ CK_DOTPROD float ck_dotprod_vec_dot_q5_K(int64_t n, const void *w, const void *a
             acc = vmlaq_n_s32(acc, dot32(z, l0, ld_s8(q8), l1, ld_s8(q8 + 16)), sm[2 * c]);
             acc = vmlaq_n_s32(acc, dot32(z, h0, ld_s8(q8 + 32), h1, ld_s8(q8 + 48)), sm[2 * c + 1]);
         }
-        sumf += (h2f(x[i].d) * yd) * (float)vaddvq_s32(acc) - (h2f(x[i].dmin) * yd) * (float)summ;
+        f = fmaf((float)vaddvq_s32(acc), h2f(x[i].d) * yd, f);
+        f = fmaf(-(float)summ, h2f(x[i].dmin) * yd, f);
     }
-    return sumf;
+    return f;
 }
 
 CK_DOTPROD float ck_dotprod_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
@@ -217,7 +234,7 @@ CK_DOTPROD float ck_dotprod_vec_dot_q6_K(int64_t n, const void *w, const void *a
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m30 = vdupq_n_u8(0x30);
     const int8x16_t s32 = vdupq_n_s8(32);
     const int32x4_t z = vdupq_n_s32(0);
-    float sumf = 0.0f;
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales, *q8 = y[i].qs;
@@ -237,9 +254,9 @@ CK_DOTPROD float ck_dotprod_vec_dot_q6_K(int64_t n, const void *w, const void *a
             for (int k = 0; k < 8; ++k)
                 acc = vmlaq_n_s32(acc, vdotq_s32(z, vsubq_s8(q[k], s32), ld_s8(q8 + 16 * k)), sc[k]);
         }
-        sumf += (h2f(x[i].d) * ck_rd_f32(y[i].d)) * (float)vaddvq_s32(acc);
+        f = fmaf((float)vaddvq_s32(acc), h2f(x[i].d) * ck_rd_f32(y[i].d), f);
     }
-    return sumf;
+    return f;
 }
 
 #endif

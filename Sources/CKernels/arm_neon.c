@@ -4,6 +4,9 @@
 // (vpadal). Sums of products stay exact in int16 because activation quants are in [-127, 127]:
 // two products for Q8_0 weights (|w| <= 128), four products for every weight of magnitude <= 64
 // (all the 4/5/6-bit types). Unaligned data is loaded through byte loads (vld1q_u8).
+//
+// q4_0, q5_0, q8_0, q4_K, q5_K, q6_K add their exact block sums in the float order of ck_internal.h,
+// as the gemm microkernels do, so both give bit for bit the same results.
 #include "ck_internal.h"
 
 typedef int ck_arm_neon_translation_unit_not_empty;
@@ -156,55 +159,63 @@ float ck_neon_vec_dot_bf16(int64_t n, const void *w, const void *a) {
 
 // ---- 32-element block types ----------------------------------------------------------------------
 
+// One block's int32 partial sums (exact); the vec_dots add the blocks in the float order of
+// ck_internal.h (two chains in chunks of CK_CHAIN_BLOCKS), as the gemm microkernels do.
+static inline int32x4_t blk_q8_0(const ck_block_q8_0 *x, const ck_block_q8_0 *y) {
+    return dot16x2(dot16x2(vdupq_n_s32(0), ld_s8(x->qs), ld_s8(y->qs)), ld_s8(x->qs + 16), ld_s8(y->qs + 16));
+}
+static inline int32x4_t blk_q4_0(const ck_block_q4_0 *x, const ck_block_q8_0 *y) {
+    const uint8x16_t b = vld1q_u8(x->qs);
+    const int8x16_t l = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    const int8x16_t h = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), vdupq_n_s8(8));
+    return vpaddlq_s16(dot32x4_i16(l, ld_s8(y->qs), h, ld_s8(y->qs + 16)));
+}
+// (nibble | (bit ? 0 : 0xF0)) as int8 == nibble + 16*bit - 16
+static inline int32x4_t blk_q5_0(const ck_block_q5_0 *x, const ck_block_q8_0 *y) {
+    uint8x16_t hb0, hb1;
+    bits_to_bytes32(x->qh, &hb0, &hb1);
+    const uint8x16_t b = vld1q_u8(x->qs), f0 = vdupq_n_u8(0xF0);
+    const int8x16_t l = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(b, vdupq_n_u8(0x0F)), vbicq_u8(f0, hb0)));
+    const int8x16_t h = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(b, 4), vbicq_u8(f0, hb1)));
+    return vpaddlq_s16(dot32x4_i16(l, ld_s8(y->qs), h, ld_s8(y->qs + 16)));
+}
+
 float ck_neon_vec_dot_q8_0(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    const int32x4_t z = vdupq_n_s32(0);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const int32x4_t s0 = dot16x2(dot16x2(z, ld_s8(x[i].qs), ld_s8(y[i].qs)), ld_s8(x[i].qs + 16), ld_s8(y[i].qs + 16));
-        const int32x4_t s1 = dot16x2(dot16x2(z, ld_s8(x[i + 1].qs), ld_s8(y[i + 1].qs)), ld_s8(x[i + 1].qs + 16),
-                                     ld_s8(y[i + 1].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {   // the float order of ck_internal.h
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        float e = 0.0f, o = 0.0f;
+        int64_t i = c0;
+        for (; i + 2 <= c1; i += 2) {
+            e = fmaf((float)vaddvq_s32(blk_q8_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+            o = fmaf((float)vaddvq_s32(blk_q8_0(&x[i + 1], &y[i + 1])), h2f(x[i + 1].d) * h2f(y[i + 1].d), o);
+        }
+        if (i < c1) e = fmaf((float)vaddvq_s32(blk_q8_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+        f += e + o;
     }
-    for (; i < nb; ++i) {
-        const int32x4_t s0 = dot16x2(dot16x2(z, ld_s8(x[i].qs), ld_s8(y[i].qs)), ld_s8(x[i].qs + 16), ld_s8(y[i].qs + 16));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
+    return f;
 }
 
 float ck_neon_vec_dot_q4_0(int64_t n, const void *w, const void *a) {
     const ck_block_q4_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    const int8x16_t s8 = vdupq_n_s8(8);
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    const int32x4_t z = vdupq_n_s32(0);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const uint8x16_t b0 = vld1q_u8(x[i].qs), b1 = vld1q_u8(x[i + 1].qs);
-        const int8x16_t l0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b0, m4)), s8);
-        const int8x16_t h0 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), s8);
-        const int8x16_t l1 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b1, m4)), s8);
-        const int8x16_t h1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b1, 4)), s8);
-        const int32x4_t s0 = vpadalq_s16(z, dot32x4_i16(l0, ld_s8(y[i].qs), h0, ld_s8(y[i].qs + 16)));
-        const int32x4_t s1 = vpadalq_s16(z, dot32x4_i16(l1, ld_s8(y[i + 1].qs), h1, ld_s8(y[i + 1].qs + 16)));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(s1), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {   // the float order of ck_internal.h
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        float e = 0.0f, o = 0.0f;
+        int64_t i = c0;
+        for (; i + 2 <= c1; i += 2) {
+            e = fmaf((float)vaddvq_s32(blk_q4_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+            o = fmaf((float)vaddvq_s32(blk_q4_0(&x[i + 1], &y[i + 1])), h2f(x[i + 1].d) * h2f(y[i + 1].d), o);
+        }
+        if (i < c1) e = fmaf((float)vaddvq_s32(blk_q4_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+        f += e + o;
     }
-    for (; i < nb; ++i) {
-        const uint8x16_t b0 = vld1q_u8(x[i].qs);
-        const int8x16_t l0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b0, m4)), s8);
-        const int8x16_t h0 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), s8);
-        const int32x4_t s0 = vpadalq_s16(z, dot32x4_i16(l0, ld_s8(y[i].qs), h0, ld_s8(y[i].qs + 16)));
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(s0), h2f(x[i].d) * h2f(y[i].d));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
+    return f;
 }
 
 float ck_neon_vec_dot_q4_1(int64_t n, const void *w, const void *a) {
@@ -229,20 +240,19 @@ float ck_neon_vec_dot_q5_0(int64_t n, const void *w, const void *a) {
     const ck_block_q5_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F), f0 = vdupq_n_u8(0xF0);
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    const int32x4_t z = vdupq_n_s32(0);
-    for (int64_t i = 0; i < nb; ++i) {
-        uint8x16_t hb0, hb1;
-        bits_to_bytes32(x[i].qh, &hb0, &hb1);
-        const uint8x16_t b = vld1q_u8(x[i].qs);
-        // (nibble | (bit ? 0 : 0xF0)) as int8 == nibble + 16*bit - 16
-        const int8x16_t l = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(b, m4), vbicq_u8(f0, hb0)));
-        const int8x16_t h = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(b, 4), vbicq_u8(f0, hb1)));
-        const int32x4_t s = vpadalq_s16(z, dot32x4_i16(l, ld_s8(y[i].qs), h, ld_s8(y[i].qs + 16)));
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), h2f(x[i].d) * h2f(y[i].d));
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {   // the float order of ck_internal.h
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        float e = 0.0f, o = 0.0f;
+        int64_t i = c0;
+        for (; i + 2 <= c1; i += 2) {
+            e = fmaf((float)vaddvq_s32(blk_q5_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+            o = fmaf((float)vaddvq_s32(blk_q5_0(&x[i + 1], &y[i + 1])), h2f(x[i + 1].d) * h2f(y[i + 1].d), o);
+        }
+        if (i < c1) e = fmaf((float)vaddvq_s32(blk_q5_0(&x[i], &y[i])), h2f(x[i].d) * h2f(y[i].d), e);
+        f += e + o;
     }
-    return vaddvq_f32(acc);
+    return f;
 }
 
 float ck_neon_vec_dot_q5_1(int64_t n, const void *w, const void *a) {
@@ -283,7 +293,7 @@ float ck_neon_vec_dot_q4_K(int64_t n, const void *w, const void *a) {
     const ck_block_q8_K *y = a;
     const int64_t nb = n / CK_QKK;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    float sumf = 0.0f;
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sm[16];
         ck_k4_scales_u32(x[i].scales, sm);
@@ -299,9 +309,10 @@ float ck_neon_vec_dot_q4_K(int64_t n, const void *w, const void *a) {
             acc = scale_acc(acc, dot32x4_i16(l0, ld_s8(q8), l1, ld_s8(q8 + 16)), sm[2 * c]);
             acc = scale_acc(acc, dot32x4_i16(h0, ld_s8(q8 + 32), h1, ld_s8(q8 + 48)), sm[2 * c + 1]);
         }
-        sumf += (h2f(x[i].d) * yd) * (float)vaddvq_s32(acc) - (h2f(x[i].dmin) * yd) * (float)summ;
+        f = fmaf((float)vaddvq_s32(acc), h2f(x[i].d) * yd, f);
+        f = fmaf(-(float)summ, h2f(x[i].dmin) * yd, f);
     }
-    return sumf;
+    return f;
 }
 
 float ck_neon_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
@@ -309,7 +320,7 @@ float ck_neon_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
     const ck_block_q8_K *y = a;
     const int64_t nb = n / CK_QKK;
     const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
-    float sumf = 0.0f;
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sm[16];
         ck_k4_scales_u32(x[i].scales, sm);
@@ -330,9 +341,10 @@ float ck_neon_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
             acc = scale_acc(acc, dot32x4_i16(l0, ld_s8(q8), l1, ld_s8(q8 + 16)), sm[2 * c]);
             acc = scale_acc(acc, dot32x4_i16(h0, ld_s8(q8 + 32), h1, ld_s8(q8 + 48)), sm[2 * c + 1]);
         }
-        sumf += (h2f(x[i].d) * yd) * (float)vaddvq_s32(acc) - (h2f(x[i].dmin) * yd) * (float)summ;
+        f = fmaf((float)vaddvq_s32(acc), h2f(x[i].d) * yd, f);
+        f = fmaf(-(float)summ, h2f(x[i].dmin) * yd, f);
     }
-    return sumf;
+    return f;
 }
 
 float ck_neon_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
@@ -341,7 +353,7 @@ float ck_neon_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
     const int64_t nb = n / CK_QKK;
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m30 = vdupq_n_u8(0x30);
     const int8x16_t s32 = vdupq_n_s8(32);
-    float sumf = 0.0f;
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales, *q8 = y[i].qs;
@@ -360,9 +372,9 @@ float ck_neon_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
             q[7] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(ld, 4), vandq_u8(vshrq_n_u8(h1, 2), m30)));
             for (int k = 0; k < 8; ++k) acc = scale_acc(acc, dot16x2_i16(vsubq_s8(q[k], s32), ld_s8(q8 + 16 * k)), sc[k]);
         }
-        sumf += (h2f(x[i].d) * ck_rd_f32(y[i].d)) * (float)vaddvq_s32(acc);
+        f = fmaf((float)vaddvq_s32(acc), h2f(x[i].d) * ck_rd_f32(y[i].d), f);
     }
-    return sumf;
+    return f;
 }
 
 // ---- activation quantisers (same bytes as the scalar reference) ----------------------------------

@@ -151,6 +151,65 @@ static inline void ck_k4_scales_u32(const uint8_t *q, uint8_t out[16]) {
     memcpy(out, w, 16);
 }
 
+// ---- gemm microkernels: the shared driver (dispatch.c) --------------------------------------------
+//
+// A microkernel is three pieces chosen per instruction set and weight type:
+//   pack     unpacks `nblk` weight blocks (from block b0) of `nr` <= mr rows into a panel laid out
+//            for the compute step (rows past nr are zero);
+//   aux      optional: per-token, per-block data of the activations (e.g. the integer sum of a
+//            block's quants) for `ntok` tokens and the same blocks, computed once per token tile;
+//   compute  multiplies the panel with `ntok` activation rows and writes (acc == 0) or adds
+//            (acc != 0) out[t * out_stride + r] for r < nr.
+// ck_gemm_drive walks the K dimension in chunks whose panel fits CK_GEMM_PANEL_BYTES (or of
+// kc_blocks blocks), tokens in tiles whose aux fits CK_GEMM_AUX_BYTES, and rows in panels of mr;
+// both buffers live on its stack.
+#define CK_GEMM_PANEL_BYTES (32 << 10)
+#define CK_GEMM_AUX_BYTES (64 << 10)
+
+// Float order shared by vec_dot, gemm and gemv of one set, so that they agree bit for bit (a
+// prefill of n tokens then gives exactly what n decode steps give). Every block's integer sum is
+// formed exactly, converted to float and multiplied-added with its scale product d_w * d_a:
+//   q4_0, q5_0, q8_0: blocks go in chunks of CK_CHAIN_BLOCKS; inside a chunk, even blocks (counted
+//     from the chunk start) go to chain 0 and odd ones to chain 1, each c = fma(s, d, c) from +0;
+//     a chunk's value is c0 + c1 and the result is the in-order sum of the chunk values, from +0.
+//     (Two chains halve the latency of a row's dot product; the chunks bound what a gemm carries
+//     between K chunks to one float per output.)
+//   q4_K, q5_K, q6_K: one chain over the super-blocks, f = fma(sumi, d * d_a, f), and for q4_K /
+//     q5_K then f = fma(-summ, dmin * d_a, f).
+#define CK_CHAIN_BLOCKS 32
+
+typedef struct {
+    int mr;                  // rows per panel
+    int blk;                 // elements per weight block (32 or 256)
+    int panel_block_bytes;   // panel bytes per weight block (all mr rows)
+    int aux_block_bytes;     // aux bytes per token and block; 0 = no aux
+    void (*pack)(const uint8_t *w, size_t row_bytes, int nr, int64_t b0, int nblk, uint8_t *panel);
+    void (*aux)(const uint8_t *a, size_t a_stride, int ntok, int64_t b0, int nblk, uint8_t *aux);
+    void (*compute)(const uint8_t *panel, int nr, const uint8_t *a, size_t a_stride, const uint8_t *aux, int ntok,
+                    int64_t b0, int nblk, float *out, int64_t out_stride, int acc);
+    int kc_blocks;           // K chunks of exactly this many blocks (CK_CHAIN_BLOCKS), 0: any size
+} ck_gemm_ops;
+
+void ck_gemm_drive(const ck_gemm_ops *ops, int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a,
+                   size_t a_stride, int64_t ntok, float *out, int64_t out_stride);
+
+// Zero bytes standing in for the rows past the end of a partial panel (any block fits).
+extern const uint8_t ck_zero_block[512];
+
+#define CK_DECLARE_GEMM(prefix)                                                                   \
+    void prefix##_gemm_q4_0(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride, \
+                            int64_t ntok, float *out, int64_t out_stride);                        \
+    void prefix##_gemm_q5_0(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride, \
+                            int64_t ntok, float *out, int64_t out_stride);                        \
+    void prefix##_gemm_q8_0(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride, \
+                            int64_t ntok, float *out, int64_t out_stride);                        \
+    void prefix##_gemm_q4_K(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride, \
+                            int64_t ntok, float *out, int64_t out_stride);                        \
+    void prefix##_gemm_q5_K(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride, \
+                            int64_t ntok, float *out, int64_t out_stride);                        \
+    void prefix##_gemm_q6_K(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride, \
+                            int64_t ntok, float *out, int64_t out_stride);
+
 // ---- kernel prototypes --------------------------------------------------------------------------
 
 #define CK_DECLARE_SET(prefix)                                                                    \
@@ -196,6 +255,15 @@ void ck_avx2_quantize_q8_1(const float *x, void *y, int64_t n);
 void ck_avx2_quantize_q8_K(const float *x, void *y, int64_t n);
 float ck_avx2_dot_f32(int64_t n, const float *x, const float *y);
 void ck_avx2_axpy_f32(int64_t n, float a, const float *x, float *y);
+// x86_avx2_gemm.c: gemm microkernels on AVX2 (8 rows per panel), and the aux step of the 32-element
+// types that both x86 sets use: per token and block {f32 d_a, i32 -offset * sum of the quants}
+CK_DECLARE_GEMM(ck_avx2)
+void ck_avx2_gemm_aux_off8(const uint8_t *a, size_t a_stride, int ntok, int64_t b0, int nblk, uint8_t *aux);
+void ck_avx2_gemm_aux_off16(const uint8_t *a, size_t a_stride, int ntok, int64_t b0, int nblk, uint8_t *aux);
+void ck_avx2_gemm_aux_off128(const uint8_t *a, size_t a_stride, int ntok, int64_t b0, int nblk, uint8_t *aux);
+// x86_avx512.c: gemm microkernels on AVX-512 VNNI (16 rows per panel); the rest of the
+// avx512vnni set comes from x86_avx2.c
+CK_DECLARE_GEMM(ck_avx512)
 #endif
 
 #if defined(__aarch64__)
@@ -217,6 +285,9 @@ float ck_dotprod_vec_dot_q8_0(int64_t n, const void *w, const void *a);
 float ck_dotprod_vec_dot_q4_K(int64_t n, const void *w, const void *a);
 float ck_dotprod_vec_dot_q5_K(int64_t n, const void *w, const void *a);
 float ck_dotprod_vec_dot_q6_K(int64_t n, const void *w, const void *a);
+// arm_neon_gemm.c / arm_dotprod_gemm.c: gemm microkernels
+CK_DECLARE_GEMM(ck_neon)
+CK_DECLARE_GEMM(ck_dotprod)
 #endif
 
 #endif

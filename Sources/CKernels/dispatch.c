@@ -1,4 +1,5 @@
-// Kernel sets, run-time selection, and the row loops (gemv / gemm) over a set's vec_dot.
+// Kernel sets, run-time selection, the row loops (gemv / gemm) over a set's vec_dot, and the
+// driver of the gemm microkernels.
 #include "ck_internal.h"
 
 // Quantiser entries every SIMD set takes from scalar.c: the storage quantisers (only the writer and
@@ -10,34 +11,52 @@
     [CK_Q4_K] = ck_scalar_quantize_q4_K, [CK_Q5_K] = ck_scalar_quantize_q5_K,                     \
     [CK_Q6_K] = ck_scalar_quantize_q6_K, [CK_F32] = ck_scalar_quantize_f32
 
+#define CK_GEMM_ENTRIES(prefix)                                                                    \
+    .gemm = {                                                                                      \
+        [CK_Q4_0] = prefix##_gemm_q4_0, [CK_Q5_0] = prefix##_gemm_q5_0, [CK_Q8_0] = prefix##_gemm_q8_0, \
+        [CK_Q4_K] = prefix##_gemm_q4_K, [CK_Q5_K] = prefix##_gemm_q5_K, [CK_Q6_K] = prefix##_gemm_q6_K, \
+    }
+
 #if defined(__x86_64__)
+#define CK_AVX2_ENTRIES                                                                            \
+    .vec_dot = {                                                                                   \
+        [CK_F32] = ck_avx2_vec_dot_f32,                                                            \
+        [CK_F16] = ck_avx2_vec_dot_f16,                                                            \
+        [CK_BF16] = ck_avx2_vec_dot_bf16,                                                          \
+        [CK_Q4_0] = ck_avx2_vec_dot_q4_0,                                                          \
+        [CK_Q4_1] = ck_avx2_vec_dot_q4_1,                                                          \
+        [CK_Q5_0] = ck_avx2_vec_dot_q5_0,                                                          \
+        [CK_Q5_1] = ck_avx2_vec_dot_q5_1,                                                          \
+        [CK_Q8_0] = ck_avx2_vec_dot_q8_0,                                                          \
+        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,                                                        \
+        [CK_Q4_K] = ck_avx2_vec_dot_q4_K,                                                          \
+        [CK_Q5_K] = ck_avx2_vec_dot_q5_K,                                                          \
+        [CK_Q6_K] = ck_avx2_vec_dot_q6_K,                                                          \
+        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,                                                        \
+    },                                                                                             \
+    .quantize = {                                                                                  \
+        CK_COMMON_ENTRIES,                                                                         \
+        [CK_F16] = ck_avx2_quantize_f16,                                                           \
+        [CK_BF16] = ck_avx2_quantize_bf16,                                                         \
+        [CK_Q8_0] = ck_avx2_quantize_q8_0,                                                         \
+        [CK_Q8_1] = ck_avx2_quantize_q8_1,                                                         \
+        [CK_Q8_K] = ck_avx2_quantize_q8_K,                                                         \
+    },                                                                                             \
+    .dot_f32 = ck_avx2_dot_f32,                                                                    \
+    .axpy_f32 = ck_avx2_axpy_f32
+
 static const ck_kernel_set avx2_set = {
     .name = "avx2",
-    .vec_dot = {
-        [CK_F32] = ck_avx2_vec_dot_f32,
-        [CK_F16] = ck_avx2_vec_dot_f16,
-        [CK_BF16] = ck_avx2_vec_dot_bf16,
-        [CK_Q4_0] = ck_avx2_vec_dot_q4_0,
-        [CK_Q4_1] = ck_avx2_vec_dot_q4_1,
-        [CK_Q5_0] = ck_avx2_vec_dot_q5_0,
-        [CK_Q5_1] = ck_avx2_vec_dot_q5_1,
-        [CK_Q8_0] = ck_avx2_vec_dot_q8_0,
-        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
-        [CK_Q4_K] = ck_avx2_vec_dot_q4_K,
-        [CK_Q5_K] = ck_avx2_vec_dot_q5_K,
-        [CK_Q6_K] = ck_avx2_vec_dot_q6_K,
-        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
-    },
-    .quantize = {
-        CK_COMMON_ENTRIES,
-        [CK_F16] = ck_avx2_quantize_f16,
-        [CK_BF16] = ck_avx2_quantize_bf16,
-        [CK_Q8_0] = ck_avx2_quantize_q8_0,
-        [CK_Q8_1] = ck_avx2_quantize_q8_1,
-        [CK_Q8_K] = ck_avx2_quantize_q8_K,
-    },
-    .dot_f32 = ck_avx2_dot_f32,
-    .axpy_f32 = ck_avx2_axpy_f32,
+    CK_AVX2_ENTRIES,
+    CK_GEMM_ENTRIES(ck_avx2),
+};
+
+// AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
+// quantisers and the float helpers are the AVX2 ones (decode is bound by memory bandwidth).
+static const ck_kernel_set avx512vnni_set = {
+    .name = "avx512vnni",
+    CK_AVX2_ENTRIES,
+    CK_GEMM_ENTRIES(ck_avx512),
 };
 #endif
 
@@ -71,6 +90,7 @@ static const ck_kernel_set neon_set = {
         [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
     },
     CK_NEON_QUANTIZE,
+    CK_GEMM_ENTRIES(ck_neon),
 };
 
 static const ck_kernel_set dotprod_set = {
@@ -91,6 +111,7 @@ static const ck_kernel_set dotprod_set = {
         [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
     },
     CK_NEON_QUANTIZE,
+    CK_GEMM_ENTRIES(ck_dotprod),
 };
 #endif
 
@@ -102,6 +123,7 @@ typedef struct {
 
 static const ck_set_entry simd_sets[] = {
 #if defined(__x86_64__)
+    {&avx512vnni_set, CK_CPU_AVX2 | CK_CPU_AVX512 | CK_CPU_AVX512VNNI},
     {&avx2_set, CK_CPU_AVX2},
 #endif
 #if defined(__aarch64__)
@@ -139,6 +161,17 @@ void ck_gemv(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, si
     for (int64_t r = 0; r < rows; ++r) out[r] = dot(n, wr + (size_t)r * row_bytes, a);
 }
 
+// Fewest tokens for which ck_gemm uses a set's microkernel rather than vec_dot tiles: below these
+// the unpacking of each weight panel is not repaid (measured with Cross/kernel_bench.c --tokens N
+// on AVX2 and AVX-512 VNNI; the K-quants' panels cost more to build).
+static int gemm_min_tokens(ck_type type) {
+    switch (type) {
+    case CK_Q4_K: case CK_Q5_K: return 3;
+    case CK_Q6_K: return 4;
+    default: return 2;
+    }
+}
+
 void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
              int64_t rows, const void *a, size_t a_stride, int64_t ntok, float *out, int64_t out_stride) {
     if ((unsigned)type >= CK_TYPE_COUNT) return;
@@ -146,6 +179,10 @@ void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, si
     if (!dot || rows <= 0 || ntok <= 0) return;
     if (ntok == 1) {
         ck_gemv(ks, type, n, w, row_bytes, rows, a, out);
+        return;
+    }
+    if (ks->gemm[type] && ntok >= gemm_min_tokens(type)) {
+        ks->gemm[type](n, w, row_bytes, rows, a, a_stride, ntok, out, out_stride);
         return;
     }
     // Tiles: a weight tile of up to 16 rows (about 16 KiB, L1) is walked for every token of an
@@ -165,6 +202,57 @@ void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, si
                 const void *at = abase + (size_t)t * a_stride;
                 float *o = out + t * out_stride;
                 for (int64_t r = r0; r < r1; ++r) o[r] = dot(n, wb + (size_t)r * row_bytes, at);
+            }
+        }
+    }
+}
+
+// ---- the gemm microkernel driver -----------------------------------------------------------------
+
+const uint8_t ck_zero_block[512] = {0};
+
+void ck_gemm_drive(const ck_gemm_ops *ops, int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a,
+                   size_t a_stride, int64_t ntok, float *out, int64_t out_stride) {
+    if (rows <= 0 || ntok <= 0) return;
+    const int64_t nb = n / ops->blk;
+    if (nb <= 0) {   // an empty dot product is 0, as vec_dot says
+        for (int64_t t = 0; t < ntok; ++t)
+            for (int64_t r = 0; r < rows; ++r) out[t * out_stride + r] = 0.0f;
+        return;
+    }
+    _Alignas(64) uint8_t panel[CK_GEMM_PANEL_BYTES];
+    _Alignas(64) uint8_t aux[CK_GEMM_AUX_BYTES];
+    // K chunks of equal size whose panel fits the buffer
+    int64_t kmax = CK_GEMM_PANEL_BYTES / ops->panel_block_bytes;
+    if (ops->aux_block_bytes && kmax * ops->aux_block_bytes * 16 > CK_GEMM_AUX_BYTES)
+        kmax = CK_GEMM_AUX_BYTES / (ops->aux_block_bytes * 16);   // leave room for >= 16 tokens of aux
+    if (kmax < 1) kmax = 1;
+    const int64_t nchunks = (nb + kmax - 1) / kmax;
+    int64_t kcb = (nb + nchunks - 1) / nchunks;
+    if (ops->kc_blocks) kcb = ops->kc_blocks < nb ? ops->kc_blocks : nb;   // the float order's chunks
+    // token tiles: all tokens at once unless the aux buffer limits them (then tiles of equal size,
+    // multiples of 8 where possible)
+    int64_t tt = ntok;
+    if (ops->aux_block_bytes) {
+        const int64_t cap = CK_GEMM_AUX_BYTES / (ops->aux_block_bytes * kcb);
+        if (tt > cap) {
+            const int64_t ntiles = (ntok + cap - 1) / cap;
+            tt = (ntok + ntiles - 1) / ntiles;
+            tt = (tt + 7) & ~(int64_t)7;
+            if (tt > cap) tt = cap;
+        }
+    }
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t b0 = 0; b0 < nb; b0 += kcb) {
+        const int nbk = (int)(b0 + kcb <= nb ? kcb : nb - b0);
+        for (int64_t t0 = 0; t0 < ntok; t0 += tt) {
+            const int nt = (int)(t0 + tt <= ntok ? tt : ntok - t0);
+            const uint8_t *at = ab + (size_t)t0 * a_stride;
+            if (ops->aux_block_bytes) ops->aux(at, a_stride, nt, b0, nbk, aux);
+            for (int64_t r0 = 0; r0 < rows; r0 += ops->mr) {
+                const int nr = (int)(r0 + ops->mr <= rows ? ops->mr : rows - r0);
+                ops->pack(wb + (size_t)r0 * row_bytes, row_bytes, nr, b0, nbk, panel);
+                ops->compute(panel, nr, at, a_stride, aux, nt, b0, nbk, out + t0 * out_stride + r0, out_stride, b0 > 0);
             }
         }
     }

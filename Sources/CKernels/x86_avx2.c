@@ -4,6 +4,12 @@
 // Integer dot products use the usual sign trick: maddubs(|w|, sign(a, w)) is exact as long as the
 // activation quants are in [-127, 127] (our quantisers guarantee it); any weight byte, including
 // -128, is fine because the weight is the operand whose absolute value is taken.
+//
+// The types that have gemm microkernels (q4_0, q5_0, q8_0, q4_K, q5_K, q6_K) add their exact block
+// sums in the float order of ck_internal.h (fused multiply-adds on two chains in chunks of 32
+// blocks; one chain for the K-quants), as the gemm microkernels of every set do, so a matrix
+// product gives bit for bit what this vec_dot gives, whatever the batch (a prefill of n tokens
+// gives what n decode steps give).
 #include "ck_internal.h"
 
 typedef int ck_x86_avx2_translation_unit_not_empty;
@@ -71,6 +77,16 @@ CK_AVX2 static inline __m256i bits_to_bytes32(const uint8_t *p) {
     __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
     const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     return _mm256_cmpeq_epi8(_mm256_and_si256(b, mask), mask);
+}
+
+// Four blocks of a chunk (starting at an even block of it) on the two chains of the float order
+// (ck_internal.h): lanes 0 / 1 of c are the even / odd chains; s_k is the exact sum of the 8 lanes
+// of p_k, d_k lane k of d4. (Lanes 2, 3 of c are scratch.)
+CK_AVX2 static inline __m128 chains4(__m128 c, __m256i p0, __m256i p1, __m256i p2, __m256i p3, __m128 d4) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+    const __m128 s = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    c = _mm_fmadd_ps(s, d4, c);                                          // blocks 0, 1
+    return _mm_fmadd_ps(_mm_movehl_ps(s, s), _mm_movehl_ps(d4, d4), c);  // blocks 2, 3
 }
 
 // Four blocks' scale products d_w * d_a from eight f16 fields, with one conversion: lanes 0..3
@@ -189,24 +205,27 @@ CK_AVX2 float ck_avx2_vec_dot_q8_0(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
-        const __m256i p0 = dot_s8s8(loadu256(x[i].qs), loadu256(y[i].qs));
-        const __m256i p1 = dot_s8s8(loadu256(x[i + 1].qs), loadu256(y[i + 1].qs));
-        const __m256i p2 = dot_s8s8(loadu256(x[i + 2].qs), loadu256(y[i + 2].qs));
-        const __m256i p3 = dot_s8s8(loadu256(x[i + 3].qs), loadu256(y[i + 3].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permute_ps(d, 0x00), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permute_ps(d, 0x55), acc1);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_permute_ps(d, 0xAA), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_permute_ps(d, 0xFF), acc1);
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        __m128 c = _mm_setzero_ps();
+        int64_t i = c0;
+        for (; i + 4 <= c1; i += 4) {
+            const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
+            const __m256i p0 = dot_s8s8(loadu256(x[i].qs), loadu256(y[i].qs));
+            const __m256i p1 = dot_s8s8(loadu256(x[i + 1].qs), loadu256(y[i + 1].qs));
+            const __m256i p2 = dot_s8s8(loadu256(x[i + 2].qs), loadu256(y[i + 2].qs));
+            const __m256i p3 = dot_s8s8(loadu256(x[i + 3].qs), loadu256(y[i + 3].qs));
+            c = chains4(c, p0, p1, p2, p3, _mm256_castps256_ps128(d));
+        }
+        float ch[2] = {_mm_cvtss_f32(c), _mm_cvtss_f32(_mm_movehdup_ps(c))};
+        for (; i < c1; ++i) {
+            const int sumi = hsum_i32(dot_s8s8(loadu256(x[i].qs), loadu256(y[i].qs)));
+            ch[(i - c0) & 1] = fmaf((float)sumi, h2f(x[i].d) * h2f(y[i].d), ch[(i - c0) & 1]);
+        }
+        f += ch[0] + ch[1];
     }
-    for (; i < nb; ++i) {
-        const __m256i p = dot_s8s8(loadu256(x[i].qs), loadu256(y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    return f;
 }
 
 CK_AVX2 float ck_avx2_vec_dot_q4_0(int64_t n, const void *w, const void *a) {
@@ -214,25 +233,27 @@ CK_AVX2 float ck_avx2_vec_dot_q4_0(int64_t n, const void *w, const void *a) {
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
     const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
-        const __m256i p0 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i].qs), eight), loadu256(y[i].qs));
-        const __m256i p1 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 1].qs), eight), loadu256(y[i + 1].qs));
-        const __m256i p2 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 2].qs), eight), loadu256(y[i + 2].qs));
-        const __m256i p3 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 3].qs), eight), loadu256(y[i + 3].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permute_ps(d, 0x00), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permute_ps(d, 0x55), acc1);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_permute_ps(d, 0xAA), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_permute_ps(d, 0xFF), acc1);
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        __m128 c = _mm_setzero_ps();
+        int64_t i = c0;
+        for (; i + 4 <= c1; i += 4) {
+            const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
+            const __m256i p0 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i].qs), eight), loadu256(y[i].qs));
+            const __m256i p1 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 1].qs), eight), loadu256(y[i + 1].qs));
+            const __m256i p2 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 2].qs), eight), loadu256(y[i + 2].qs));
+            const __m256i p3 = dot_s8s8(_mm256_sub_epi8(nibbles32(x[i + 3].qs), eight), loadu256(y[i + 3].qs));
+            c = chains4(c, p0, p1, p2, p3, _mm256_castps256_ps128(d));
+        }
+        float ch[2] = {_mm_cvtss_f32(c), _mm_cvtss_f32(_mm_movehdup_ps(c))};
+        for (; i < c1; ++i) {
+            const int sumi = hsum_i32(dot_s8s8(_mm256_sub_epi8(nibbles32(x[i].qs), eight), loadu256(y[i].qs)));
+            ch[(i - c0) & 1] = fmaf((float)sumi, h2f(x[i].d) * h2f(y[i].d), ch[(i - c0) & 1]);
+        }
+        f += ch[0] + ch[1];
     }
-    for (; i < nb; ++i) {
-        const __m256i q = _mm256_sub_epi8(nibbles32(x[i].qs), eight);
-        const __m256i p = dot_s8s8(q, loadu256(y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    return f;
 }
 
 CK_AVX2 float ck_avx2_vec_dot_q4_1(int64_t n, const void *w, const void *a) {
@@ -258,24 +279,27 @@ CK_AVX2 float ck_avx2_vec_dot_q5_0(int64_t n, const void *w, const void *a) {
     const ck_block_q5_0 *x = w;
     const ck_block_q8_0 *y = a;
     const int64_t nb = n / CK_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
-        const __m256i p0 = dot_s8s8(q5_0_quants(&x[i]), loadu256(y[i].qs));
-        const __m256i p1 = dot_s8s8(q5_0_quants(&x[i + 1]), loadu256(y[i + 1].qs));
-        const __m256i p2 = dot_s8s8(q5_0_quants(&x[i + 2]), loadu256(y[i + 2].qs));
-        const __m256i p3 = dot_s8s8(q5_0_quants(&x[i + 3]), loadu256(y[i + 3].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permute_ps(d, 0x00), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permute_ps(d, 0x55), acc1);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_permute_ps(d, 0xAA), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p3), _mm256_permute_ps(d, 0xFF), acc1);
+    float f = 0.0f;
+    for (int64_t c0 = 0; c0 < nb; c0 += CK_CHAIN_BLOCKS) {
+        const int64_t c1 = c0 + CK_CHAIN_BLOCKS < nb ? c0 + CK_CHAIN_BLOCKS : nb;
+        __m128 c = _mm_setzero_ps();
+        int64_t i = c0;
+        for (; i + 4 <= c1; i += 4) {
+            const __m256 d = scale_products4(x[i].d, x[i + 1].d, x[i + 2].d, x[i + 3].d, y[i].d, y[i + 1].d, y[i + 2].d, y[i + 3].d);
+            const __m256i p0 = dot_s8s8(q5_0_quants(&x[i]), loadu256(y[i].qs));
+            const __m256i p1 = dot_s8s8(q5_0_quants(&x[i + 1]), loadu256(y[i + 1].qs));
+            const __m256i p2 = dot_s8s8(q5_0_quants(&x[i + 2]), loadu256(y[i + 2].qs));
+            const __m256i p3 = dot_s8s8(q5_0_quants(&x[i + 3]), loadu256(y[i + 3].qs));
+            c = chains4(c, p0, p1, p2, p3, _mm256_castps256_ps128(d));
+        }
+        float ch[2] = {_mm_cvtss_f32(c), _mm_cvtss_f32(_mm_movehdup_ps(c))};
+        for (; i < c1; ++i) {
+            const int sumi = hsum_i32(dot_s8s8(q5_0_quants(&x[i]), loadu256(y[i].qs)));
+            ch[(i - c0) & 1] = fmaf((float)sumi, h2f(x[i].d) * h2f(y[i].d), ch[(i - c0) & 1]);
+        }
+        f += ch[0] + ch[1];
     }
-    for (; i < nb; ++i) {
-        const __m256i p = dot_s8s8(q5_0_quants(&x[i]), loadu256(y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    return f;
 }
 
 CK_AVX2 float ck_avx2_vec_dot_q5_1(int64_t n, const void *w, const void *a) {
@@ -297,6 +321,15 @@ CK_AVX2 float ck_avx2_vec_dot_q5_1(int64_t n, const void *w, const void *a) {
 
 // ---- K-quants ------------------------------------------------------------------------------------
 
+// The sums of the 8 lanes of a and of b.
+CK_AVX2 static inline void hsum2_i32(__m256i a, __m256i b, int *sa, int *sb) {
+    const __m256i h = _mm256_hadd_epi32(a, b);   // a01 a23 b01 b23 | a45 a67 b45 b67
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_hadd_epi32(s, s);                    // a b a b
+    *sa = _mm_cvtsi128_si32(s);
+    *sb = _mm_extract_epi32(s, 1);
+}
+
 // sum_j mins[j] * (bsums[2j] + bsums[2j+1]) as 8 int32 lanes.
 CK_AVX2 static inline __m256i k_min_products(const uint8_t *mins8, const uint8_t *bsums) {
     const __m128i m = _mm_loadl_epi64((const __m128i *)mins8);
@@ -309,13 +342,12 @@ CK_AVX2 float ck_avx2_vec_dot_q4_K(int64_t n, const void *w, const void *a) {
     const ck_block_q8_K *y = a;
     const int64_t nb = n / CK_QKK;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sm[16];
         ck_k4_scales_u32(x[i].scales, sm);
         const float yd = ck_rd_f32(y[i].d);
         const __m256i mp = k_min_products(sm + 8, y[i].bsums);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mp), _mm256_set1_ps(h2f(x[i].dmin) * yd), accm);
 
         const uint8_t *q = x[i].qs;
         const int8_t *q8 = y[i].qs;
@@ -330,9 +362,12 @@ CK_AVX2 float ck_avx2_vec_dot_q4_K(int64_t n, const void *w, const void *a) {
             p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * c + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(h2f(x[i].d) * yd), acc);
+        int si, smin;
+        hsum2_i32(sumi, mp, &si, &smin);
+        f = fmaf((float)si, h2f(x[i].d) * yd, f);
+        f = fmaf(-(float)smin, h2f(x[i].dmin) * yd, f);
     }
-    return hsum_ps(_mm256_sub_ps(acc, accm));
+    return f;
 }
 
 CK_AVX2 float ck_avx2_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
@@ -341,13 +376,12 @@ CK_AVX2 float ck_avx2_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
     const int64_t nb = n / CK_QKK;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i one = _mm256_set1_epi8(1), two = _mm256_set1_epi8(2);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sm[16];
         ck_k4_scales_u32(x[i].scales, sm);
         const float yd = ck_rd_f32(y[i].d);
         const __m256i mp = k_min_products(sm + 8, y[i].bsums);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mp), _mm256_set1_ps(h2f(x[i].dmin) * yd), accm);
 
         const uint8_t *q = x[i].qs;
         const int8_t *q8 = y[i].qs;
@@ -367,9 +401,12 @@ CK_AVX2 float ck_avx2_vec_dot_q5_K(int64_t n, const void *w, const void *a) {
             p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * c + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(h2f(x[i].d) * yd), acc);
+        int si, smin;
+        hsum2_i32(sumi, mp, &si, &smin);
+        f = fmaf((float)si, h2f(x[i].d) * yd, f);
+        f = fmaf(-(float)smin, h2f(x[i].dmin) * yd, f);
     }
-    return hsum_ps(_mm256_sub_ps(acc, accm));
+    return f;
 }
 
 CK_AVX2 float ck_avx2_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
@@ -384,7 +421,7 @@ CK_AVX2 float ck_avx2_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
         _mm256_set_epi8(11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8),
         _mm256_set_epi8(15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12),
     };
-    __m256 acc = _mm256_setzero_ps();
+    float f = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *q8 = y[i].qs;
@@ -413,9 +450,9 @@ CK_AVX2 float ck_avx2_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
             p4 = _mm256_madd_epi16(p4, _mm256_shuffle_epi8(scv, sshuf[3]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(h2f(x[i].d) * ck_rd_f32(y[i].d)), acc);
+        f = fmaf((float)hsum_i32(sumi), h2f(x[i].d) * ck_rd_f32(y[i].d), f);
     }
-    return hsum_ps(acc);
+    return f;
 }
 
 // ---- activation quantisers (same bytes as the scalar reference) ----------------------------------

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Boards
 import Foundation
 import GemmaEdge
 import Sampling
@@ -29,8 +30,15 @@ struct Bench: ParsableCommand {
         o.batch = min(batch, max(prompt, 1))
         o.kernels = kernels
         o.context = max(prompt, generate) + 1
+        let path = ModelOptionsPath.resolve(model)
+        // The same board, thread and fit decisions as every loading command.
+        let prep = try LoadPreparation.prepare(modelPath: path, context: o.context, batch: o.batch, threads: threads,
+                                               cores: nil, board: nil)
+        for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
+            FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
+        }
         let t0 = monotonicSeconds()
-        let engine = try Engine(modelPath: ModelOptionsPath.resolve(model), options: o)
+        let engine = try Engine(modelPath: path, options: o)
         let loadMs = (monotonicSeconds() - t0) * 1000
         let vocab = engine.config.vocabularySize
         var rng = Xoshiro256(seed: 1234)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Boards
 import Foundation
 import GemmaEdge
 import GGUF
@@ -11,7 +12,7 @@ struct GemmaEdgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemma-edge",
         abstract: "Gemma 3 inference for ARM single-board computers.",
-        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self])
+        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self, Doctor.self, Profile.self, Serve.self, WatchdogCommand.self])
 }
 
 /// The model and engine options every model-loading command takes.
@@ -19,8 +20,14 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.customShort("m"), .long], help: "GGUF model file (default: the cached Gemma 3 270M, or $GEMMA_EDGE_MODEL).")
     var model: String?
 
-    @Option(help: "Compute threads (default: all cores, at most 8).")
+    @Option(help: "Compute threads (default: the big cores on big.LITTLE chips, else all cores, at most 8).")
     var threads: Int = 0
+
+    @Option(help: "CPUs to run the compute threads on, pinned in order, e.g. 4-7 or 0,2.")
+    var cores: String?
+
+    @Option(help: "Board profile to use instead of detecting one (see `gemma-edge doctor`).")
+    var board: String?
 
     @Option(help: "Context length in tokens (default: 4096, or the model's context if smaller).")
     var ctx: Int = 0
@@ -42,7 +49,12 @@ struct ModelOptions: ParsableArguments {
         return cache + "/models/gemma-3-270m-q4_k_m.gguf"
     }
 
-    func load() throws -> Engine {
+    func load() throws -> Engine { try Engine(modelPath: modelPath, options: engineOptions()) }
+
+    /// The engine options for this model on this board: threads and cores chosen by `Boards`,
+    /// and the fit check run first (a model that does not fit is refused here, before loading).
+    /// Commands that build their own Engine use this instead of `load()`.
+    func engineOptions() throws -> EngineOptions {
         var o = EngineOptions()
         o.threads = threads
         o.context = ctx
@@ -53,7 +65,12 @@ struct ModelOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
         }
-        return try Engine(modelPath: path, options: o)
+        // Board, threads and cores, and the fit check (refuses before anything is loaded).
+        let prep = try LoadPreparation.prepare(modelPath: path, context: ctx, batch: batch, threads: threads, cores: cores, board: board)
+        for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
+            FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
+        }
+        return o
     }
 }
 

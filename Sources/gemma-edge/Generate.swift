@@ -9,6 +9,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var vision: ImageOptions  // vision (issue 7): --mmproj, --image, --pan-and-scan
 
     @Option(help: "The prompt (tokenised with BOS; never parsed for special tokens).")
     var prompt: String
@@ -26,6 +27,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        if vision.active { return try vision.run(self) }  // vision (issue 7): the image path, ImageOptions.swift
         let params = try sampling.parameters()
         let engine = try model.load()
         let tok = engine.tokenizer

@@ -11,13 +11,14 @@ final class DecodeAllocationTests: XCTestCase {
         let session = engine.makeSession()
         let sampler = Sampler(parameters: sampling, vocabularySize: engine.config.vocabularySize)
         try session.append([2, 300, 301, 302])
-        // Warm up: the first steps may touch lazily created state.
-        for _ in 0..<2 { try session.append(token: 300) }
-        alloc_counter_start()
-        for _ in 0..<tokens {
+        func step() throws {
             let next = session.tokens.withUnsafeBufferPointer { sampler.sample(session.logits, recent: $0) }
             try session.append(token: next)
         }
+        // Warm up with the exact step measured: first calls may set up runtime metadata once.
+        for _ in 0..<3 { try step() }
+        alloc_counter_start()
+        for _ in 0..<tokens { try step() }
         return alloc_counter_stop()
     }
 

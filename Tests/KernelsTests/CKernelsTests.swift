@@ -8,7 +8,7 @@ import XCTest
 
 // MARK: - helpers
 
-private struct SplitMix64 {
+struct SplitMix64 {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -27,26 +27,27 @@ private let weightTypes: [ck_type] = [
 ]
 private let allTypes: [ck_type] = weightTypes + [CK_Q8_1, CK_Q8_K]
 
-private func typeName(_ t: ck_type) -> String { String(cString: ck_type_name(t)) }
-private func blockElements(_ t: ck_type) -> Int { Int(ck_block_elements(t)) }
-private func rowBytes(_ t: ck_type, _ n: Int) -> Int { Int(ck_row_bytes(t, Int64(n))) }
+func typeName(_ t: ck_type) -> String { String(cString: ck_type_name(t)) }
+func blockElements(_ t: ck_type) -> Int { Int(ck_block_elements(t)) }
+func rowBytes(_ t: ck_type, _ n: Int) -> Int { Int(ck_row_bytes(t, Int64(n))) }
 
-private func availableSets() -> [UnsafePointer<ck_kernel_set>] {
+func availableSets() -> [UnsafePointer<ck_kernel_set>] {
     var out = [UnsafePointer<ck_kernel_set>?](repeating: nil, count: 16)
     let n = Int(ck_kernels_available(&out, 16))
     return out.prefix(n).compactMap { $0 }
 }
 
-private func setName(_ ks: UnsafePointer<ck_kernel_set>) -> String { String(cString: ks.pointee.name) }
+func setName(_ ks: UnsafePointer<ck_kernel_set>) -> String { String(cString: ks.pointee.name) }
 
 // The C arrays of function pointers import as tuples: read a slot through its offset.
-private func vecDot(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_vec_dot_fn? {
+// (These helpers are internal: GemmKernelsTests.swift uses them too.)
+func vecDot(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_vec_dot_fn? {
     let offset = MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.vec_dot)!
     let slot = UnsafeRawPointer(ks) + offset + Int(t.rawValue) * MemoryLayout<ck_vec_dot_fn?>.stride
     return slot.load(as: ck_vec_dot_fn?.self)
 }
 
-private func quantizer(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_quantize_fn? {
+func quantizer(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_quantize_fn? {
     let offset = MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.quantize)!
     let slot = UnsafeRawPointer(ks) + offset + Int(t.rawValue) * MemoryLayout<ck_quantize_fn?>.stride
     return slot.load(as: ck_quantize_fn?.self)
@@ -54,7 +55,7 @@ private func quantizer(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_q
 
 /// Random floats, block by block: magnitudes over several decades, zero blocks, blocks whose
 /// scale is exactly 1 with .5 ties, a negative extreme first, and +-max ties.
-private func randomFloats(_ n: Int, block: Int, _ rng: inout SplitMix64) -> [Float] {
+func randomFloats(_ n: Int, block: Int, _ rng: inout SplitMix64) -> [Float] {
     var x = [Float](repeating: 0, count: n)
     var b = 0
     while b < n {
@@ -74,13 +75,13 @@ private func randomFloats(_ n: Int, block: Int, _ rng: inout SplitMix64) -> [Flo
     return x
 }
 
-private func putHalf(_ bytes: inout [UInt8], _ at: Int, _ v: Float) {
+func putHalf(_ bytes: inout [UInt8], _ at: Int, _ v: Float) {
     let h = ck_f32_to_f16(v)
     bytes[at] = UInt8(h & 0xFF)
     bytes[at + 1] = UInt8(h >> 8)
 }
 
-private func quantize(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type, _ x: [Float]) -> [UInt8] {
+func quantize(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type, _ x: [Float]) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: max(rowBytes(t, x.count), 1))
     let q = quantizer(ks, t)!
     x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBytes { q(xp.baseAddress, $0.baseAddress, Int64(x.count)) } }
@@ -89,7 +90,7 @@ private func quantize(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type, _ x: [Fl
 
 /// A weight row: mode 0 quantised from random floats, mode 1 random bytes with sane scales (so
 /// every bit pattern of the quants, -128 included, is exercised).
-private func randomWeights(_ t: ck_type, _ n: Int, mode: Int, _ rng: inout SplitMix64) -> [UInt8] {
+func randomWeights(_ t: ck_type, _ n: Int, mode: Int, _ rng: inout SplitMix64) -> [UInt8] {
     let rb = rowBytes(t, n)
     if mode == 0 || t == CK_F32 {
         let x = randomFloats(n, block: max(blockElements(t), 32), &rng)
@@ -113,14 +114,14 @@ private func randomWeights(_ t: ck_type, _ n: Int, mode: Int, _ rng: inout Split
     return w
 }
 
-private func dequantize(_ t: ck_type, _ bytes: [UInt8], _ n: Int) -> [Float] {
+func dequantize(_ t: ck_type, _ bytes: [UInt8], _ n: Int) -> [Float] {
     var out = [Float](repeating: 0, count: n)
     bytes.withUnsafeBytes { b in out.withUnsafeMutableBufferPointer { ck_dequantize_row(t, b.baseAddress, $0.baseAddress, Int64(n)) } }
     return out
 }
 
 /// Copies `bytes` to `offset` bytes past the start of a fresh buffer and hands that address over.
-private func misaligned<R>(_ bytes: [UInt8], _ offset: Int, _ body: (UnsafeRawPointer) -> R) -> R {
+func misaligned<R>(_ bytes: [UInt8], _ offset: Int, _ body: (UnsafeRawPointer) -> R) -> R {
     let buf = UnsafeMutableRawPointer.allocate(byteCount: bytes.count + offset + 16, alignment: 64)
     defer { buf.deallocate() }
     bytes.withUnsafeBytes { (buf + offset).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
@@ -141,7 +142,9 @@ final class CKernelsTests: XCTestCase {
         XCTAssertTrue(sets.contains(best), "selected set must be one of the available sets")
         let f = ck_cpu_features()
         #if arch(x86_64)
-        XCTAssertEqual(setName(best), f & UInt32(CK_CPU_AVX2) != 0 ? "avx2" : "scalar")
+        let vnni = UInt32(CK_CPU_AVX2 | CK_CPU_AVX512 | CK_CPU_AVX512VNNI)
+        XCTAssertEqual(setName(best), f & vnni == vnni ? "avx512vnni" : (f & UInt32(CK_CPU_AVX2) != 0 ? "avx2" : "scalar"))
+        XCTAssertEqual(setName(ck_kernels_select(~UInt32(CK_CPU_AVX512VNNI))), f & UInt32(CK_CPU_AVX2) != 0 ? "avx2" : "scalar")
         XCTAssertEqual(f & UInt32(CK_CPU_NEON | CK_CPU_DOTPROD | CK_CPU_I8MM), 0)
         #elseif arch(arm64)
         XCTAssertNotEqual(f & UInt32(CK_CPU_NEON), 0)
@@ -562,7 +565,7 @@ final class CKernelsTests: XCTestCase {
         var rng = SplitMix64(state: 99)
         let scalar = ck_kernels_scalar()!
         for ks in availableSets() {
-            for t in [CK_F32, CK_F16, CK_BF16, CK_Q8_0, CK_Q4_0, CK_Q5_1, CK_Q4_K, CK_Q5_K, CK_Q6_K] {
+            for t in [CK_F32, CK_F16, CK_BF16, CK_Q8_0, CK_Q4_0, CK_Q5_0, CK_Q5_1, CK_Q4_K, CK_Q5_K, CK_Q6_K] {
                 let at = ck_activation_type(t)
                 let n = blockElements(t) == 256 ? 512 : 320
                 let rows = 37, ntok = 7, outStride = 41
@@ -583,6 +586,7 @@ final class CKernelsTests: XCTestCase {
                         gv.withUnsafeMutableBufferPointer {
                             ck_gemv(ks, t, Int64(n), wp.baseAddress, rb, Int64(rows), ap.baseAddress! + 2 * ab, $0.baseAddress)
                         }
+                        // bit for bit what vec_dot gives, with or without a gemm microkernel
                         var bad = 0
                         for k in 0..<ntok {
                             for r in 0..<outStride {

@@ -1,7 +1,8 @@
 // CKernels: the numeric kernels of GemmaEdge, in C, with one standard name per kernel.
 //
 // Every kernel has a portable scalar reference (scalar.c) and, where it pays, SIMD paths in one
-// file per architecture (x86_avx2.c, arm_neon.c, arm_dotprod.c). Which path runs is decided once,
+// file per architecture and instruction set (x86_avx2.c, x86_avx512.c, arm_neon.c, arm_dotprod.c;
+// the prefill gemm microkernels in *_gemm.c beside them). Which path runs is decided once,
 // at load, from what the CPU reports at run time (ck_cpu_features), never from how the binary was
 // built: every SIMD function carries its own __attribute__((target(...))), so one binary holds all
 // paths and never executes an instruction the CPU lacks.
@@ -95,8 +96,25 @@ typedef void (*ck_quantize_fn)(const float *x, void *y, int64_t n);
 // (whole blocks only are used). Neither buffer needs any alignment.
 typedef float (*ck_vec_dot_fn)(int64_t n, const void *w, const void *a);
 
+// Matrix-matrix microkernel of one weight type (prefill): for t in [0, ntok), r in [0, rows):
+//   out[t * out_stride + r] = dot(row r of W, activation row t)
+// with the arguments of ck_gemm. Equal to the same set's vec_dot per (row, token) bit for bit (see
+// the float order below), and to the scalar reference's up to float summation order (the integer
+// sums of every block are the same). Works on tiles of several rows x several tokens, so each
+// weight block is unpacked once per tile and reused across tokens and each activation block feeds
+// several rows; only stack buffers, no alignment needed, any rows and ntok >= 0.
+typedef void (*ck_gemm_fn)(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride,
+                           int64_t ntok, float *out, int64_t out_stride);
+
 // A complete kernel set. Entries are never NULL for the types listed in ck_type (the scalar set
-// fills what a SIMD set does not improve).
+// fills what a SIMD set does not improve), except gemm and gemv: NULL where the set has no
+// microkernel for a type (ck_gemm / ck_gemv then use vec_dot).
+//
+// Float order: for every type with a gemm microkernel, vec_dot forms each block's integer sum
+// exactly and adds it with fused multiply-adds in one fixed order (two chains in chunks of 32
+// blocks for q4_0 / q5_0 / q8_0, one chain for the K-quants); the gemm microkernels keep the same
+// chains per (row, token). So ck_gemv, ck_gemm and vec_dot of one set agree bit for bit, and a
+// prefill of n tokens gives what n decode steps give.
 typedef struct {
     const char *name;                         // "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod"
     ck_vec_dot_fn vec_dot[CK_TYPE_COUNT];     // indexed by weight type
@@ -105,6 +123,7 @@ typedef struct {
                                               // storage quantisers, every other type in ck_type
     float (*dot_f32)(int64_t n, const float *x, const float *y);
     void (*axpy_f32)(int64_t n, float a, const float *x, float *y);   // y += a * x
+    ck_gemm_fn gemm[CK_TYPE_COUNT];           // indexed by weight type; NULL: ck_gemm tiles vec_dot
 } ck_kernel_set;
 
 // The scalar reference set (always available).
@@ -124,8 +143,12 @@ void ck_gemv(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, si
 
 // Matrix-matrix (prefill): for t in [0, ntok), r in [0, rows):
 //   out[t * out_stride + r] = dot(row r of W, activation row t)
-// Activation rows are `a_stride` bytes apart. Walks weight rows in tiles so each weight block is
-// reused across tokens while it is in cache.
+// Activation rows are `a_stride` bytes apart. Uses the set's gemm microkernel for the type when it
+// has one and ntok is large enough to repay unpacking the weights (2 tokens for the 32-element
+// types, 3 for q4_K / q5_K, 4 for q6_K; the results are vec_dot's bit for bit either way);
+// otherwise walks weight rows in tiles over vec_dot, so each weight block is reused across tokens
+// while it is in cache. ntok == 1 is ck_gemv. The microkernels keep their tiles on the stack
+// (about 100 KiB: a weight panel and per-token activation data), never on the heap.
 void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
              int64_t rows, const void *a, size_t a_stride, int64_t ntok, float *out, int64_t out_stride);
 

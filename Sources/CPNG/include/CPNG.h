@@ -1,6 +1,34 @@
-// C face of libpng for GemmaEdge (decode for vision, encode for charts).
+// C face of libpng for GemmaEdge: 8-bit RGBA images to and from PNG bytes in memory.
+//
+// Encode is used by the profiler's charts; decode is general (the vision path can use it, the
+// tests use it to read charts back). Both use libpng's simplified API, which reports errors
+// through its own message buffer instead of longjmp, so no error path can unwind through Swift.
+// Every function returns 0 on success and -1 on failure with a message in `err`.
 #ifndef CPNG_H
 #define CPNG_H
 #include <stddef.h>
 #include <stdint.h>
+#include "CPNGDecode.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Encodes `height` rows of `width` RGBA8 pixels (`stride` bytes apart, at least width * 4) as a
+/// PNG. On success `*out` holds `*out_size` bytes allocated with malloc; free them with cpng_free.
+int cpng_encode_rgba8(const uint8_t *pixels, uint32_t width, uint32_t height, size_t stride,
+                      uint8_t **out, size_t *out_size, char *err, size_t err_size);
+
+/// Decodes PNG bytes of any colour type and depth into 8-bit RGBA, refusing images with more
+/// than `max_pixels` pixels. On success `*out` holds width * height * 4 bytes (rows packed)
+/// allocated with malloc; free them with cpng_free.
+int cpng_decode_rgba8(const uint8_t *data, size_t size, uint64_t max_pixels,
+                      uint8_t **out, uint32_t *width, uint32_t *height, char *err, size_t err_size);
+
+/// Frees a buffer returned by this module.
+void cpng_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

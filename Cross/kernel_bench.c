@@ -1,0 +1,180 @@
+// Single-thread speed of the prefill matrix products (ck_gemm) on the shapes of Gemma 3 270M.
+//
+//   kernel_bench [--bench-gemm] [--tokens N] [--set NAME] [--min-time SECONDS] [--quick] [--rows-per-call R]
+//
+// For every kernel set this CPU runs (or only --set NAME) and every shape below, times
+//   "tiled"  the row x token tiling over the set's vec_dot (what ck_gemm did before the gemm
+//            microkernels; kept here as the baseline),
+//   "gemm"   ck_gemm, which uses the set's gemm microkernel when it has one for the type,
+// with N tokens (default 512) of activations already quantised, best of several runs (thread CPU
+// time), and prints GOP/s (2 * rows * n * tokens operations). --rows-per-call R splits each product
+// into calls of R rows, as the thread tasks of Kernels/Compute.swift do (2 threads: R = 32 for 256
+// rows, 80 for 640, 128 for 1024, 256 for 2048). The last lines weigh the shapes as the 18 blocks of the
+// real Gemma 3 270M Q4_K_M file use them: matmul time per prefill token and the tokens per second
+// that time alone allows (one thread; attention, norms and the rest not included).
+//
+// Built by hand (see Cross/README.md):
+//   gcc -std=c11 -O2 -ffp-contract=off -I Sources/CKernels/include -I Sources/CKernels
+//       Sources/CKernels/*.c Cross/kernel_bench.c -lm -o Cross/out/kernel_bench
+#define _POSIX_C_SOURCE 200809L
+#include "CKernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t g_rng = 0x2545F4914F6CDD1DULL;
+static uint64_t rnd64(void) {
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static float rndn(void) {
+    float s = 0;
+    for (int i = 0; i < 4; ++i) s += (float)(rnd64() >> 40) * (1.0f / 16777216.0f);
+    return (s - 2.0f) * 1.7320508f;
+}
+
+// Thread CPU time, not wall time: on a shared machine a run preempted by other processes would
+// otherwise count their time slices too.
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// The baseline: ck_gemm as it was before the microkernels (weight tiles of up to 16 rows walked
+// for every token of an activation tile, one vec_dot per row and token).
+static void gemm_tiled(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes, int64_t rows,
+                       const void *a, size_t a_stride, int64_t ntok, float *out, int64_t out_stride) {
+    const ck_vec_dot_fn dot = ks->vec_dot[type];
+    int64_t rt = (int64_t)((16u << 10) / row_bytes);
+    rt = rt < 1 ? 1 : (rt > 16 ? 16 : rt);
+    int64_t tt = (int64_t)((128u << 10) / a_stride);
+    tt = tt < 1 ? 1 : (tt > ntok ? ntok : tt);
+    const uint8_t *wb = w, *abase = a;
+    for (int64_t t0 = 0; t0 < ntok; t0 += tt) {
+        const int64_t t1 = t0 + tt < ntok ? t0 + tt : ntok;
+        for (int64_t r0 = 0; r0 < rows; r0 += rt) {
+            const int64_t r1 = r0 + rt < rows ? r0 + rt : rows;
+            for (int64_t t = t0; t < t1; ++t) {
+                const void *at = abase + (size_t)t * a_stride;
+                float *o = out + t * out_stride;
+                for (int64_t r = r0; r < r1; ++r) o[r] = dot(n, wb + (size_t)r * row_bytes, at);
+            }
+        }
+    }
+}
+
+typedef struct {
+    const char *what;
+    ck_type type;
+    int64_t n, rows;
+    int per_token_count;   // how many such matrices the 270M Q4_K_M file runs per token (18 blocks)
+} shape;
+
+static const shape shapes[] = {
+    {"attn_q", CK_Q5_0, 640, 1024, 18},
+    {"attn_k/v", CK_Q5_0, 640, 256, 27},
+    {"attn_v", CK_Q8_0, 640, 256, 9},
+    {"attn_output", CK_Q4_K, 1024, 640, 18},
+    {"ffn_gate/up", CK_Q5_0, 640, 2048, 36},
+    {"ffn_down", CK_Q4_K, 2048, 640, 9},
+    {"ffn_down", CK_Q6_K, 2048, 640, 9},
+    {"q4_0 file: up", CK_Q4_0, 640, 2048, 0},
+    {"q4_0 file: down", CK_Q4_0, 2048, 640, 0},
+};
+
+typedef void (*gemm_fn)(const ck_kernel_set *, ck_type, int64_t, const void *, size_t, int64_t, const void *, size_t,
+                        int64_t, float *, int64_t);
+
+static int64_t g_rows_per_call = 0;   // 0: all rows in one call
+
+// One product, its rows split into calls of g_rows_per_call rows as Kernels/Compute.swift splits
+// them into thread tasks.
+static void run_gemm(gemm_fn f, const ck_kernel_set *ks, const shape *s, const uint8_t *w, size_t rb, const uint8_t *a,
+                     size_t ab, int64_t ntok, float *out) {
+    const int64_t step = g_rows_per_call > 0 ? g_rows_per_call : s->rows;
+    for (int64_t r0 = 0; r0 < s->rows; r0 += step) {
+        const int64_t nr = r0 + step <= s->rows ? step : s->rows - r0;
+        f(ks, s->type, s->n, w + (size_t)r0 * rb, rb, nr, a, ab, ntok, out + r0, s->rows);
+    }
+}
+
+static double time_gemm(gemm_fn f, const ck_kernel_set *ks, const shape *s, const uint8_t *w, size_t rb, const uint8_t *a,
+                        size_t ab, int64_t ntok, float *out, double min_time) {
+    run_gemm(f, ks, s, w, rb, a, ab, ntok, out);   // warm
+    double best = 1e30, spent = 0;
+    int reps = 0;
+    while (reps < 3 || (spent < min_time && reps < 50)) {
+        const double t0 = now_s();
+        run_gemm(f, ks, s, w, rb, a, ab, ntok, out);
+        const double dt = now_s() - t0;
+        spent += dt;
+        if (dt < best) best = dt;
+        ++reps;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int64_t ntok = 512;
+    const char *only = NULL;
+    double min_time = 0.3;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--bench-gemm")) continue;
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--quick")) min_time = 0;
+        else if (!strcmp(argv[i], "--rows-per-call") && i + 1 < argc) g_rows_per_call = atoll(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--bench-gemm] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (ntok < 1) ntok = 1;
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    printf("gemm bench: %lld tokens, one thread; GOP/s = 2*rows*n*tokens / time (best of runs)\n", (long long)ntok);
+    printf("%-13s %-16s %-5s %5s %5s  %9s %8s  %9s %8s  %6s\n", "set", "matrix", "type", "n", "rows", "tiled ms", "GOP/s",
+           "gemm ms", "GOP/s", "speedup");
+    const size_t nshapes = sizeof(shapes) / sizeof(shapes[0]);
+    for (int si = 0; si < ns; ++si) {
+        const ck_kernel_set *ks = sets[si];
+        if (only ? strcmp(ks->name, only) != 0 : (si == 0 && ns > 1)) continue;   // scalar only on request
+        double per_tok_tiled = 0, per_tok_gemm = 0;
+        for (size_t k = 0; k < nshapes; ++k) {
+            const shape *s = &shapes[k];
+            const ck_type at = ck_activation_type(s->type);
+            const size_t rb = (size_t)ck_row_bytes(s->type, s->n), ab = (size_t)ck_row_bytes(at, s->n);
+            uint8_t *w = malloc(rb * (size_t)s->rows), *a = malloc(ab * (size_t)ntok);
+            float *x = malloc((size_t)s->n * sizeof(float)), *out = malloc((size_t)(s->rows * ntok) * sizeof(float));
+            for (int64_t r = 0; r < s->rows; ++r) {
+                for (int64_t i = 0; i < s->n; ++i) x[i] = rndn() * 0.05f;
+                ck_quantize_row_ref(s->type, x, w + (size_t)r * rb, s->n);
+            }
+            for (int64_t t = 0; t < ntok; ++t) {
+                for (int64_t i = 0; i < s->n; ++i) x[i] = rndn();
+                ks->quantize[at](x, a + (size_t)t * ab, s->n);
+            }
+            const double ops = 2.0 * (double)s->rows * (double)s->n * (double)ntok;
+            const double t1 = time_gemm(gemm_tiled, ks, s, w, rb, a, ab, ntok, out, min_time);
+            const double t2 = time_gemm(ck_gemm, ks, s, w, rb, a, ab, ntok, out, min_time);
+            printf("%-13s %-16s %-5s %5lld %5lld  %9.2f %8.1f  %9.2f %8.1f  %5.2fx\n", ks->name, s->what,
+                   ck_type_name(s->type), (long long)s->n, (long long)s->rows, t1 * 1e3, ops / t1 * 1e-9, t2 * 1e3,
+                   ops / t2 * 1e-9, t1 / t2);
+            fflush(stdout);
+            per_tok_tiled += s->per_token_count * t1 / (double)ntok;
+            per_tok_gemm += s->per_token_count * t2 / (double)ntok;
+            free(w); free(a); free(x); free(out);
+        }
+        printf("%-13s 270M Q4_K_M blocks, matmuls only, 1 thread: tiled %.3f ms/token (%.0f tok/s), gemm %.3f ms/token "
+               "(%.0f tok/s)\n", ks->name, per_tok_tiled * 1e3, 1.0 / per_tok_tiled, per_tok_gemm * 1e3, 1.0 / per_tok_gemm);
+    }
+    return 0;
+}

@@ -1,1 +1,0 @@
-// The Boards module; see Package.swift for its place in the design.

@@ -1,1 +1,0 @@
-// The Profiler module; see Package.swift for its place in the design.

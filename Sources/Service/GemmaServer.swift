@@ -1,0 +1,387 @@
+import Foundation
+import GemmaEdge
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Tokenizer
+
+/// The OpenAI-compatible HTTP server: routes, request checks, and the hand-off of accepted
+/// requests to the single generation worker.
+///
+/// Endpoints: `POST /v1/chat/completions`, `POST /v1/completions` (both streamed with SSE when
+/// `"stream": true`), `GET /v1/models`, `GET /health` (503 while loading, 200 when ready) and
+/// `GET /metrics` (Prometheus text). `/health` also says whether a request is generating (`busy`)
+/// and for how long the engine has made no progress (`stalled_seconds`), so a supervisor can tell
+/// a long generation from a hang.
+public final class GemmaServer: Sendable {
+    /// Address, limits and key.
+    public let options: ServerOptions
+    /// The engine, once loaded; `host.startLoading()` starts the load.
+    public let host: ModelHost
+    /// What `/metrics` serves.
+    public let metrics: ServiceMetrics
+    public let logger: Logger
+    let scheduler: GenerationScheduler
+
+    /// - Parameters:
+    ///   - loader: builds the engine; run on a background thread once the server listens (or when
+    ///     `host.startLoading()` is called).
+    public init(options: ServerOptions, logger: Logger = Logger(label: "gemma-edge.serve"),
+                loader: @escaping @Sendable () throws -> Engine) {
+        self.options = options
+        self.logger = logger
+        let metrics = ServiceMetrics()
+        let scheduler = GenerationScheduler(capacity: options.queueCapacity, metrics: metrics)
+        self.metrics = metrics
+        self.scheduler = scheduler
+        host = ModelHost(loader: loader) { engine in
+            scheduler.start(engine: engine)
+            metrics.modelLoaded.set(1.0)
+            logger.info("model loaded", metadata: ["seconds": "\(engine.loadSeconds)", "context": "\(engine.options.context)"])
+        }
+    }
+
+    /// (waiting, running) requests right now.
+    public var queueDepth: (waiting: Int, running: Int) { scheduler.depth }
+
+    /// The Hummingbird application: starts loading the model once it listens and stops the
+    /// generation worker on graceful shutdown.
+    public func makeApplication() -> some ApplicationProtocol {
+        let bind: BindAddress
+        switch options.address {
+        case .tcp(let host, let port): bind = .hostname(host, port: port)
+        case .unix(let path): bind = .unixDomainSocket(path: path)
+        }
+        return Application(
+            router: makeRouter(),
+            configuration: .init(address: bind, serverName: "gemma-edge"),
+            services: [WorkerStopper(scheduler: scheduler)],
+            onServerRunning: { [host, logger, options] _ in
+                logger.info("listening", metadata: ["address": "\(options.address)"])
+                host.startLoading()
+            },
+            logger: logger)
+    }
+
+    /// The routes, behind the auth and metrics middleware.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: GuardMiddleware(apiKey: options.apiKey, metrics: metrics))
+        router.get("/health") { [self] _, _ in health() }
+        router.get("/metrics") { [metrics] _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+        }
+        router.get("/v1/models") { [options] _, _ in
+            let model = JSONValue.object(["id": .string(options.modelName), "object": .string("model"),
+                                          "created": .int(0), "owned_by": .string("gemma-edge")])
+            return Self.json(.ok, JSONValue.object(["object": .string("list"), "data": .array([model])]).bytes())
+        }
+        router.post("/v1/chat/completions") { [self] request, _ in try await generate(request, kind: .chat) }
+        router.post("/v1/completions") { [self] request, _ in try await generate(request, kind: .text) }
+        return router
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8], headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    private func health() -> Response {
+        switch host.state {
+        case .idle, .loading:
+            return Self.json(.serviceUnavailable, JSONValue.object(["status": .string("loading")]).bytes(),
+                             headers: [.retryAfter: "2"])
+        case .failed(let message):
+            return Self.json(.serviceUnavailable,
+                             JSONValue.object(["status": .string("error"), "error": .string(message)]).bytes())
+        case .ready(let engine):
+            let (waiting, running) = scheduler.depth
+            return Self.json(.ok, JSONValue.object([
+                "status": .string("ok"), "model": .string(options.modelName), "busy": .bool(running > 0),
+                "queued": .int(waiting), "context": .int(engine.options.context),
+                "stalled_seconds": .double((scheduler.stalledSeconds * 1000).rounded() / 1000),
+            ]).bytes())
+        }
+    }
+
+    // MARK: Generation
+
+    /// Reads, checks and queues a request, then answers it whole or as a stream.
+    ///
+    /// The body is read inside `consumeWithInboundCloseHandler`, so a client that hangs up while a
+    /// non-streamed answer is being generated cancels it. A stream is handed off before the
+    /// response is returned; from then on a failed write is what tells that the client left, and
+    /// SSE comments sent while the job waits make that happen even before the first token.
+    private func generate(_ request: Request, kind: ResponseFormatter.Kind) async throws -> Response {
+        let arrival = monotonicSeconds()
+        guard let engine = host.engine else {
+            if case .failed(let message) = host.state {
+                throw APIError(.serviceUnavailable, "the model failed to load: \(message)", type: "server_error")
+            }
+            throw APIError.loading
+        }
+        let watched = WatchedJob()
+        return try await request.body.consumeWithInboundCloseHandler({ body in
+            let buffer: ByteBuffer
+            do {
+                buffer = try await body.collect(upTo: options.maxBodyBytes)
+            } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+                throw APIError(.contentTooLarge, "the request body is larger than the \(options.maxBodyBytes)-byte limit")
+            }
+            let (prompt, fields) = try parse(Array(buffer.readableBytesView), kind: kind, engine: engine)
+            let settings = try fields.validated(cap: options.maxTokensCap, vocabularySize: engine.config.vocabularySize,
+                                                randomSeed: UInt64.random(in: 0...UInt64.max))
+            let context = engine.options.context
+            guard prompt.count <= context else {
+                throw APIError.badRequest("the prompt is \(prompt.count) tokens but the context holds \(context) tokens",
+                                          param: kind == .chat ? "messages" : "prompt")
+            }
+            let job = GenerationJob(prompt: prompt, maxTokens: settings.maxTokens, parameters: settings.parameters,
+                                    stopTokens: settings.ignoreEOS ? [] : engine.stopTokens, arrival: arrival)
+            switch scheduler.submit(job) {
+            case .accepted: break
+            case .full(let seconds): throw APIError.queueFull(retryAfter: seconds)
+            case .stopping: throw APIError(.serviceUnavailable, "the server is shutting down", type: "server_error")
+            }
+            watched.attach(job)
+            let timeout = options.requestTimeout
+            let timer = Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                if !Task.isCancelled { job.cancel(.timeout) }
+            }
+            let formatter = ResponseFormatter(kind: kind, model: options.modelName)
+            let vocabulary = engine.tokenizer.vocabulary
+
+            if settings.stream {
+                watched.detach()
+                let heartbeat = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        job.heartbeat()
+                    }
+                }
+                let responseBody = ResponseBody { [self] writer in
+                    defer {
+                        timer.cancel()
+                        heartbeat.cancel()
+                    }
+                    try await stream(job, settings: settings, formatter: formatter, vocabulary: vocabulary, into: &writer)
+                    try await writer.finish(nil)
+                }
+                return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                                body: responseBody)
+            }
+
+            defer {
+                timer.cancel()
+                watched.detach()
+            }
+            let (text, usage, summary) = await collect(job, stops: settings.stop, vocabulary: vocabulary)
+            switch summary.reason {
+            case .stop, .length:
+                return Self.json(.ok, formatter.complete(text: text, finishReason: summary.reason.rawValue, usage: usage))
+            default:
+                throw failure(summary, timeout: timeout)
+            }
+        }, onInboundClosed: { watched.clientLeft() })
+    }
+
+    /// Decodes a body into prompt ids and the generation fields.
+    private func parse(_ bytes: [UInt8], kind: ResponseFormatter.Kind, engine: Engine) throws -> ([Int32], GenerationFields) {
+        switch kind {
+        case .chat:
+            let body = try JSONCoding.decode(ChatCompletionBody.self, from: bytes)
+            let messages = try body.chatMessages()
+            do {
+                return (try ChatTemplate(tokenizer: engine.tokenizer).encode(messages), body.fields)
+            } catch let error as TokenizerError {
+                throw APIError.badRequest(error.message, param: "messages")
+            }
+        case .text:
+            let body = try JSONCoding.decode(CompletionBody.self, from: bytes)
+            try body.checkSupported()
+            switch body.prompt {
+            case .text(let text):
+                do {
+                    return (try engine.tokenizer.encode(text, addBOS: true), body.fields)
+                } catch let error as TokenizerError {
+                    throw APIError.badRequest(error.message, param: "prompt")
+                }
+            case .tokens(let ids):
+                let vocabulary = engine.config.vocabularySize
+                if let bad = ids.first(where: { !(0..<vocabulary).contains($0) }) {
+                    throw APIError.badRequest("`prompt` holds token id \(bad), outside 0..<\(vocabulary)", param: "prompt")
+                }
+                return (ids.map { Int32($0) }, body.fields)
+            }
+        }
+    }
+
+    /// The error a generation that did not complete is answered with.
+    private func failure(_ summary: GenerationSummary, timeout: Double) -> APIError {
+        switch summary.reason {
+        case .timeout:
+            return APIError(.gatewayTimeout, "the request did not finish within the \(timeout) s timeout "
+                            + "(\(summary.generatedTokens) tokens generated)", type: "server_error")
+        case .shutdown:
+            return APIError(.serviceUnavailable, "the server is shutting down", type: "server_error")
+        case .cancelled:
+            return APIError(.init(code: 499, reasonPhrase: "Client Closed Request"), "the client closed the connection")
+        default:
+            return APIError(.internalServerError, "generation failed: \(summary.error ?? "unknown error")", type: "server_error")
+        }
+    }
+
+    /// Waits for a job and gathers its text (non-streamed responses).
+    private func collect(_ job: GenerationJob, stops: [String], vocabulary: Vocabulary) async -> (String, Usage, GenerationSummary) {
+        var assembler = TextAssembler(vocabulary: vocabulary, stops: stops)
+        var text = ""
+        var delivered = 0
+        for await event in job.events {
+            switch event {
+            case .started, .heartbeat:
+                continue
+            case .token(let id):
+                guard !assembler.stopped else { continue }
+                delivered += 1
+                text += assembler.append(id)
+                if assembler.stopped { job.cancel(.stop) }
+            case .finished(var summary):
+                text += assembler.finish()
+                // A stop sequence ends the answer however the worker ended (it may have reached
+                // max_tokens before it saw the cancel).
+                if assembler.stopped { summary.reason = .stop }
+                return (text, Usage(promptTokens: summary.promptTokens, completionTokens: delivered), summary)
+            }
+        }
+        job.cancel(.cancelled)
+        return (text, Usage(promptTokens: 0, completionTokens: delivered),
+                GenerationSummary(reason: .cancelled, promptTokens: 0, generatedTokens: delivered))
+    }
+
+    /// Writes a job's tokens as SSE chunks, then the finish chunk (or an error event) and
+    /// `[DONE]`. A failed write means the client left: the job is cancelled.
+    private func stream(_ job: GenerationJob, settings: GenerationSettings, formatter: ResponseFormatter,
+                        vocabulary: Vocabulary, into writer: inout any ResponseBodyWriter) async throws {
+        var assembler = TextAssembler(vocabulary: vocabulary, stops: settings.stop)
+        var delivered = 0
+        do {
+            if formatter.kind == .chat {
+                try await writer.write(ByteBuffer(bytes: ResponseFormatter.event(formatter.chunk(text: "", role: true))))
+            }
+            for await event in job.events {
+                switch event {
+                case .started:
+                    continue
+                case .heartbeat:
+                    try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                case .token(let id):
+                    guard !assembler.stopped else { continue }
+                    delivered += 1
+                    let piece = assembler.append(id)
+                    if assembler.stopped { job.cancel(.stop) }
+                    if !piece.isEmpty {
+                        try await writer.write(ByteBuffer(bytes: ResponseFormatter.event(formatter.chunk(text: piece))))
+                    }
+                case .finished(var summary):
+                    var out: [UInt8] = []
+                    let rest = assembler.finish()
+                    if assembler.stopped { summary.reason = .stop }
+                    if !rest.isEmpty { out += ResponseFormatter.event(formatter.chunk(text: rest)) }
+                    switch summary.reason {
+                    case .stop, .length:
+                        out += ResponseFormatter.event(formatter.chunk(text: nil, finishReason: summary.reason.rawValue))
+                        if settings.includeUsage {
+                            let usage = Usage(promptTokens: summary.promptTokens, completionTokens: delivered)
+                            out += ResponseFormatter.event(formatter.usageChunk(usage))
+                        }
+                    case .cancelled:
+                        return
+                    default:
+                        out += ResponseFormatter.event(failure(summary, timeout: options.requestTimeout).jsonBytes())
+                    }
+                    out += ResponseFormatter.done
+                    try await writer.write(ByteBuffer(bytes: out))
+                    return
+                }
+            }
+            job.cancel(.cancelled)
+        } catch {
+            job.cancel(.cancelled)
+            throw error
+        }
+    }
+}
+
+/// Checks the API key (all paths but `/health`) and counts every answer by path and status.
+struct GuardMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let apiKey: String?
+    let metrics: ServiceMetrics
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        let t0 = monotonicSeconds()
+        let path = request.uri.path
+        func record(_ status: HTTPResponse.Status) {
+            metrics.countRequest(path: path, status: status.code)
+            metrics.requestDuration.record(.seconds(monotonicSeconds() - t0))
+        }
+        do {
+            if let apiKey, path != "/health", !Self.authorized(request.headers[.authorization], key: apiKey) {
+                throw APIError.unauthorized
+            }
+            let response = try await next(request, context)
+            record(response.status)
+            return response
+        } catch let error as APIError {
+            record(error.status)
+            throw error
+        } catch let error as HTTPError {
+            record(error.status)
+            throw APIError(error.status, error.body ?? error.status.reasonPhrase,
+                           type: error.status.code >= 500 ? "server_error" : "invalid_request_error")
+        } catch let error as HTTPResponseError {
+            record(error.status)
+            throw APIError(error.status, error.status.reasonPhrase,
+                           type: error.status.code >= 500 ? "server_error" : "invalid_request_error")
+        } catch {
+            record(.internalServerError)
+            throw APIError(.internalServerError, "internal error: \(error)", type: "server_error")
+        }
+    }
+
+    /// Compares `Bearer <key>` in time that does not depend on where the first difference is.
+    static func authorized(_ header: String?, key: String) -> Bool {
+        let given = Array((header ?? "").utf8), wanted = Array(("Bearer " + key).utf8)
+        var diff = given.count == wanted.count ? 0 : 1
+        for i in 0..<max(given.count, wanted.count) {
+            let a = i < given.count ? given[i] : 0, b = i < wanted.count ? wanted[i] : 1
+            diff |= Int(a ^ b)
+        }
+        return diff == 0
+    }
+}
+
+/// The job a request handler is waiting on, so a client hang-up can cancel it; detached once
+/// the answer no longer depends on the inbound side (the watcher also fires when it is torn down).
+final class WatchedJob: @unchecked Sendable {
+    private let lock = NSLock()
+    private var job: GenerationJob?
+
+    func attach(_ job: GenerationJob) { lock.withLock { self.job = job } }
+    func detach() { lock.withLock { job = nil } }
+    func clientLeft() { lock.withLock { job }?.cancel(.cancelled) }
+}
+
+/// Stops the generation worker when the application shuts down gracefully.
+struct WorkerStopper: Service {
+    let scheduler: GenerationScheduler
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        scheduler.shutdown()
+    }
+}

@@ -1,0 +1,288 @@
+import Sampling
+import Tokenizer
+
+/// The fields `/v1/chat/completions` and `/v1/completions` share, as sent (not yet checked).
+struct GenerationFields: Decodable {
+    var model: String?
+    var maxTokens: Int?
+    var maxCompletionTokens: Int?
+    var temperature: Double?
+    var topP: Double?
+    var topK: Int?
+    var minP: Double?
+    var repetitionPenalty: Double?
+    var frequencyPenalty: Double?
+    var presencePenalty: Double?
+    var seed: Int64?
+    var n: Int?
+    var stream: Bool?
+    var streamOptions: StreamOptions?
+    var stop: StopField?
+    var ignoreEOS: Bool?
+    var logprobs: Bool?
+
+    struct StreamOptions: Decodable {
+        var includeUsage: Bool?
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, temperature, seed, n, stream, stop, logprobs
+        case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens"
+        case topP = "top_p", topK = "top_k", minP = "min_p"
+        case repetitionPenalty = "repetition_penalty", frequencyPenalty = "frequency_penalty"
+        case presencePenalty = "presence_penalty", streamOptions = "stream_options", ignoreEOS = "ignore_eos"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        maxTokens = try c.integer(.maxTokens)
+        maxCompletionTokens = try c.integer(.maxCompletionTokens)
+        temperature = try c.decodeIfPresent(Double.self, forKey: .temperature)
+        topP = try c.decodeIfPresent(Double.self, forKey: .topP)
+        topK = try c.integer(.topK)
+        minP = try c.decodeIfPresent(Double.self, forKey: .minP)
+        repetitionPenalty = try c.decodeIfPresent(Double.self, forKey: .repetitionPenalty)
+        frequencyPenalty = try c.decodeIfPresent(Double.self, forKey: .frequencyPenalty)
+        presencePenalty = try c.decodeIfPresent(Double.self, forKey: .presencePenalty)
+        seed = try c.integer(.seed).map(Int64.init)
+        n = try c.integer(.n)
+        stream = try c.decodeIfPresent(Bool.self, forKey: .stream)
+        streamOptions = try c.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)
+        stop = try c.decodeIfPresent(StopField.self, forKey: .stop)
+        ignoreEOS = try c.decodeIfPresent(Bool.self, forKey: .ignoreEOS)
+        logprobs = try c.decodeIfPresent(Bool.self, forKey: .logprobs)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// An optional integer field. A number that is not a whole number in Int64's range is a 400
+    /// naming the field (the JSON decoder alone reports it without saying where).
+    func integer(_ key: Key) throws -> Int? {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        if let v = try? decode(Int.self, forKey: key) { return v }
+        let field = JSONCoding.path(codingPath + [key])
+        if let d = try? decode(Double.self, forKey: key) {
+            throw APIError.badRequest("`\(field)` must be a whole number within 64 bits (got \(d))", param: field)
+        }
+        throw APIError.badRequest("`\(field)` must be an integer", param: field)
+    }
+}
+
+/// `stop`: one string or an array of strings.
+struct StopField: Decodable {
+    var values: [String]
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { values = []; return }
+        if let s = try? c.decode(String.self) { values = [s]; return }
+        if let a = try? c.decode([String].self) { values = a; return }
+        let field = JSONCoding.path(decoder.codingPath)
+        throw APIError.badRequest("`\(field)` must be a string or an array of strings", param: field)
+    }
+}
+
+/// A checked request: what the scheduler and the response writer need.
+struct GenerationSettings: Equatable {
+    var maxTokens: Int
+    var parameters: SamplingParameters
+    var stop: [String]
+    var stream: Bool
+    var includeUsage: Bool
+    var ignoreEOS: Bool
+}
+
+extension GenerationFields {
+    /// Range-checks every number and turns the fields into settings.
+    /// - Parameters:
+    ///   - cap: the server's `--max-tokens-cap`; larger requests are lowered to it.
+    ///   - vocabularySize: the upper bound of `top_k`.
+    ///   - randomSeed: the seed used when the request gives none.
+    func validated(cap: Int, vocabularySize: Int, randomSeed: UInt64) throws -> GenerationSettings {
+        func bad(_ field: String, _ rule: String) -> APIError { .badRequest("`\(field)` \(rule)", param: field) }
+        func finite(_ v: Double, _ field: String) throws -> Double {
+            guard v.isFinite else { throw bad(field, "must be a finite number") }
+            return v
+        }
+
+        var maxTokens = cap
+        for (field, value) in [("max_tokens", self.maxTokens), ("max_completion_tokens", maxCompletionTokens)] {
+            guard let value else { continue }
+            guard value >= 1 else { throw bad(field, "must be at least 1 (got \(value))") }
+            maxTokens = min(value, cap)
+        }
+        if let n, n != 1 { throw bad("n", "must be 1: this server returns one choice per request (got \(n))") }
+        if logprobs == true { throw bad("logprobs", "is not supported by this server") }
+
+        var p = SamplingParameters()
+        p.seed = seed.map { UInt64(bitPattern: $0) } ?? randomSeed
+        if let t = temperature {
+            guard try (0...2).contains(finite(t, "temperature")) else { throw bad("temperature", "must be between 0 and 2 (got \(t))") }
+            p.temperature = Float(t)
+        }
+        if let v = topP {
+            guard try finite(v, "top_p") > 0 && v <= 1 else { throw bad("top_p", "must be greater than 0 and at most 1 (got \(v))") }
+            p.topP = Float(v)
+        }
+        if let k = topK {
+            guard (0...vocabularySize).contains(k) else {
+                throw bad("top_k", "must be between 0 (off) and the vocabulary size \(vocabularySize) (got \(k))")
+            }
+            p.topK = k
+        }
+        if let v = minP {
+            guard try (0...1).contains(finite(v, "min_p")) else { throw bad("min_p", "must be between 0 and 1 (got \(v))") }
+            p.minP = Float(v)
+        }
+        if let v = repetitionPenalty {
+            guard try finite(v, "repetition_penalty") > 0 && v <= 10 else {
+                throw bad("repetition_penalty", "must be greater than 0 and at most 10 (got \(v))")
+            }
+            p.repetitionPenalty = Float(v)
+        }
+        for (field, value) in [("frequency_penalty", frequencyPenalty), ("presence_penalty", presencePenalty)] {
+            guard let value else { continue }
+            guard try (-2...2).contains(finite(value, field)) else { throw bad(field, "must be between -2 and 2 (got \(value))") }
+            guard value == 0 else { throw bad(field, "is not supported by this server; use repetition_penalty") }
+        }
+        if let problem = p.validate() { throw APIError.badRequest(problem) }
+
+        let stops = stop?.values ?? []
+        guard stops.count <= 4 else { throw bad("stop", "may hold at most 4 sequences (got \(stops.count))") }
+        for s in stops where s.isEmpty || s.utf8.count > 256 {
+            throw bad("stop", "sequences must be 1 to 256 bytes long")
+        }
+        return GenerationSettings(maxTokens: maxTokens, parameters: p, stop: stops, stream: stream ?? false,
+                                  includeUsage: streamOptions?.includeUsage ?? false, ignoreEOS: ignoreEOS ?? false)
+    }
+}
+
+/// The body of `POST /v1/chat/completions`.
+struct ChatCompletionBody: Decodable {
+    var messages: [Message]
+    var fields: GenerationFields
+    var tools: [ToolPlaceholder]?
+    var responseFormat: ResponseFormat?
+
+    struct Message: Decodable {
+        var role: String
+        var content: Content?
+    }
+
+    /// Tools are refused; their contents are not read.
+    struct ToolPlaceholder: Decodable {
+        init(from decoder: any Decoder) throws {}
+    }
+
+    struct ResponseFormat: Decodable {
+        var type: String
+    }
+
+    /// Message content: a string, or an array of `{"type": "text", "text": ...}` parts.
+    struct Content: Decodable {
+        var text: String
+
+        struct Part: Decodable {
+            var type: String
+            var text: String?
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            let field = JSONCoding.path(decoder.codingPath)
+            if c.decodeNil() { text = ""; return }
+            if let s = try? c.decode(String.self) { text = s; return }
+            guard let parts = try? c.decode([Part].self) else {
+                throw APIError.badRequest("`\(field)` must be a string or an array of text parts", param: field)
+            }
+            var pieces: [String] = []
+            for part in parts {
+                guard part.type == "text", let t = part.text else {
+                    throw APIError.badRequest("`\(field)` has a part of type \"\(part.type)\": only text parts are supported",
+                                              param: field)
+                }
+                pieces.append(t)
+            }
+            text = pieces.joined(separator: "\n")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case messages, tools, responseFormat = "response_format" }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        messages = try c.decode([Message].self, forKey: .messages)
+        tools = try c.decodeIfPresent([ToolPlaceholder].self, forKey: .tools)
+        responseFormat = try c.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
+        fields = try GenerationFields(from: decoder)
+    }
+
+    /// The conversation for the chat template; roles are checked here, their order by the template.
+    func chatMessages() throws -> [ChatMessage] {
+        if let tools, !tools.isEmpty { throw APIError.badRequest("`tools` are not supported by this server", param: "tools") }
+        if let f = responseFormat, f.type != "text" {
+            throw APIError.badRequest("`response_format` \"\(f.type)\" is not supported; only \"text\"", param: "response_format")
+        }
+        guard !messages.isEmpty else { throw APIError.badRequest("`messages` must hold at least one message", param: "messages") }
+        return try messages.enumerated().map { i, m in
+            let text = m.content?.text ?? ""
+            switch m.role {
+            case "system", "developer": return .system(text)
+            case "user": return .user(text)
+            case "assistant", "model": return .model(text)
+            default:
+                throw APIError.badRequest("`messages[\(i)].role` must be system, user or assistant (got \"\(m.role)\")",
+                                          param: "messages[\(i)].role")
+            }
+        }
+    }
+}
+
+/// The body of `POST /v1/completions`.
+struct CompletionBody: Decodable {
+    var prompt: Prompt
+    var fields: GenerationFields
+    var echo: Bool?
+    var suffix: String?
+    var bestOf: Int?
+
+    /// A prompt: a string, an array holding one string, or an array of token ids.
+    enum Prompt {
+        case text(String)
+        case tokens([Int])
+    }
+
+    enum CodingKeys: String, CodingKey { case prompt, echo, suffix, bestOf = "best_of" }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard c.contains(.prompt) else { throw APIError.badRequest("the required field `prompt` is missing", param: "prompt") }
+        if let s = try? c.decode(String.self, forKey: .prompt) {
+            prompt = .text(s)
+        } else if let a = try? c.decode([String].self, forKey: .prompt) {
+            guard !a.isEmpty else { throw APIError.badRequest("`prompt` must not be an empty array", param: "prompt") }
+            guard a.count == 1 else {
+                throw APIError.badRequest("`prompt` arrays must hold exactly one string (got \(a.count))", param: "prompt")
+            }
+            prompt = .text(a[0])
+        } else if let ids = try? c.decode([Int].self, forKey: .prompt) {
+            prompt = .tokens(ids)
+        } else {
+            throw APIError.badRequest("`prompt` must be a string, an array of one string or an array of token ids",
+                                      param: "prompt")
+        }
+        echo = try c.decodeIfPresent(Bool.self, forKey: .echo)
+        suffix = try c.decodeIfPresent(String.self, forKey: .suffix)
+        bestOf = try c.decodeIfPresent(Int.self, forKey: .bestOf)
+        fields = try GenerationFields(from: decoder)
+    }
+
+    /// Refuses options this server does not implement.
+    func checkSupported() throws {
+        if echo == true { throw APIError.badRequest("`echo` is not supported by this server", param: "echo") }
+        if let suffix, !suffix.isEmpty { throw APIError.badRequest("`suffix` is not supported by this server", param: "suffix") }
+        if let bestOf, bestOf != 1 { throw APIError.badRequest("`best_of` must be 1 (got \(bestOf))", param: "best_of") }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// Token counts reported with every completion.
+struct Usage: Equatable {
+    var promptTokens: Int
+    var completionTokens: Int
+}
+
+/// Builds the JSON objects of both endpoints, whole and as stream chunks, in OpenAI's shapes.
+struct ResponseFormatter {
+    enum Kind { case chat, text }
+
+    let kind: Kind
+    let id: String
+    let created: Int
+    let model: String
+
+    init(kind: Kind, model: String) {
+        self.kind = kind
+        self.model = model
+        created = Int(Date().timeIntervalSince1970)
+        var rng = SystemRandomNumberGenerator()
+        let hex = (0..<3).map { _ in String(rng.next() as UInt64, radix: 16) }.joined()
+        id = (kind == .chat ? "chatcmpl-" : "cmpl-") + String(hex.prefix(24))
+    }
+
+    /// A whole (non-streamed) completion.
+    func complete(text: String, finishReason: String, usage: Usage) -> [UInt8] {
+        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": .string(finishReason)]
+        switch kind {
+        case .chat:
+            choice["message"] = .object(["role": .string("assistant"), "content": .string(text)])
+        case .text:
+            choice["text"] = .string(text)
+            choice["logprobs"] = .null
+        }
+        return envelope(object: kind == .chat ? "chat.completion" : "text_completion",
+                        choices: [.object(choice)], usage: usage)
+    }
+
+    /// One stream chunk carrying `text` (and, on the last one, the finish reason). `role` is sent
+    /// on the first chat chunk.
+    func chunk(text: String?, role: Bool = false, finishReason: String? = nil) -> [UInt8] {
+        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": finishReason.map(JSONValue.string) ?? .null]
+        switch kind {
+        case .chat:
+            var delta: [String: JSONValue] = [:]
+            if role { delta["role"] = .string("assistant") }
+            if let text { delta["content"] = .string(text) }
+            choice["delta"] = .object(delta)
+        case .text:
+            choice["text"] = .string(text ?? "")
+            choice["logprobs"] = .null
+        }
+        return envelope(object: kind == .chat ? "chat.completion.chunk" : "text_completion", choices: [.object(choice)],
+                        usage: nil)
+    }
+
+    /// The final usage chunk sent when `stream_options.include_usage` is set.
+    func usageChunk(_ usage: Usage) -> [UInt8] {
+        envelope(object: kind == .chat ? "chat.completion.chunk" : "text_completion", choices: [], usage: usage)
+    }
+
+    private func envelope(object: String, choices: [JSONValue], usage: Usage?) -> [UInt8] {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "object": .string(object), "created": .int(created), "model": .string(model),
+            "choices": .array(choices),
+        ]
+        if let usage {
+            o["usage"] = .object(["prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens),
+                                  "total_tokens": .int(usage.promptTokens + usage.completionTokens)])
+        }
+        return JSONValue.object(o).bytes()
+    }
+
+    /// An SSE event: `data: <json>\n\n`.
+    static func event(_ json: [UInt8]) -> [UInt8] { Array("data: ".utf8) + json + [0x0A, 0x0A] }
+
+    static let done = Array("data: [DONE]\n\n".utf8)
+}
+
+/// A small JSON tree that writes explicit nulls (OpenAI clients expect `"finish_reason": null`).
+enum JSONValue: Encodable {
+    case string(String), int(Int), double(Double), bool(Bool), null
+    case array([JSONValue]), object([String: JSONValue])
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .string(let s): var c = encoder.singleValueContainer(); try c.encode(s)
+        case .int(let i): var c = encoder.singleValueContainer(); try c.encode(i)
+        case .double(let d): var c = encoder.singleValueContainer(); try c.encode(d)
+        case .bool(let b): var c = encoder.singleValueContainer(); try c.encode(b)
+        case .null: var c = encoder.singleValueContainer(); try c.encodeNil()
+        case .array(let a): var c = encoder.unkeyedContainer(); for v in a { try c.encode(v) }
+        case .object(let o):
+            var c = encoder.container(keyedBy: Key.self)
+            for (k, v) in o.sorted(by: { $0.key < $1.key }) { try c.encode(v, forKey: Key(k)) }
+        }
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func bytes() -> [UInt8] {
+        Array((try? JSONCoding.encoder.encode(self)) ?? Data("null".utf8))
+    }
+}

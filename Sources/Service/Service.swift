@@ -1,1 +1,0 @@
-// The Service module; see Package.swift for its place in the design.

@@ -1,0 +1,77 @@
+import Prometheus
+
+/// The server's Prometheus metrics, served as text at `GET /metrics`.
+///
+/// Each server owns its registry (nothing global), so tests and several servers in one process
+/// never mix their counts.
+public final class ServiceMetrics: Sendable {
+    /// The registry the metrics live in (rendered by `render()`).
+    public let registry = PrometheusCollectorRegistry()
+    let promptTokens: Counter
+    let completionTokens: Counter
+    let queueDepth: Gauge
+    let busy: Gauge
+    let modelLoaded: Gauge
+    let requestDuration: DurationHistogram
+    let timeToFirstToken: DurationHistogram
+    let generationDuration: DurationHistogram
+
+    /// The paths counted by name; anything else is counted as "other" (bounded label values).
+    static let knownPaths: Set<String> = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"]
+
+    public init() {
+        let d = Self.descriptor
+        promptTokens = registry.makeCounter(descriptor: d("prompt_tokens", "total", "Prompt tokens evaluated."))
+        completionTokens = registry.makeCounter(descriptor: d("completion_tokens", "total", "Tokens generated."))
+        queueDepth = registry.makeGauge(descriptor: d("queue", "depth", "Requests waiting for the engine."))
+        busy = registry.makeGauge(descriptor: d("busy", "", "1 while a request is generating."))
+        modelLoaded = registry.makeGauge(descriptor: d("model_loaded", "", "1 once the model is loaded."))
+        let seconds: [Duration] = [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                   .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+                                   .seconds(30), .seconds(60), .seconds(120)]
+        requestDuration = registry.makeDurationHistogram(
+            descriptor: d("request_duration", "seconds", "Time from arrival to the response head (the whole answer unless streamed)."),
+            buckets: seconds)
+        timeToFirstToken = registry.makeDurationHistogram(
+            descriptor: d("time_to_first_token", "seconds", "Time from arrival to the first generated token."), buckets: seconds)
+        generationDuration = registry.makeDurationHistogram(
+            descriptor: d("generation_duration", "seconds", "Time from arrival to the end of generation."), buckets: seconds)
+    }
+
+    /// `gemma_edge_<name>_<unit>` with its help text.
+    static func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "gemma_edge", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// Counts one answered request by path and status code.
+    func countRequest(path: String, status: Int) {
+        let p = Self.knownPaths.contains(path) ? path : "other"
+        registry.makeCounter(descriptor: Self.descriptor("requests", "total", "HTTP requests answered, by path and status."),
+                             labels: [("path", p), ("status", String(status))]).increment()
+    }
+
+    /// Counts one finished generation by why it ended.
+    func countFinish(_ reason: FinishReason) {
+        registry.makeCounter(descriptor: Self.descriptor("generations", "total", "Generations finished, by reason."),
+                             labels: [("reason", reason.rawValue)]).increment()
+    }
+
+    /// The metrics in Prometheus text format.
+    public func render() -> String { registry.emitToString() }
+}
+
+/// Why a generation ended, as reported to clients and counted in metrics.
+enum FinishReason: String, Sendable {
+    /// A stop token or a stop sequence.
+    case stop
+    /// `max_tokens` or a full context.
+    case length
+    /// The client went away.
+    case cancelled
+    /// The request timeout passed.
+    case timeout
+    /// The server is shutting down.
+    case shutdown
+    /// The engine failed.
+    case error
+}

@@ -1,0 +1,315 @@
+// The Gemma 3 vision tower: SigLIP ViT, 2-D average pooling, soft-embedding RMS norm and the
+// projection to the text width. Reference behaviour: llama.cpp's tools/mtmd/models/siglip.cpp and
+// clip.cpp (build_vit, build_inp, build_attn), which the golden fixtures were recorded from.
+//
+//   x = conv2d(image, patch_embd) + patch_bias + position_embd        (a matmul over patch rows)
+//   each block:  x = x + attn_out(MHA(LN1(x)))                       (bidirectional, every patch)
+//                x = x + ffn_down(gelu(ffn_up(LN2(x))))
+//   x = post_LN(x); pool k x k patches -> tokens; rms_norm * soft_emb_norm; tokens · input_projection
+import CKernels
+import Kernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Turns one preprocessed image into its soft tokens for the text model. Every buffer is
+/// allocated in `init`; `encode` allocates nothing. Runs on the compute threads it is given: do
+/// not encode while the same `Compute` evaluates text.
+public final class SigLIPEncoder: @unchecked Sendable {
+    public let weights: VisionWeights
+    public let compute: Compute
+    public let config: VisionConfig
+    /// Query rows of one attention work item, and token rows of one MLP block.
+    let queryBlock: Int
+    let mlpBlock: Int
+
+    private let arena = FloatArena()
+    private let patches: QuantizedRows                 // [P][3 * patch * patch]
+    private let x: UnsafeMutablePointer<Float>          // residual stream    [P][embd]
+    private let normed: QuantizedRows                   // LayerNorm output   [P][embd]
+    private let q: UnsafeMutablePointer<Float>          // queries            [P][embd]
+    private let k: UnsafeMutablePointer<Float>          // keys               [P][embd]
+    private let v: UnsafeMutablePointer<Float>          // values             [P][embd]
+    private let valuesT: UnsafeMutablePointer<Float>    // values transposed  [embd][P]: head h is rows h*headDim...
+    private let probabilities: UnsafeMutablePointer<Float> // per task: exp(scores - max) [queryBlock][P]
+    private let inverseSums: UnsafeMutablePointer<Float> // per task: 1 / row sums [queryBlock]
+    private let attentionJob: UnsafeMutablePointer<AttentionBlocks>
+    private let attended: QuantizedRows                 // attention output   [P][embd]
+    private let projected: UnsafeMutablePointer<Float>  // attn_out / ffn_down output [P][embd]
+    private let hidden: QuantizedRows                   // gelu(ffn_up)       [mlpBlock][ff]
+    private let pooled: QuantizedRows                   // pooled, normed     [tokens][embd]
+    private let job: UnsafeMutablePointer<RowJob>
+    /// Seconds the last `encode` took.
+    public private(set) var lastSeconds: Double = 0
+
+    public init(weights: VisionWeights, compute: Compute) {
+        self.weights = weights
+        self.compute = compute
+        let c = weights.config
+        config = c
+        let n = c.patchCount, d = c.embeddingLength
+        queryBlock = min(n, 64)
+        mlpBlock = min(n, 512)
+        let ks = compute.kernels
+        func formats(_ ms: [Matrix]) -> Set<UInt32> { Set(ms.map { $0.activationType.rawValue }) }
+        let blocks = weights.blocks
+        patches = QuantizedRows(capacity: n, width: c.patchElements, formats: formats([weights.patchEmbedding]), kernels: ks)
+        x = arena.allocate(n * d)
+        normed = QuantizedRows(capacity: n, width: d, formats: formats(blocks.flatMap { [$0.q, $0.k, $0.v, $0.up] }),
+                               kernels: ks)
+        q = arena.allocate(n * d)
+        k = arena.allocate(n * d)
+        v = arena.allocate(n * d)
+        valuesT = arena.allocate(d * n)
+        probabilities = arena.allocate(compute.threads * queryBlock * n)
+        inverseSums = arena.allocate(compute.threads * queryBlock)
+        attentionJob = .allocate(capacity: 1)
+        attentionJob.initialize(to: AttentionBlocks(kernels: ks.table))
+        attended = QuantizedRows(capacity: n, width: d, formats: formats(blocks.map(\.output)), kernels: ks)
+        projected = arena.allocate(n * d)
+        hidden = QuantizedRows(capacity: mlpBlock, width: c.feedForwardLength, formats: formats(blocks.map(\.down)),
+                               kernels: ks)
+        pooled = QuantizedRows(capacity: c.tokensPerImage, width: d, formats: formats([weights.projection]), kernels: ks)
+        job = .allocate(capacity: 1)
+        job.initialize(to: RowJob())
+    }
+
+    deinit {
+        job.deallocate()
+        attentionJob.deallocate()
+    }
+
+    /// Bytes of the scratch an encoder for `config` allocates on `threads` compute threads (f32
+    /// rows; quantised copies of matrix inputs add at most about as much again when the weights
+    /// are quantised).
+    public static func scratchBytes(config c: VisionConfig, textWidth: Int, threads: Int) -> Int {
+        let n = c.patchCount, d = c.embeddingLength, block = min(n, 64)
+        let floats = n * c.patchElements + n * d * 7 + threads * (block * n + block)
+            + min(n, 512) * c.feedForwardLength + c.tokensPerImage * d
+        return floats * 4
+    }
+
+    /// Encodes one image: `pixels` holds imageSize x imageSize RGB values, interleaved and already
+    /// normalised (see `ImagePreprocessor`); `out` receives tokensPerImage rows of textWidth floats.
+    public func encode(pixels: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let t0 = monotonicNow()
+        let c = config, w = weights
+        let n = c.patchCount, d = c.embeddingLength
+
+        // Patch embedding: a 2-D convolution with stride = kernel = patch, i.e. one matmul over
+        // the patches laid out as rows of [channel][ky][kx] (ggml's im2col order).
+        let p = c.patchSize, side = c.patchesPerSide, width = c.imageSize
+        for py in 0..<side {
+            for px in 0..<side {
+                let row = patches.floats + (py * side + px) * c.patchElements
+                for ch in 0..<3 {
+                    for ky in 0..<p {
+                        let src = pixels + ((py * p + ky) * width + px * p) * 3 + ch
+                        let dst = row + (ch * p + ky) * p
+                        for kx in 0..<p { dst[kx] = src[kx * 3] }
+                    }
+                }
+            }
+        }
+        patches.invalidate(tokens: n)
+        compute.matmul(w.patchEmbedding, patches, tokens: n, out: x, outStride: d)
+        addBias(w.patchBias, to: x, rows: n, width: d)
+        if let pos = w.positionEmbedding {
+            for t in 0..<n {
+                pos.dequantizeRow(t, into: projected)
+                ElementWise.add(projected, into: x + t * d, d)
+            }
+        }
+        if let pre = w.preNorm { layerNorm(x, pre, into: x, rows: n) }
+
+        for b in w.blocks {
+            // x = x + attn_out(attention(LN1(x)))
+            layerNorm(x, b.norm1, into: normed.floats, rows: n)
+            normed.invalidate(tokens: n)
+            compute.matmul(b.q, normed, tokens: n, out: q, outStride: d)
+            compute.matmul(b.k, normed, tokens: n, out: k, outStride: d)
+            compute.matmul(b.v, normed, tokens: n, out: v, outStride: d)
+            addBias(b.qBias, to: q, rows: n, width: d)
+            addBias(b.kBias, to: k, rows: n, width: d)
+            addBias(b.vBias, to: v, rows: n, width: d)
+            attention()
+            compute.matmul(b.output, attended, tokens: n, out: projected, outStride: d)
+            addBias(b.outputBias, to: projected, rows: n, width: d)
+            ElementWise.add(projected, into: x, n * d)
+
+            // x = x + ffn_down(gelu(ffn_up(LN2(x)))), in blocks of rows to bound the hidden buffer.
+            layerNorm(x, b.norm2, into: normed.floats, rows: n)
+            normed.invalidate(tokens: n)
+            let ff = c.feedForwardLength
+            var r0 = 0
+            while r0 < n {
+                let rows = min(mlpBlock, n - r0)
+                compute.matmul(b.up, normed, firstToken: r0, tokens: rows, out: hidden.floats, outStride: ff)
+                run(.biasGelu, rows: rows, width: ff, src: hidden.floats, bias: b.upBias)
+                hidden.invalidate(tokens: rows)
+                compute.matmul(b.down, hidden, tokens: rows, out: projected + r0 * d, outStride: d)
+                r0 += rows
+            }
+            addBias(b.downBias, to: projected, rows: n, width: d)
+            ElementWise.add(projected, into: x, n * d)
+        }
+        if let post = w.postNorm { layerNorm(x, post, into: x, rows: n) }
+
+        // k x k average pooling over the patch grid: token (oy, ox) averages patches
+        // (oy*k + ky, ox*k + kx), as ggml_pool_2d(AVG) does (sum, then divide).
+        let kp = c.poolingKernel, tokensSide = side / kp, area = Float(kp * kp)
+        for oy in 0..<tokensSide {
+            for ox in 0..<tokensSide {
+                let dst = pooled.floats + (oy * tokensSide + ox) * d
+                dst.initialize(repeating: 0, count: d)
+                for ky in 0..<kp {
+                    for kx in 0..<kp {
+                        ElementWise.add(x + ((oy * kp + ky) * side + ox * kp + kx) * d, into: dst, d)
+                    }
+                }
+                for i in 0..<d { dst[i] /= area }
+                // Soft-embedding RMS norm (the vision eps, as llama.cpp uses).
+                ElementWise.rmsNorm(dst, weight: w.softEmbeddingNorm, eps: c.layerNormEpsilon, n: d, out: dst)
+            }
+        }
+        pooled.invalidate(tokens: c.tokensPerImage)
+        compute.matmul(w.projection, pooled, tokens: c.tokensPerImage, out: out, outStride: w.textWidth)
+        lastSeconds = monotonicNow() - t0
+    }
+
+    // MARK: Steps
+
+    /// Bidirectional multi-head attention over all patches in one parallel region: work item
+    /// (head h, block of queryBlock queries) computes scores = K_h · q rows, e = exp(scale *
+    /// (scores - max)), out = V_hᵀ · e, then out / sum(e) (the softmax's division done on headDim
+    /// outputs instead of P weights). Each task works through its own items with its own scratch,
+    /// reading q and K_h in place (row stride embd) and V_hᵀ from one transpose of v.
+    private func attention() {
+        let c = config, n = c.patchCount, d = c.embeddingLength
+        // valuesT = vᵀ: [embd][P], so head h's values transposed are rows h*headDim ..< (h+1)*headDim.
+        let tile = 32
+        for t0 in stride(from: 0, to: n, by: tile) {
+            for c0 in stride(from: 0, to: d, by: tile) {
+                for t in t0..<min(n, t0 + tile) {
+                    for ch in c0..<min(d, c0 + tile) { valuesT[ch * n + t] = v[t * d + ch] }
+                }
+            }
+        }
+        let tasks = compute.threads
+        attentionJob.pointee.set(q: q, k: k, valuesT: valuesT, out: attended.floats, probabilities: probabilities,
+                                 inverseSums: inverseSums, patches: n, width: d, headDim: c.headDim, heads: c.headCount,
+                                 block: queryBlock, tasks: tasks, scale: 1 / Float(c.headDim).squareRoot())
+        compute.parallel(tasks, context: attentionJob) { ctx, i, _ in
+            ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.run(task: Int(i))
+        }
+        attended.invalidate(tokens: n)
+    }
+
+    private func layerNorm(_ src: UnsafeMutablePointer<Float>, _ norm: LayerNormWeights,
+                           into dst: UnsafeMutablePointer<Float>, rows: Int) {
+        run(.layerNorm, rows: rows, width: config.embeddingLength, src: src, dst: dst, weight: norm.weight,
+            bias: norm.bias, scale: config.layerNormEpsilon)
+    }
+
+    private func addBias(_ bias: UnsafeMutablePointer<Float>?, to rows: UnsafeMutablePointer<Float>, rows n: Int, width: Int) {
+        guard let bias else { return }
+        for t in 0..<n { ElementWise.add(bias, into: rows + t * width, width) }
+    }
+
+    /// Runs a row-wise step across the compute threads.
+    private func run(_ op: RowJob.Op, rows: Int, width: Int, src: UnsafeMutablePointer<Float>,
+                     dst: UnsafeMutablePointer<Float>? = nil, weight: UnsafeMutablePointer<Float>? = nil,
+                     bias: UnsafeMutablePointer<Float>? = nil, scale: Float = 1) {
+        var op = op
+        if op == .biasGelu, config.activation == .geluQuick { op = .biasGeluQuick }
+        let perTask = max(1, (rows + compute.threads * 4 - 1) / (compute.threads * 4))
+        job.pointee = RowJob(op: op, src: src, dst: dst ?? src, width: width, rows: rows, rowsPerTask: perTask,
+                             weight: weight, bias: bias, scale: scale)
+        compute.parallel((rows + perTask - 1) / perTask, context: job) { ctx, i, _ in
+            ctx!.assumingMemoryBound(to: RowJob.self).pointee.run(task: Int(i))
+        }
+    }
+}
+
+/// The attention work of one layer, split into `tasks` tasks that take every tasks-th
+/// (head, query block) item, each with its own probabilities and sums scratch.
+struct AttentionBlocks {
+    let kernels: UnsafePointer<ck_kernel_set>
+    var q = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var k = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var valuesT = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var out = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var probabilities = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var inverseSums = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var patches = 0, width = 0, headDim = 0, heads = 0, block = 1, tasks = 1
+    var scale: Float = 1
+
+    init(kernels: UnsafePointer<ck_kernel_set>) { self.kernels = kernels }
+
+    mutating func set(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, valuesT: UnsafeMutablePointer<Float>,
+                      out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+                      inverseSums: UnsafeMutablePointer<Float>, patches: Int, width: Int, headDim: Int, heads: Int,
+                      block: Int, tasks: Int, scale: Float) {
+        (self.q, self.k, self.valuesT, self.out) = (q, k, valuesT, out)
+        (self.probabilities, self.inverseSums) = (probabilities, inverseSums)
+        (self.patches, self.width, self.headDim, self.heads) = (patches, width, headDim, heads)
+        (self.block, self.tasks, self.scale) = (block, tasks, scale)
+    }
+
+    func run(task: Int) {
+        let n = patches, d = width, hd = headDim
+        let blocks = (n + block - 1) / block
+        let e = probabilities + task * block * n, inv = inverseSums + task * block
+        var item = task
+        while item < heads * blocks {
+            let h = item / blocks, i0 = (item % blocks) * block, rows = min(block, n - i0)
+            // e[t][j] = K_h row j · q row (i0 + t)
+            ck_gemm(kernels, CK_F32, Int64(hd), k + h * hd, d * 4, Int64(n), q + i0 * d + h * hd, d * 4,
+                    Int64(rows), e, Int64(n))
+            for t in 0..<rows { inv[t] = VisionMath.expShifted(e + t * n, scale: scale, n) }
+            // out[i0 + t][h*hd + c] = V_hᵀ row c · e[t], then / sum.
+            let o = out + i0 * d + h * hd
+            ck_gemm(kernels, CK_F32, Int64(n), valuesT + h * hd * n, n * 4, Int64(hd), e, n * 4, Int64(rows), o, Int64(d))
+            for t in 0..<rows { ElementWise.scale(o + t * d, by: inv[t], hd) }
+            item += tasks
+        }
+    }
+}
+
+/// One row-wise step of the encoder, split into tasks of `rowsPerTask` rows.
+struct RowJob {
+    enum Op { case layerNorm, biasGelu, biasGeluQuick }
+    var op: Op = .layerNorm
+    var src = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var dst = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var width = 0
+    var rows = 0
+    var rowsPerTask = 1
+    var weight: UnsafeMutablePointer<Float>? = nil
+    var bias: UnsafeMutablePointer<Float>? = nil
+    /// The epsilon of layerNorm.
+    var scale: Float = 1
+
+    func run(task: Int) {
+        let r1 = min(rows, (task + 1) * rowsPerTask)
+        for r in (task * rowsPerTask)..<r1 {
+            let s = src + r * width, o = dst + r * width
+            switch op {
+            case .layerNorm: VisionMath.layerNorm(s, weight: weight, bias: bias, eps: scale, n: width, out: o)
+            case .biasGelu, .biasGeluQuick:
+                if let bias { ElementWise.add(bias, into: s, width) }
+                if op == .biasGelu { VisionMath.geluTanh(s, width) } else { VisionMath.geluQuick(s, width) }
+            }
+        }
+    }
+}
+
+/// Seconds on a monotonic clock.
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GemmaEdge
+import Service
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve an OpenAI-compatible HTTP API (loopback only unless --host says otherwise).",
+        discussion: """
+            Endpoints: POST /v1/chat/completions, POST /v1/completions (both stream with "stream": true), \
+            GET /v1/models, GET /health (503 while the model loads, 200 when ready), GET /metrics (Prometheus). \
+            The model loads in the background after the server listens. One request generates at a time; \
+            up to --queue more wait, and further ones get 503 with Retry-After.
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "Address to listen on. Anything but 127.0.0.1/::1/localhost exposes the server.")
+    var host: String = "127.0.0.1"
+    @Option(help: "TCP port (default 8080).") var port: Int?
+    @Option(help: "Listen on this Unix socket path instead of TCP.") var unix: String?
+    @Option(help: "Require `Authorization: Bearer KEY` on /v1/* and /metrics (default: $GEMMA_EDGE_API_KEY).")
+    var apiKey: String?
+    @Option(help: "Most tokens one request may generate; larger max_tokens are lowered to this.")
+    var maxTokensCap: Int = 512
+    @Option(help: "Requests allowed to wait while one generates.") var queue: Int = 8
+    @Option(help: "Seconds a request may take from arrival to its last token.") var timeout: Double = 120
+    @Option(help: "Model id reported by /v1/models (default: the file name without .gguf).") var modelName: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func validate() throws {
+        if unix != nil && port != nil { throw ValidationError("use either --port or --unix, not both") }
+    }
+
+    func options() throws -> ServerOptions {
+        var o = ServerOptions()
+        o.address = unix.map { .unix(path: $0) } ?? .tcp(host: host, port: port ?? 8080)
+        o.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GEMMA_EDGE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        o.maxTokensCap = maxTokensCap
+        o.queueCapacity = queue
+        o.requestTimeout = timeout
+        let file = (model.modelPath as NSString).lastPathComponent
+        o.modelName = modelName ?? (file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file)
+        if let problem = o.validate() { throw ValidationError(problem) }
+        return o
+    }
+
+    func run() throws {
+        let serverOptions = try options()
+        let path = model.modelPath
+        // Checks the file, picks threads and cores for this board and runs the fit check, so a
+        // model that cannot load fails here, before the server listens.
+        let engineOptions = try model.engineOptions()
+        try bootstrapLogging(level: logLevel)
+        let server = GemmaServer(options: serverOptions) { [engineOptions] in
+            try Engine(modelPath: path, options: engineOptions)
+        }
+        try blockOn { try await server.run() }
+    }
+}
+
+/// Runs async work from a synchronous command and waits for it (the root command is not async).
+func blockOn(_ body: @escaping @Sendable () async throws -> Void) throws {
+    final class Outcome: @unchecked Sendable { var error: (any Error)? }
+    let outcome = Outcome()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        do { try await body() } catch { outcome.error = error }
+        done.signal()
+    }
+    done.wait()
+    if let error = outcome.error { throw error }
+}

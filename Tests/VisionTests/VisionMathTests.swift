@@ -1,0 +1,70 @@
+import Foundation
+import Vision
+import XCTest
+
+/// The vision tower's own element-wise steps against plain double-precision formulas.
+final class VisionMathTests: XCTestCase {
+    func testExp8TracksExpf() {
+        var worst: Float = 0
+        var x: Float = -87.3
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0137 })
+            let e = VisionMath.exp8(lanes)
+            for i in 0..<8 where lanes[i] <= 88 { worst = max(worst, abs(e[i] / expf(lanes[i]) - 1)) }
+            x += 0.1093
+        }
+        XCTAssertLessThan(worst, 5e-7, "relative error against expf")
+        XCTAssertEqual(VisionMath.exp8(SIMD8(repeating: -200)), SIMD8(repeating: 0))
+        XCTAssertEqual(VisionMath.exp8(SIMD8(repeating: 0)), SIMD8(repeating: 1))
+    }
+
+    func testExpShiftedIsAnUnnormalisedSoftmax() {
+        for n in [1, 7, 8, 9, 64, 100] {
+            let values = (0..<n).map { Float(sin(Double($0) * 1.7) * 30) }
+            var x = values
+            let inv = x.withUnsafeMutableBufferPointer { VisionMath.expShifted($0.baseAddress!, scale: 0.25, n) }
+            let m = values.max()!
+            let e = values.map { exp(Double($0 - m) * 0.25) }
+            let sum = e.reduce(0, +)
+            for i in 0..<n { XCTAssertEqual(Double(x[i]), e[i], accuracy: 1e-6 * e[i] + 1e-12, "n \(n), i \(i)") }
+            XCTAssertEqual(Double(inv), 1 / sum, accuracy: 1e-6 / sum)
+        }
+    }
+
+    func testLayerNormMatchesTheDefinition() {
+        let n = 37
+        let x: [Float] = (0..<n).map { (i: Int) -> Float in
+            let a: Float = Float(i % 5) * 1.3
+            let b: Float = Float(i) * 0.01
+            return a - 2 + b
+        }
+        let w = (0..<n).map { 1 + Float($0) * 0.02 }, b = (0..<n).map { Float($0) * -0.01 }
+        var out = [Float](repeating: 0, count: n)
+        VisionMath.layerNorm(x, weight: w, bias: b, eps: 1e-6, n: n, out: &out)
+        let mean = x.map(Double.init).reduce(0, +) / Double(n)
+        let squares: [Double] = x.map { (v: Float) -> Double in
+            let d: Double = Double(v) - mean
+            return d * d
+        }
+        let variance: Double = squares.reduce(0, +) / Double(n)
+        for i in 0..<n {
+            let expected = (Double(x[i]) - mean) / (variance + 1e-6).squareRoot() * Double(w[i]) + Double(b[i])
+            XCTAssertEqual(Double(out[i]), expected, accuracy: 1e-5)
+        }
+        // Without weight and bias: zero mean, unit variance.
+        VisionMath.layerNorm(x, weight: nil, bias: nil, eps: 1e-6, n: n, out: &out)
+        XCTAssertEqual(Double(out.reduce(0, +)), 0, accuracy: 1e-4)
+        XCTAssertEqual(Double(out.map { $0 * $0 }.reduce(0, +)) / Double(n), 1, accuracy: 1e-4)
+    }
+
+    func testGelus() {
+        var x: [Float] = [-3, -1, 0, 0.5, 2]
+        VisionMath.geluTanh(&x, x.count)
+        for (v, g) in zip([-3.0, -1, 0, 0.5, 2], x) {
+            XCTAssertEqual(Double(g), 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v * v * v))), accuracy: 1e-6)
+        }
+        var y: [Float] = [-3, 0, 1.5]
+        VisionMath.geluQuick(&y, y.count)
+        for (v, g) in zip([-3.0, 0, 1.5], y) { XCTAssertEqual(Double(g), v / (1 + exp(-1.702 * v)), accuracy: 1e-6) }
+    }
+}
