@@ -44,7 +44,7 @@ public final class MultimodalSession: @unchecked Sendable {
     public let cache: KVCache
     /// Every position evaluated so far: token ids, and `imagePlaceholder` for soft tokens.
     public private(set) var tokens: [Int32]
-    /// Logits after the last evaluated token (not updated by image soft tokens).
+    /// Logits after the last token of the last `append` (image soft tokens have none).
     public let logits: UnsafeMutableBufferPointer<Float>
     public let startOfImage: Int32
     public let endOfImage: Int32
@@ -175,9 +175,10 @@ public final class MultimodalSession: @unchecked Sendable {
         let items = try items(for: prompt, addBOS: addBOS, chatTemplate: chatTemplate)
         let needed = positions(of: items)
         guard needed <= remaining else { throw EngineError.promptTooLong(tokens: cache.length + needed, context: context) }
-        for item in items {
+        for (i, item) in items.enumerated() {
             switch item {
-            case .tokens(let ids): if !ids.isEmpty { try append(ids) }
+            // Logits (the output projection, a whole vocabulary) only after the last step.
+            case .tokens(let ids): if !ids.isEmpty { try append(ids, logits: i == items.count - 1) }
             case .view(let image): try append(view: image)
             }
         }
@@ -202,7 +203,9 @@ public final class MultimodalSession: @unchecked Sendable {
     }
 
     /// Evaluates `ids` in batches and leaves the logits of the last one in `logits`.
-    public func append(_ ids: [Int32]) throws {
+    public func append(_ ids: [Int32]) throws { try append(ids, logits: true) }
+
+    private func append(_ ids: [Int32], logits wanted: Bool) throws {
         guard !ids.isEmpty else { throw EngineError.emptyPrompt }
         guard ids.count <= remaining else {
             throw EngineError.promptTooLong(tokens: cache.length + ids.count, context: context)
@@ -217,7 +220,7 @@ public final class MultimodalSession: @unchecked Sendable {
             }
         }
         tokens.append(contentsOf: ids)
-        model.lastLogits(into: logits.baseAddress!)
+        if wanted { model.lastLogits(into: logits.baseAddress!) }
     }
 
     /// Evaluates one token (the decode step). Allocates nothing.

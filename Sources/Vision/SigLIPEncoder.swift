@@ -30,7 +30,10 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let patches: QuantizedRows                 // [P][3 * patch * patch]
     private let x: UnsafeMutablePointer<Float>          // residual stream    [P][embd]
     private let normed: QuantizedRows                   // LayerNorm output   [P][embd]
-    private let q: UnsafeMutablePointer<Float>          // queries            [P][embd]
+    // Buffers are shared where lifetimes allow (a 4B image is 4096 x 1152 floats, 19 MB a buffer):
+    // the queries live in `attended`, which attention overwrites region by region after reading
+    // them; `projected` is `v`, dead once transposed into `valuesT`.
+    private let q: UnsafeMutablePointer<Float>          // queries (= attended.floats) [P][embd]
     private let k: UnsafeMutablePointer<Float>          // keys               [P][embd]
     private let v: UnsafeMutablePointer<Float>          // values             [P][embd]
     private let valuesT: UnsafeMutablePointer<Float>    // values transposed  [embd][P]: head h is rows h*headDim...
@@ -38,7 +41,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let inverseSums: UnsafeMutablePointer<Float> // per task: 1 / row sums [queryBlock]
     private let attentionJob: UnsafeMutablePointer<AttentionBlocks>
     private let attended: QuantizedRows                 // attention output   [P][embd]
-    private let projected: UnsafeMutablePointer<Float>  // attn_out / ffn_down output [P][embd]
+    private let projected: UnsafeMutablePointer<Float>  // attn_out / ffn_down output (= v) [P][embd]
     private let hidden: QuantizedRows                   // gelu(ffn_up)       [mlpBlock][ff]
     private let pooled: QuantizedRows                   // pooled, normed     [tokens][embd]
     private let job: UnsafeMutablePointer<RowJob>
@@ -60,7 +63,6 @@ public final class SigLIPEncoder: @unchecked Sendable {
         x = arena.allocate(n * d)
         normed = QuantizedRows(capacity: n, width: d, formats: formats(blocks.flatMap { [$0.q, $0.k, $0.v, $0.up] }),
                                kernels: ks)
-        q = arena.allocate(n * d)
         k = arena.allocate(n * d)
         v = arena.allocate(n * d)
         valuesT = arena.allocate(d * n)
@@ -69,7 +71,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
         attentionJob = .allocate(capacity: 1)
         attentionJob.initialize(to: AttentionBlocks(kernels: ks.table))
         attended = QuantizedRows(capacity: n, width: d, formats: formats(blocks.map(\.output)), kernels: ks)
-        projected = arena.allocate(n * d)
+        q = attended.floats
+        projected = v
         hidden = QuantizedRows(capacity: mlpBlock, width: c.feedForwardLength, formats: formats(blocks.map(\.down)),
                                kernels: ks)
         pooled = QuantizedRows(capacity: c.tokensPerImage, width: d, formats: formats([weights.projection]), kernels: ks)
@@ -87,7 +90,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
     /// are quantised).
     public static func scratchBytes(config c: VisionConfig, textWidth: Int, threads: Int) -> Int {
         let n = c.patchCount, d = c.embeddingLength, block = min(n, 64)
-        let floats = n * c.patchElements + n * d * 7 + threads * (block * n + block)
+        let floats = n * c.patchElements + n * d * 6 + threads * (block * n + block)
             + min(n, 512) * c.feedForwardLength + c.tokensPerImage * d
         return floats * 4
     }

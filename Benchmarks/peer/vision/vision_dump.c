@@ -197,12 +197,10 @@ static int run(int argc, char **argv) {
             fprintf(f, "]}");
         } else {
             size_t n = mtmd_input_chunk_get_n_tokens(chunk);
-            double t0 = now_ms();
             if (mtmd_encode_chunk(p.mctx, chunk) != 0) die("mtmd_encode_chunk failed");
-            double t1 = now_ms();
             const float *embd = mtmd_get_output_embd(p.mctx);
-            fprintf(f, "\"type\": \"image\", \"n_tokens\": %zu, \"n_pos\": %d, \"encode_ms\": %.3f, \"embd\": ", n,
-                    (int)mtmd_input_chunk_get_n_pos(chunk), t1 - t0);
+            fprintf(f, "\"type\": \"image\", \"n_tokens\": %zu, \"n_pos\": %d, \"embd\": ", n,
+                    (int)mtmd_input_chunk_get_n_pos(chunk));
             json_floats(f, embd, n * (size_t)p.n_embd);
             fprintf(f, "}");
         }
