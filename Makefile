@@ -1,14 +1,15 @@
 # GemmaEdge: the two commands of the README, and the steps they are made of.
 #   make run    generate text with the real Gemma 3 270M (installs what is missing first)
 #   make test   the whole test suite: Swift tests (tiny synthetic models + the real 270M) and the
-#               ARM kernels cross-built and run under qemu (Cortex-A72 and Cortex-A76)
+#               ARM kernels cross-built and run under qemu (Cortex-A72 and Cortex-A76), and the
+#               allocation thresholds of the package-benchmark suites in Benchmarks/
 
 SWIFT      ?= swift
 PROMPT     ?= The three most useful things to know about a Raspberry Pi are
 MAX_TOKENS ?= 96
 RUN_FLAGS  ?= --temperature 0.7 --seed 42 --verbose
 
-.PHONY: run test deps model build golden bench arm-test clean
+.PHONY: run test deps model build golden bench benchmarks bench-check arm-test clean
 
 run: deps model build
 	.build/release/gemma-edge generate -m "$$(scripts/fetch-model.sh)" --prompt "$(PROMPT)" --max-tokens $(MAX_TOKENS) $(RUN_FLAGS)
@@ -16,6 +17,7 @@ run: deps model build
 test: deps model arm-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) bench-check
 
 deps:
 	@scripts/deps.sh
@@ -39,5 +41,14 @@ bench: deps model build
 	@scripts/deps.sh --peer
 	bash Benchmarks/compare.sh
 
+# package-benchmark suites (Benchmarks/Package.swift): kernels at the 270M's shapes and decode on
+# the real model. `bench-check` holds the committed Thresholds/ (no allocation per kernel call or
+# decoded token); `benchmarks` prints every suite's timings.
+bench-check: model
+	cd Benchmarks && $(SWIFT) package benchmark thresholds check --filter 'allocations-.*' --no-progress
+
+benchmarks: model
+	cd Benchmarks && $(SWIFT) package benchmark --no-progress
+
 clean:
-	rm -rf .build Cross/out
+	rm -rf .build Benchmarks/.build Cross/out

@@ -25,6 +25,8 @@ let package = Package(
     products: [
         .executable(name: "gemma-edge", targets: ["gemma-edge"]),
         .library(name: "GemmaEdge", targets: ["GemmaEdge"]),
+        // The kernels on their own, for Benchmarks/ (its own package).
+        .library(name: "GemmaEdgeKernels", targets: ["Kernels", "CKernels", "GGUF"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -159,7 +159,7 @@ public final class Gemma3Model: @unchecked Sendable {
             rmsNormRows(x, w.ffnNorm, into: normed, n)
             compute.matmul(w.gate, normed, tokens: n, out: hidden.floats, outStride: c.feedForwardLength)
             compute.matmul(w.up, normed, tokens: n, out: up, outStride: c.feedForwardLength)
-            ElementWise.geluTanhMul(hidden.floats, up, n * c.feedForwardLength)
+            compute.geluTanhMul(hidden.floats, up, count: n * c.feedForwardLength)
             hidden.invalidate(tokens: n)
             compute.matmul(w.down, hidden, tokens: n, out: projected, outStride: d)
             addNormed(projected, w.postFFNNorm, n)

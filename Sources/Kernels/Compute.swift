@@ -8,6 +8,7 @@ public final class Compute: @unchecked Sendable {
     public let threads: Int
     private let pool: OpaquePointer
     private let job: UnsafeMutablePointer<GemmJob>
+    private let gluJob: UnsafeMutablePointer<GatedJob>
 
     /// - Parameters:
     ///   - threads: total threads including the caller's.
@@ -27,11 +28,14 @@ public final class Compute: @unchecked Sendable {
         pool = p
         job = .allocate(capacity: 1)
         job.initialize(to: GemmJob())
+        gluJob = .allocate(capacity: 1)
+        gluJob.initialize(to: GatedJob())
     }
 
     deinit {
         ck_pool_destroy(pool)
         job.deallocate()
+        gluJob.deallocate()
     }
 
     /// Runs `task(i)` for i in 0..<count on the pool. The context pointer is the caller's; the
@@ -65,6 +69,25 @@ public final class Compute: @unchecked Sendable {
         }, job, Int32(tasks))
     }
 
+    /// g = gelu_tanh(g) * u over `count` floats (`ElementWise.geluTanhMul`), split across the pool
+    /// when there is enough work to pay for the hand-off (a prefill batch; a decoded token's
+    /// feed-forward width stays on the calling thread).
+    public func geluTanhMul(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count: Int) {
+        let tasks = threads == 1 ? 1 : min(threads * 2, count / Self.minGatedChunk)
+        guard tasks > 1 else { return ElementWise.geluTanhMul(g, u, count) }
+        // Chunks are multiples of 8 floats so every lane goes through the same SIMD path.
+        gluJob.pointee = GatedJob(g: g, u: u, count: count, chunk: ((count + tasks - 1) / tasks + 7) / 8 * 8)
+        ck_pool_run(pool, { ctx, i, _ in
+            let j = ctx!.assumingMemoryBound(to: GatedJob.self).pointee
+            let start = Int(i) * j.chunk
+            guard start < j.count else { return }
+            ElementWise.geluTanhMul(j.g + start, j.u + start, min(j.chunk, j.count - start))
+        }, gluJob, Int32(tasks))
+    }
+
+    /// Fewest floats worth a task of their own (a few microseconds of work).
+    static let minGatedChunk = 8192
+
     /// Splits rows into chunks: a few per thread so uneven cores balance, multiples of 16 rows.
     static func rowsPerTask(rows: Int, threads: Int, tokens: Int) -> Int {
         let chunks = threads == 1 ? 1 : threads * 4
@@ -80,6 +103,13 @@ public enum ComputeError: Error, CustomStringConvertible {
         case .threadStart(let n): return "could not start \(n) compute threads"
         }
     }
+}
+
+struct GatedJob {
+    var g = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var u = UnsafePointer<Float>(bitPattern: 4)!
+    var count = 0
+    var chunk = 1
 }
 
 struct GemmJob {

@@ -304,7 +304,7 @@ struct RowJob {
             case .layerNorm: VisionMath.layerNorm(s, weight: weight, bias: bias, eps: scale, n: width, out: o)
             case .biasGelu, .biasGeluQuick:
                 if let bias { ElementWise.add(bias, into: s, width) }
-                if op == .biasGelu { VisionMath.geluTanh(s, width) } else { VisionMath.geluQuick(s, width) }
+                if op == .biasGelu { ElementWise.geluTanh(s, width) } else { VisionMath.geluQuick(s, width) }
             }
         }
     }

@@ -109,15 +109,19 @@ final class GoldenParityTests: XCTestCase {
         XCTAssertGreaterThan(decisive, 150, "too few decisive steps to mean anything")
     }
 
-    /// Free-running greedy generation keeps the peer's first 16 tokens on at least as many
-    /// prompts as the peer keeps its own when only its attention kernel changes.
+    /// Free-running greedy generation stays on the peer's tokens about as long as the peer stays
+    /// on its own when only its attention kernel changes: the mean identical prefix over the
+    /// prompts is at least 80 % of the peer's. (Counting prompts with 16+ identical tokens was
+    /// tried first and is too coarse: with 11 prompts, one prompt moving from 16 to 15 tokens
+    /// changes the verdict; the peer's own runs give 17, 17 and 16 on three of them.) Wherever
+    /// the text diverges, the peer itself had a near tie.
     func testGreedyGenerationPrefixes() throws {
         let e = try engine()
         let gold = try loadGreedy("greedy.json")
         let peerOther = try loadGreedy("greedy-noflash.json")
         func prefix(_ a: [Int32], _ b: [Int32]) -> Int { zip(a, b).prefix { $0 == $1 }.count }
-        let peerKept = zip(gold, peerOther).filter { prefix($0.generated, $1.generated) >= 16 }.count
-        var kept = 0
+        let peerPrefixes = zip(gold, peerOther).map { prefix($0.generated, $1.generated) }
+        var ours: [Int] = []
         var report: [String] = []
         for c in gold {
             let s = e.makeSession(context: 256)
@@ -126,14 +130,15 @@ final class GoldenParityTests: XCTestCase {
             try s.generate(maxTokens: c.generated.count, sampler: Sampler(parameters: .greedy, vocabularySize: e.config.vocabularySize),
                            stopTokens: []) { out.append($0); return true }
             let p = prefix(out, c.generated)
+            ours.append(p)
             report.append("\(c.name) \(p)")
-            if p >= 16 { kept += 1 }
-            // Wherever the text diverges, the peer itself had a near tie there.
             if p < c.generated.count {
                 XCTAssertLessThan(c.margins[p], 0.5, "\(c.name): diverged at step \(p) where the peer's margin is \(c.margins[p])")
             }
         }
-        print("greedy identical prefixes: \(report.joined(separator: ", ")); 16+ on \(kept) prompts, peer with itself \(peerKept)")
-        XCTAssertGreaterThanOrEqual(kept, peerKept - 1)
+        let mean = Double(ours.reduce(0, +)) / Double(ours.count)
+        let peerMean = Double(peerPrefixes.reduce(0, +)) / Double(peerPrefixes.count)
+        print("greedy identical prefixes: \(report.joined(separator: ", ")); mean \(mean), peer with itself \(peerPrefixes) mean \(peerMean)")
+        XCTAssertGreaterThanOrEqual(mean, 0.8 * peerMean, "mean identical greedy prefix")
     }
 }
