@@ -12,6 +12,7 @@
 //   GemmaEdge      the engine API used by the CLI, the server and the profiler
 //   Profiler       power and energy sources, sampler, latency percentiles, reports and charts
 //   Boards         board profiles, detection from /proc and /sys, the fit check, `doctor`
+//   OpenAIRequests the OpenAI request bodies: decoding and range checks (no HTTP, fuzzed)
 //   Service        the OpenAI-compatible HTTP server (Hummingbird)
 //   Watchdog       supervisor, systemd notify, /dev/watchdog, GPIO status LED and button
 //   gemma-edge     the command-line tool
@@ -70,10 +71,11 @@ let package = Package(
             swiftSettings: optimise
         ),
         .target(name: "Boards", dependencies: ["GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: optimise),
+        .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer"], swiftSettings: optimise),
         .target(
             name: "Service",
             dependencies: [
-                "GemmaEdge", "Tokenizer", "Sampling",
+                "GemmaEdge", "Tokenizer", "Sampling", "OpenAIRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
