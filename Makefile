@@ -1,15 +1,17 @@
 # GemmaEdge: the two commands of the README, and the steps they are made of.
 #   make run    generate text with the real Gemma 3 270M (installs what is missing first)
 #   make test   the whole test suite: Swift tests (tiny synthetic models + the real 270M) and the
-#               ARM kernels cross-built and run under qemu (Cortex-A72 and Cortex-A76), and the
-#               allocation thresholds of the package-benchmark suites in Benchmarks/
+#               ARM kernels cross-built and run under qemu (Cortex-A72 and Cortex-A76), every fuzz
+#               target for FUZZ_SECONDS each (Tests/Fuzz/README.md), and the allocation thresholds
+#               of the package-benchmark suites in Benchmarks/
 
 SWIFT      ?= swift
+FUZZ_SECONDS ?= 20
 PROMPT     ?= The three most useful things to know about a Raspberry Pi are
 MAX_TOKENS ?= 96
 RUN_FLAGS  ?= --temperature 0.7 --seed 42 --verbose
 
-.PHONY: run test deps model build golden bench benchmarks bench-check arm-test clean
+.PHONY: run test deps model build golden bench benchmarks bench-check arm-test fuzz-smoke clean
 
 run: deps model build
 	.build/release/gemma-edge generate -m "$$(scripts/fetch-model.sh)" --prompt "$(PROMPT)" --max-tokens $(MAX_TOKENS) $(RUN_FLAGS)
@@ -17,6 +19,7 @@ run: deps model build
 test: deps model arm-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) fuzz-smoke
 	$(MAKE) bench-check
 
 deps:
@@ -30,6 +33,11 @@ build:
 
 arm-test:
 	bash Cross/run-arm-kernel-tests.sh
+
+# Every fuzz target for a short time (libFuzzer + AddressSanitizer, built in .build-fuzz), so a
+# regression in a parser of untrusted bytes shows up in CI.
+fuzz-smoke:
+	SWIFT=$(SWIFT) bash Tests/Fuzz/run-fuzzers.sh $(FUZZ_SECONDS)
 
 # Re-record the golden fixtures from llama.cpp (builds the peer once, ~8 minutes).
 golden: deps model
@@ -51,4 +59,4 @@ benchmarks: model
 	cd Benchmarks && $(SWIFT) package benchmark --no-progress
 
 clean:
-	rm -rf .build Benchmarks/.build Cross/out
+	rm -rf .build .build-fuzz Benchmarks/.build Cross/out

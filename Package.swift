@@ -12,9 +12,11 @@
 //   GemmaEdge      the engine API used by the CLI, the server and the profiler
 //   Profiler       power and energy sources, sampler, latency percentiles, reports and charts
 //   Boards         board profiles, detection from /proc and /sys, the fit check, `doctor`
+//   OpenAIRequests the OpenAI request bodies: decoding and range checks (no HTTP, fuzzed)
 //   Service        the OpenAI-compatible HTTP server (Hummingbird)
 //   Watchdog       supervisor, systemd notify, /dev/watchdog, GPIO status LED and button
 //   gemma-edge     the command-line tool
+//   FuzzTargets, gemma-edge-fuzz (Tests/Fuzz)  libFuzzer targets for every parser of untrusted bytes
 import PackageDescription
 
 let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
@@ -72,10 +74,11 @@ let package = Package(
             swiftSettings: optimise
         ),
         .target(name: "Boards", dependencies: ["GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: optimise),
+        .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer"], swiftSettings: optimise),
         .target(
             name: "Service",
             dependencies: [
-                "GemmaEdge", "Tokenizer", "Sampling",
+                "GemmaEdge", "Tokenizer", "Sampling", "OpenAIRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -106,16 +109,26 @@ let package = Package(
 
         // Tests.
         .target(name: "TestSupport", dependencies: ["GGUF", "CKernels"], path: "Tests/TestSupport"),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        // The fuzz targets: one entry per parser, shared by the libFuzzer driver (built with
+        // Tests/Fuzz/run-fuzzers.sh) and the regression tests that replay its findings.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "GGUF", "Tokenizer", "Kernels", "Gemma3", "Vision", "CPNG", "Profiler", "OpenAIRequests", "TestSupport",
+            ],
+            path: "Tests/Fuzz/Targets"
+        ),
+        .executableTarget(name: "gemma-edge-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz/Driver"),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "GGUF", "TestSupport"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
-        .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport"]),
-        .testTarget(name: "VisionTests", dependencies: ["Vision", "GemmaEdge", "CPNG", "TestSupport"]),
-        .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport"]),
+        .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport", "FuzzTargets"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "GemmaEdge", "CPNG", "TestSupport", "FuzzTargets"]),
+        .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
-            "Service", "TestSupport", "Watchdog",
+            "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "CGPIOD"]),

@@ -12,8 +12,11 @@ public final class MappedFile: @unchecked Sendable {
     /// Device and inode, size and mtime of the mapped file (keys for caches built from it).
     public let size: Int
     public let modificationTime: Int
+    /// Whether `bytes` is a heap copy (freed on deinit) rather than a mapping (unmapped).
+    private let ownsCopy: Bool
 
     public init(path: String) throws {
+        ownsCopy = false
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -40,7 +43,27 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// A copy of bytes already in memory, read exactly as a mapped file of the same contents
+    /// would be (the fuzzers and tests use it; nothing touches the disk). `name` stands in for
+    /// the path in error messages.
+    public init(copying source: UnsafeRawBufferPointer, name: String) throws {
+        path = name
+        size = source.count
+        modificationTime = 0
+        ownsCopy = true
+        guard size > 0 else {
+            throw GGUFError(.truncated, file: name, offset: 0, "file is empty")
+        }
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        copy.copyMemory(from: source)
+        bytes = UnsafeRawBufferPointer(copy)
+    }
+
     deinit {
-        munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        if ownsCopy {
+            bytes.deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        }
     }
 }

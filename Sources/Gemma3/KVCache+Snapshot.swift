@@ -93,12 +93,20 @@ extension KVCache {
     public func restoreSnapshot(from path: String, logits: UnsafeMutableBufferPointer<Float>, model: String) throws -> [Int32] {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw SnapshotError("cannot read snapshot: \(error)") }
-        let b = file.bytes
+        return try restoreSnapshot(bytes: file.bytes, name: path, logits: logits, model: model)
+    }
+
+    /// Restores a snapshot from its bytes (`name` only labels errors). Every length and count in
+    /// the file is checked against the bytes present and this cache's layout before anything is
+    /// copied; on any error the cache and `logits` are left as they were.
+    public func restoreSnapshot(bytes b: UnsafeRawBufferPointer, name path: String,
+                                logits: UnsafeMutableBufferPointer<Float>, model: String) throws -> [Int32] {
         guard b.count >= 16, Array(b[0..<8]) == Self.snapshotMagic else {
             throw SnapshotError("\(path) is not a GemmaEdge session snapshot")
         }
-        let headerLength = Int(UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-        guard headerLength <= b.count - 16 else { throw SnapshotError("\(path): truncated header") }
+        let rawHeaderLength = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard rawHeaderLength <= UInt64(b.count - 16) else { throw SnapshotError("\(path): truncated header") }
+        let headerLength = Int(rawHeaderLength)
         let header: SnapshotHeader
         do {
             header = try JSONDecoder().decode(SnapshotHeader.self, from: Data(b[16..<(16 + headerLength)]))
@@ -115,8 +123,9 @@ extension KVCache {
             throw SnapshotError("\(path) has another cache layout (context \(header.context)); this session's context "
                                 + "is \(context): restore with the same --ctx")
         }
-        guard header.length == header.tokens, header.length <= context else {
-            throw SnapshotError("\(path): inconsistent lengths")
+        guard header.length == header.tokens, (0...context).contains(header.length) else {
+            throw SnapshotError("\(path): inconsistent lengths (\(header.length) cached, \(header.tokens) tokens, "
+                                + "context \(context))")
         }
         func align(_ x: Int) -> Int { (x + 63) / 64 * 64 }
         let tokensAt = align(16 + headerLength)

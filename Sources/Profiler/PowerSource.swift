@@ -139,25 +139,36 @@ public final class Rail: @unchecked Sendable {
 
     /// The rail's power in watts, or the first fault.
     public func watts() -> Result<Double, SensorFault> {
-        let w: Double
         if let power {
             switch power.readInteger() {
             case .failure(let f): return .failure(f)
-            case .success(let v): w = Double(v) * powerScale
+            case .success(let v): return Self.watts(power: v, scale: powerScale)
             }
-        } else {
-            let v: Int64, a: Int64
-            switch volts!.readInteger() {
-            case .failure(let f): return .failure(f)
-            case .success(let x): v = x
-            }
-            switch amps!.readInteger() {
-            case .failure(let f): return .failure(f)
-            case .success(let x): a = x
-            }
-            w = Double(v) * voltScale * Double(a) * ampScale
         }
-        // No board-level rail draws 100 kW: such a number is a misread, not a measurement.
+        let v: Int64, a: Int64
+        switch volts!.readInteger() {
+        case .failure(let f): return .failure(f)
+        case .success(let x): v = x
+        }
+        switch amps!.readInteger() {
+        case .failure(let f): return .failure(f)
+        case .success(let x): a = x
+        }
+        return Self.watts(volts: v, voltScale: voltScale, amps: a, ampScale: ampScale)
+    }
+
+    /// Watts from a power file's count (`scale` watts per count).
+    public static func watts(power count: Int64, scale: Double) -> Result<Double, SensorFault> {
+        sane(Double(count) * scale)
+    }
+
+    /// Watts from a voltage and a current count; the current's sign is ignored.
+    public static func watts(volts: Int64, voltScale: Double, amps: Int64, ampScale: Double) -> Result<Double, SensorFault> {
+        sane(Double(volts) * voltScale * Double(amps) * ampScale)
+    }
+
+    /// No board-level rail draws 100 kW: such a number is a misread, not a measurement.
+    private static func sane(_ w: Double) -> Result<Double, SensorFault> {
         let m = abs(w)
         guard m.isFinite, m < 100_000 else { return .failure(.garbage) }
         return .success(m)

@@ -136,6 +136,20 @@ public final class RaplPower: PowerSource {
         return d >= 0 ? d : d + range
     }
 
+    /// The running total after the counter reads `raw` (microjoules), given the total so far, the
+    /// previous reading (nil for the first) and the wrap range; nil when the reading cannot be a
+    /// counter value (negative, above a positive range) or the total would overflow.
+    public static func advance(total: Int64, last: Int64?, raw: Int64, range: Int64) -> Int64? {
+        guard raw >= 0, range <= 0 || raw <= range else { return nil }
+        guard let last else { return total }
+        guard last >= 0, range <= 0 || last <= range else { return nil }
+        // Both readings lie in 0...range (or are non-negative without a range), so the step and
+        // the wrap cannot overflow; only the sum can.
+        guard raw >= last || range > 0 else { return nil }
+        let (sum, overflow) = total.addingReportingOverflow(unwrap(last: last, raw: raw, range: range))
+        return overflow ? nil : sum
+    }
+
     public func read(at time: Double) -> PowerReading {
         for z in zones {
             switch z.file.readInteger() {
@@ -143,16 +157,16 @@ public final class RaplPower: PowerSource {
                 health.note(f, at: time)
                 return .unavailable
             case .success(let raw):
-                guard raw >= 0, z.range <= 0 || raw <= z.range else {
+                guard let total = Self.advance(total: z.total, last: z.last, raw: raw, range: z.range) else {
                     health.note(.garbage, at: time)
                     return .unavailable
                 }
-                if let last = z.last { z.total += Self.unwrap(last: last, raw: raw, range: z.range) }
+                z.total = total
                 z.last = raw
             }
         }
         health.note(nil, at: time)
-        let joules = Double(zones.reduce(0) { $0 + $1.total }) * 1e-6
+        let joules = zones.reduce(0.0) { $0 + Double($1.total) } * 1e-6
         let watts = lastTime.isNaN || time <= lastTime ? Double.nan : (joules - lastJoules) / (time - lastTime)
         lastJoules = joules
         lastTime = time

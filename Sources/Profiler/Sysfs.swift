@@ -102,20 +102,26 @@ public final class SysfsFile: @unchecked Sendable {
     public func readInteger(field: Int) -> Result<Int64, SensorFault> {
         switch load() {
         case .failure(let f): return .failure(f)
-        case .success(let n):
-            var i = 0, index = 0
-            func space(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 10 }
-            while i < n {
-                while i < n, space(buffer[i]) { i += 1 }
-                let start = i
-                while i < n, !space(buffer[i]) { i += 1 }
-                if i > start {
-                    if index == field { return Self.parseInteger(UnsafeBufferPointer(start: buffer + start, count: i - start), hex: false) }
-                    index += 1
-                }
-            }
-            return .failure(.garbage)
+        case .success(let n): return Self.parseInteger(UnsafeBufferPointer(start: buffer, count: n), field: field)
         }
+    }
+
+    /// Parses the whitespace-separated decimal field number `field` (0-based) of `bytes`; a
+    /// missing field is `.garbage`, like a field that is not a number.
+    public static func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>, field: Int) -> Result<Int64, SensorFault> {
+        let n = bytes.count
+        var i = 0, index = 0
+        func space(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 10 }
+        while i < n {
+            while i < n, space(bytes[i]) { i += 1 }
+            let start = i
+            while i < n, !space(bytes[i]) { i += 1 }
+            if i > start {
+                if index == field { return parseInteger(UnsafeBufferPointer(rebasing: bytes[start..<i]), hex: false) }
+                index += 1
+            }
+        }
+        return .failure(.garbage)
     }
 
     /// The trimmed text, or nil when missing or unreadable. Allocates; for setup, not sampling.

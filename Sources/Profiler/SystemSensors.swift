@@ -152,9 +152,16 @@ public final class SystemSensors: @unchecked Sendable {
     /// Peak resident set of this process in bytes (`VmHWM` in `/proc/self/status`), or nil.
     public static func peakResidentBytes() -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        return peakResidentBytes(status: text)
+    }
+
+    /// The `VmHWM` line of a `/proc/<pid>/status` text in bytes, or nil when there is none or its
+    /// number is negative or too large for a finite count of bytes.
+    public static func peakResidentBytes(status text: String) -> Double? {
         for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 2, let kb = Double(parts[1]) { return kb * 1024 }
+            // A number too large to be a size in bytes ("1e308") is as wrong as one that is not a number.
+            if parts.count >= 2, let kb = Double(parts[1]), kb >= 0, (kb * 1024).isFinite { return kb * 1024 }
         }
         return nil
     }

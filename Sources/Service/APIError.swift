@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import OpenAIRequests
 
 /// An error answered in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
 ///
@@ -36,6 +37,20 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     static let unauthorized = APIError(.unauthorized, "missing or wrong API key: send `Authorization: Bearer <key>`",
                                        type: "authentication_error")
 
+    /// The 400 for a request the decoder refused.
+    init(_ error: RequestError) {
+        self.init(.badRequest, error.message, param: error.param)
+    }
+
+    /// Runs `body`, answering a request the decoder refuses with a 400.
+    static func checkingRequest<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as RequestError {
+            throw APIError(error)
+        }
+    }
+
     static func queueFull(retryAfter: Int) -> APIError {
         APIError(.serviceUnavailable, "the server is busy: the request queue is full", type: "server_error",
                  retryAfter: retryAfter)
@@ -69,75 +84,12 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     }
 }
 
-/// Shared JSON settings: compact output, `/` left unescaped.
+/// Shared JSON settings for responses: compact output, `/` left unescaped. Request bodies are
+/// decoded by `RequestJSON` (module OpenAIRequests).
 enum JSONCoding {
     static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
-    }
-
-    /// Decodes `T` from a request body, turning every decoding failure into a 400 that names the
-    /// field and what was expected.
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        guard !bytes.isEmpty else { throw APIError.badRequest("the request body is empty; send a JSON object") }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
-        } catch let error as APIError {
-            throw error
-        } catch let error as DecodingError {
-            throw describe(error)
-        } catch {
-            throw APIError.badRequest("the request body is not valid JSON: \(error)")
-        }
-    }
-
-    /// A field path the way a client wrote it: `messages[1].content`.
-    static func path(_ keys: [any CodingKey]) -> String {
-        var out = ""
-        for key in keys {
-            if let i = key.intValue, key.stringValue == "Index \(i)" || key.stringValue == String(i) {
-                out += "[\(i)]"
-            } else {
-                out += out.isEmpty ? key.stringValue : "." + key.stringValue
-            }
-        }
-        return out
-    }
-
-    static func describe(_ error: DecodingError) -> APIError {
-        switch error {
-        case .typeMismatch(let type, let context):
-            let field = path(context.codingPath)
-            if field.isEmpty { return .badRequest("the request body must be a JSON object") }
-            return .badRequest("`\(field)` must be \(typeName(type))", param: field)
-        case .valueNotFound(let type, let context):
-            let field = path(context.codingPath)
-            return .badRequest("`\(field)` must be \(typeName(type)), not null", param: field)
-        case .keyNotFound(let key, let context):
-            let field = path(context.codingPath + [key])
-            return .badRequest("the required field `\(field)` is missing", param: field)
-        case .dataCorrupted(let context):
-            let field = path(context.codingPath)
-            let detail = context.underlyingError.map { "\($0)" } ?? context.debugDescription
-            if field.isEmpty { return .badRequest("the request body is not valid JSON: \(detail)") }
-            return .badRequest("`\(field)` has an invalid value: \(context.debugDescription)", param: field)
-        @unknown default:
-            return .badRequest("the request body could not be read: \(error)")
-        }
-    }
-
-    static func typeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Bool.Type: return "true or false"
-        case is Int.Type, is Int64.Type, is Int32.Type, is UInt64.Type: return "an integer"
-        case is Double.Type, is Float.Type: return "a number"
-        default:
-            let name = String(describing: type)
-            if name.hasPrefix("Array") || name.hasPrefix("[") { return "an array" }
-            if name.hasPrefix("Dictionary") || name.contains(":") { return "an object" }
-            return "an object"
-        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GemmaEdge
 import Hummingbird
 import Logging
+import OpenAIRequests
 import ServiceLifecycle
 import Tokenizer
 
@@ -131,8 +132,10 @@ public final class GemmaServer: Sendable {
                 throw APIError(.contentTooLarge, "the request body is larger than the \(options.maxBodyBytes)-byte limit")
             }
             let (prompt, fields) = try parse(Array(buffer.readableBytesView), kind: kind, engine: engine)
-            let settings = try fields.validated(cap: options.maxTokensCap, vocabularySize: engine.config.vocabularySize,
-                                                randomSeed: UInt64.random(in: 0...UInt64.max))
+            let settings = try APIError.checkingRequest {
+                try fields.validated(cap: options.maxTokensCap, vocabularySize: engine.config.vocabularySize,
+                                     randomSeed: UInt64.random(in: 0...UInt64.max))
+            }
             let context = engine.options.context
             guard prompt.count <= context else {
                 throw APIError.badRequest("the prompt is \(prompt.count) tokens but the context holds \(context) tokens",
@@ -192,16 +195,16 @@ public final class GemmaServer: Sendable {
     private func parse(_ bytes: [UInt8], kind: ResponseFormatter.Kind, engine: Engine) throws -> ([Int32], GenerationFields) {
         switch kind {
         case .chat:
-            let body = try JSONCoding.decode(ChatCompletionBody.self, from: bytes)
-            let messages = try body.chatMessages()
+            let body = try APIError.checkingRequest { try RequestJSON.decode(ChatCompletionBody.self, from: bytes) }
+            let messages = try APIError.checkingRequest { try body.chatMessages() }
             do {
                 return (try ChatTemplate(tokenizer: engine.tokenizer).encode(messages), body.fields)
             } catch let error as TokenizerError {
                 throw APIError.badRequest(error.message, param: "messages")
             }
         case .text:
-            let body = try JSONCoding.decode(CompletionBody.self, from: bytes)
-            try body.checkSupported()
+            let body = try APIError.checkingRequest { try RequestJSON.decode(CompletionBody.self, from: bytes) }
+            try APIError.checkingRequest { try body.checkSupported() }
             switch body.prompt {
             case .text(let text):
                 do {

@@ -2,7 +2,7 @@ import Sampling
 import Tokenizer
 
 /// The fields `/v1/chat/completions` and `/v1/completions` share, as sent (not yet checked).
-struct GenerationFields: Decodable {
+public struct GenerationFields: Decodable, Sendable {
     var model: String?
     var maxTokens: Int?
     var maxCompletionTokens: Int?
@@ -21,7 +21,7 @@ struct GenerationFields: Decodable {
     var ignoreEOS: Bool?
     var logprobs: Bool?
 
-    struct StreamOptions: Decodable {
+    struct StreamOptions: Decodable, Sendable {
         var includeUsage: Bool?
         enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
     }
@@ -34,7 +34,7 @@ struct GenerationFields: Decodable {
         case presencePenalty = "presence_penalty", streamOptions = "stream_options", ignoreEOS = "ignore_eos"
     }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decodeIfPresent(String.self, forKey: .model)
         maxTokens = try c.integer(.maxTokens)
@@ -57,21 +57,21 @@ struct GenerationFields: Decodable {
 }
 
 extension KeyedDecodingContainer {
-    /// An optional integer field. A number that is not a whole number in Int64's range is a 400
+    /// An optional integer field. A number that is not a whole number in Int64's range is an error
     /// naming the field (the JSON decoder alone reports it without saying where).
     func integer(_ key: Key) throws -> Int? {
         guard contains(key), try !decodeNil(forKey: key) else { return nil }
         if let v = try? decode(Int.self, forKey: key) { return v }
-        let field = JSONCoding.path(codingPath + [key])
+        let field = RequestJSON.path(codingPath + [key])
         if let d = try? decode(Double.self, forKey: key) {
-            throw APIError.badRequest("`\(field)` must be a whole number within 64 bits (got \(d))", param: field)
+            throw RequestError("`\(field)` must be a whole number within 64 bits (got \(d))", param: field)
         }
-        throw APIError.badRequest("`\(field)` must be an integer", param: field)
+        throw RequestError("`\(field)` must be an integer", param: field)
     }
 }
 
 /// `stop`: one string or an array of strings.
-struct StopField: Decodable {
+struct StopField: Decodable, Sendable {
     var values: [String]
 
     init(from decoder: any Decoder) throws {
@@ -79,19 +79,19 @@ struct StopField: Decodable {
         if c.decodeNil() { values = []; return }
         if let s = try? c.decode(String.self) { values = [s]; return }
         if let a = try? c.decode([String].self) { values = a; return }
-        let field = JSONCoding.path(decoder.codingPath)
-        throw APIError.badRequest("`\(field)` must be a string or an array of strings", param: field)
+        let field = RequestJSON.path(decoder.codingPath)
+        throw RequestError("`\(field)` must be a string or an array of strings", param: field)
     }
 }
 
 /// A checked request: what the scheduler and the response writer need.
-struct GenerationSettings: Equatable {
-    var maxTokens: Int
-    var parameters: SamplingParameters
-    var stop: [String]
-    var stream: Bool
-    var includeUsage: Bool
-    var ignoreEOS: Bool
+public struct GenerationSettings: Equatable, Sendable {
+    public var maxTokens: Int
+    public var parameters: SamplingParameters
+    public var stop: [String]
+    public var stream: Bool
+    public var includeUsage: Bool
+    public var ignoreEOS: Bool
 }
 
 extension GenerationFields {
@@ -100,8 +100,8 @@ extension GenerationFields {
     ///   - cap: the server's `--max-tokens-cap`; larger requests are lowered to it.
     ///   - vocabularySize: the upper bound of `top_k`.
     ///   - randomSeed: the seed used when the request gives none.
-    func validated(cap: Int, vocabularySize: Int, randomSeed: UInt64) throws -> GenerationSettings {
-        func bad(_ field: String, _ rule: String) -> APIError { .badRequest("`\(field)` \(rule)", param: field) }
+    public func validated(cap: Int, vocabularySize: Int, randomSeed: UInt64) throws -> GenerationSettings {
+        func bad(_ field: String, _ rule: String) -> RequestError { RequestError("`\(field)` \(rule)", param: field) }
         func finite(_ v: Double, _ field: String) throws -> Double {
             guard v.isFinite else { throw bad(field, "must be a finite number") }
             return v
@@ -147,7 +147,7 @@ extension GenerationFields {
             guard try (-2...2).contains(finite(value, field)) else { throw bad(field, "must be between -2 and 2 (got \(value))") }
             guard value == 0 else { throw bad(field, "is not supported by this server; use repetition_penalty") }
         }
-        if let problem = p.validate() { throw APIError.badRequest(problem) }
+        if let problem = p.validate() { throw RequestError(problem) }
 
         let stops = stop?.values ?? []
         guard stops.count <= 4 else { throw bad("stop", "may hold at most 4 sequences (got \(stops.count))") }
@@ -160,47 +160,47 @@ extension GenerationFields {
 }
 
 /// The body of `POST /v1/chat/completions`.
-struct ChatCompletionBody: Decodable {
+public struct ChatCompletionBody: Decodable, Sendable {
     var messages: [Message]
-    var fields: GenerationFields
+    public var fields: GenerationFields
     var tools: [ToolPlaceholder]?
     var responseFormat: ResponseFormat?
 
-    struct Message: Decodable {
+    struct Message: Decodable, Sendable {
         var role: String
         var content: Content?
     }
 
     /// Tools are refused; their contents are not read.
-    struct ToolPlaceholder: Decodable {
+    struct ToolPlaceholder: Decodable, Sendable {
         init(from decoder: any Decoder) throws {}
     }
 
-    struct ResponseFormat: Decodable {
+    struct ResponseFormat: Decodable, Sendable {
         var type: String
     }
 
     /// Message content: a string, or an array of `{"type": "text", "text": ...}` parts.
-    struct Content: Decodable {
+    struct Content: Decodable, Sendable {
         var text: String
 
-        struct Part: Decodable {
+        struct Part: Decodable, Sendable {
             var type: String
             var text: String?
         }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
-            let field = JSONCoding.path(decoder.codingPath)
+            let field = RequestJSON.path(decoder.codingPath)
             if c.decodeNil() { text = ""; return }
             if let s = try? c.decode(String.self) { text = s; return }
             guard let parts = try? c.decode([Part].self) else {
-                throw APIError.badRequest("`\(field)` must be a string or an array of text parts", param: field)
+                throw RequestError("`\(field)` must be a string or an array of text parts", param: field)
             }
             var pieces: [String] = []
             for part in parts {
                 guard part.type == "text", let t = part.text else {
-                    throw APIError.badRequest("`\(field)` has a part of type \"\(part.type)\": only text parts are supported",
+                    throw RequestError("`\(field)` has a part of type \"\(part.type)\": only text parts are supported",
                                               param: field)
                 }
                 pieces.append(t)
@@ -211,7 +211,7 @@ struct ChatCompletionBody: Decodable {
 
     enum CodingKeys: String, CodingKey { case messages, tools, responseFormat = "response_format" }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         messages = try c.decode([Message].self, forKey: .messages)
         tools = try c.decodeIfPresent([ToolPlaceholder].self, forKey: .tools)
@@ -220,12 +220,12 @@ struct ChatCompletionBody: Decodable {
     }
 
     /// The conversation for the chat template; roles are checked here, their order by the template.
-    func chatMessages() throws -> [ChatMessage] {
-        if let tools, !tools.isEmpty { throw APIError.badRequest("`tools` are not supported by this server", param: "tools") }
+    public func chatMessages() throws -> [ChatMessage] {
+        if let tools, !tools.isEmpty { throw RequestError("`tools` are not supported by this server", param: "tools") }
         if let f = responseFormat, f.type != "text" {
-            throw APIError.badRequest("`response_format` \"\(f.type)\" is not supported; only \"text\"", param: "response_format")
+            throw RequestError("`response_format` \"\(f.type)\" is not supported; only \"text\"", param: "response_format")
         }
-        guard !messages.isEmpty else { throw APIError.badRequest("`messages` must hold at least one message", param: "messages") }
+        guard !messages.isEmpty else { throw RequestError("`messages` must hold at least one message", param: "messages") }
         return try messages.enumerated().map { i, m in
             let text = m.content?.text ?? ""
             switch m.role {
@@ -233,7 +233,7 @@ struct ChatCompletionBody: Decodable {
             case "user": return .user(text)
             case "assistant", "model": return .model(text)
             default:
-                throw APIError.badRequest("`messages[\(i)].role` must be system, user or assistant (got \"\(m.role)\")",
+                throw RequestError("`messages[\(i)].role` must be system, user or assistant (got \"\(m.role)\")",
                                           param: "messages[\(i)].role")
             }
         }
@@ -241,36 +241,36 @@ struct ChatCompletionBody: Decodable {
 }
 
 /// The body of `POST /v1/completions`.
-struct CompletionBody: Decodable {
-    var prompt: Prompt
-    var fields: GenerationFields
+public struct CompletionBody: Decodable, Sendable {
+    public var prompt: Prompt
+    public var fields: GenerationFields
     var echo: Bool?
     var suffix: String?
     var bestOf: Int?
 
     /// A prompt: a string, an array holding one string, or an array of token ids.
-    enum Prompt {
+    public enum Prompt: Sendable, Equatable {
         case text(String)
         case tokens([Int])
     }
 
     enum CodingKeys: String, CodingKey { case prompt, echo, suffix, bestOf = "best_of" }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        guard c.contains(.prompt) else { throw APIError.badRequest("the required field `prompt` is missing", param: "prompt") }
+        guard c.contains(.prompt) else { throw RequestError("the required field `prompt` is missing", param: "prompt") }
         if let s = try? c.decode(String.self, forKey: .prompt) {
             prompt = .text(s)
         } else if let a = try? c.decode([String].self, forKey: .prompt) {
-            guard !a.isEmpty else { throw APIError.badRequest("`prompt` must not be an empty array", param: "prompt") }
+            guard !a.isEmpty else { throw RequestError("`prompt` must not be an empty array", param: "prompt") }
             guard a.count == 1 else {
-                throw APIError.badRequest("`prompt` arrays must hold exactly one string (got \(a.count))", param: "prompt")
+                throw RequestError("`prompt` arrays must hold exactly one string (got \(a.count))", param: "prompt")
             }
             prompt = .text(a[0])
         } else if let ids = try? c.decode([Int].self, forKey: .prompt) {
             prompt = .tokens(ids)
         } else {
-            throw APIError.badRequest("`prompt` must be a string, an array of one string or an array of token ids",
+            throw RequestError("`prompt` must be a string, an array of one string or an array of token ids",
                                       param: "prompt")
         }
         echo = try c.decodeIfPresent(Bool.self, forKey: .echo)
@@ -280,9 +280,9 @@ struct CompletionBody: Decodable {
     }
 
     /// Refuses options this server does not implement.
-    func checkSupported() throws {
-        if echo == true { throw APIError.badRequest("`echo` is not supported by this server", param: "echo") }
-        if let suffix, !suffix.isEmpty { throw APIError.badRequest("`suffix` is not supported by this server", param: "suffix") }
-        if let bestOf, bestOf != 1 { throw APIError.badRequest("`best_of` must be 1 (got \(bestOf))", param: "best_of") }
+    public func checkSupported() throws {
+        if echo == true { throw RequestError("`echo` is not supported by this server", param: "echo") }
+        if let suffix, !suffix.isEmpty { throw RequestError("`suffix` is not supported by this server", param: "suffix") }
+        if let bestOf, bestOf != 1 { throw RequestError("`best_of` must be 1 (got \(bestOf))", param: "best_of") }
     }
 }
