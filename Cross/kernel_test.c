@@ -2,8 +2,9 @@
 //
 // Every kernel set this CPU can run is compared with the scalar reference: activation quantisers
 // (identical bytes), vec_dot of every type over many lengths and misaligned buffers (agreement up
-// to float summation order), dot_f32 / axpy_f32, gemv / gemm against vec_dot, every gemm
-// microkernel against the scalar vec_dot (test_gemm_kernels). Scalar-only checks:
+// to float summation order), dot_f32 / axpy_f32, row_dot / row_axpy of KV cache rows (F32, F16,
+// Q8_0), gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
+// (test_gemm_kernels). Scalar-only checks:
 // f16/bf16 conversions, storage-quantiser round trips, known-answer blocks, geometry.
 //
 //   kernel_test [--expect-set NAME] [--expect-dotprod | --expect-no-dotprod] [--expect-i8mm]
@@ -253,6 +254,51 @@ static void test_f32_ops(const ck_kernel_set *ks) {
                 ok &= fabs((double)y1[i] - (double)y2[i]) <= tol;
             }
             CHECK(ok, "%s axpy_f32 n=%d ox=%d oy=%d", ks->name, n, ox, oy);
+        }
+    }
+}
+
+// ---- KV cache rows: row_dot / row_axpy of F32, F16, Q8_0 rows against the scalar set ------------
+
+static void test_rows(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    static const ck_type types[3] = {CK_F32, CK_F16, CK_Q8_0};
+    enum { MAXN = 2 * 256 + 64 };
+    static float src[MAXN], xb[MAXN + 8], yb[MAXN + 8], y1[MAXN + 8], y2[MAXN + 8], deq[MAXN];
+    static uint8_t rowb[4 * MAXN + 64];
+    for (int ti = 0; ti < 3; ++ti) {
+        const ck_type t = types[ti];
+        CHECK(ks->row_dot[t] != NULL && ks->row_axpy[t] != NULL, "%s: no row kernels for %s", ks->name, ck_type_name(t));
+        if (!ks->row_dot[t] || !ks->row_axpy[t]) continue;
+        const int step = t == CK_Q8_0 ? 32 : 1;
+        for (int n = 0; n <= (t == CK_Q8_0 ? 2 * 256 : 2 * 32 + 3); n += step) {
+            for (int off = 0; off < 4; ++off) {
+                const int ox = (off * 5 + n) % 8, orow = (off * 7 + 3 * n) % 16;
+                fill_floats(src, n, 32);
+                for (int i = 0; i < MAXN + 8; ++i) { xb[i] = rndn(); yb[i] = rndn(); }
+                uint8_t *row = rowb + orow;
+                ks->quantize[t](src, row, n);
+                if (n > 0) ck_dequantize_row(t, row, deq, n);
+                const float *x = xb + ox;
+                double mag = 0;
+                for (int i = 0; i < n; ++i) mag += fabs((double)deq[i] * x[i]);
+                const float got = ks->row_dot[t](n, row, x), ref = sc->row_dot[t](n, row, x);
+                CHECK(close_enough(got, ref, mag, 2e-6), "%s row_dot %s n=%d off=%d: %.9g vs %.9g", ks->name, ck_type_name(t), n,
+                      off, got, ref);
+                memcpy(y1, yb, sizeof(yb));
+                memcpy(y2, yb, sizeof(yb));
+                const float a = rndn();
+                ks->row_axpy[t](n, a, row, y1 + ox);
+                sc->row_axpy[t](n, a, row, y2 + ox);
+                int ok = 1;
+                for (int i = 0; i < MAXN + 8; ++i) {
+                    const int inside = i >= ox && i < ox + n;
+                    if (!inside) { ok &= y1[i] == yb[i]; continue; }
+                    const double tol = 2.5e-7 * (fabs((double)yb[i]) + fabs((double)a * deq[i - ox])) + 1e-30;
+                    ok &= fabs((double)y1[i] - (double)y2[i]) <= tol;
+                }
+                CHECK(ok, "%s row_axpy %s n=%d off=%d", ks->name, ck_type_name(t), n, off);
+            }
         }
     }
 }
@@ -736,6 +782,7 @@ int main(int argc, char **argv) {
         test_quantizers(sets[s]);
         test_vec_dot(sets[s]);
         test_f32_ops(sets[s]);
+        test_rows(sets[s]);
         test_gemv_gemm(sets[s]);
         test_gemm_kernels(sets[s]);
         printf("set %-13s %s\n", sets[s]->name, g_fail == before ? "ok" : "FAILED");

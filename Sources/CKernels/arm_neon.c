@@ -481,4 +481,66 @@ void ck_neon_quantize_bf16(const float *x, void *vy, int64_t n) {
     for (; i < n; ++i) ck_wr_u16(y + 2 * i, ck_f2bf(x[i]));
 }
 
+// ---- KV cache rows -------------------------------------------------------------------------------
+
+// 16 int8 quants -> four vectors of 4 floats.
+static inline void q8x16_to_f32(int8x16_t q, float32x4_t f[4]) {
+    const int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_high_s8(q);
+    f[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
+    f[1] = vcvtq_f32_s32(vmovl_high_s16(lo));
+    f[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
+    f[3] = vcvtq_f32_s32(vmovl_high_s16(hi));
+}
+
+float ck_neon_row_dot_q8_0(int64_t n, const void *row, const void *x) {
+    const ck_block_q8_0 *b = row;
+    const uint8_t *px = x;
+    const int64_t nb = n / CK_QK;
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < nb; ++i, px += 4 * CK_QK) {
+        float32x4_t f[8];
+        q8x16_to_f32(vld1q_s8(b[i].qs), f);
+        q8x16_to_f32(vld1q_s8(b[i].qs + 16), f + 4);
+        float32x4_t p0 = vmulq_f32(f[0], ld_f32(px)), p1 = vmulq_f32(f[1], ld_f32(px + 16));
+        p0 = vfmaq_f32(p0, f[2], ld_f32(px + 32));
+        p1 = vfmaq_f32(p1, f[3], ld_f32(px + 48));
+        p0 = vfmaq_f32(p0, f[4], ld_f32(px + 64));
+        p1 = vfmaq_f32(p1, f[5], ld_f32(px + 80));
+        p0 = vfmaq_f32(p0, f[6], ld_f32(px + 96));
+        p1 = vfmaq_f32(p1, f[7], ld_f32(px + 112));
+        acc = vfmaq_n_f32(acc, vaddq_f32(p0, p1), h2f(b[i].d));
+    }
+    return vaddvq_f32(acc);
+}
+
+void ck_neon_row_axpy_f32(int64_t n, float a, const void *row, float *y) {
+    const uint8_t *p = row;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), ld_f32(p + 4 * i), a));
+    for (; i < n; ++i) y[i] = fmaf(a, ck_rd_f32(p + 4 * i), y[i]);
+}
+
+void ck_neon_row_axpy_f16(int64_t n, float a, const void *row, float *y) {
+    const uint8_t *p = row;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float16x8_t h = vreinterpretq_f16_u8(vld1q_u8(p + 2 * i));
+        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vget_low_f16(h)), a));
+        vst1q_f32(y + i + 4, vfmaq_n_f32(vld1q_f32(y + i + 4), vcvt_high_f32_f16(h), a));
+    }
+    for (; i < n; ++i) y[i] = fmaf(a, h2f(p + 2 * i), y[i]);
+}
+
+void ck_neon_row_axpy_q8_0(int64_t n, float a, const void *row, float *y) {
+    const ck_block_q8_0 *b = row;
+    const int64_t nb = n / CK_QK;
+    for (int64_t i = 0; i < nb; ++i, y += CK_QK) {
+        const float ad = a * h2f(b[i].d);
+        float32x4_t f[8];
+        q8x16_to_f32(vld1q_s8(b[i].qs), f);
+        q8x16_to_f32(vld1q_s8(b[i].qs + 16), f + 4);
+        for (int k = 0; k < 8; ++k) vst1q_f32(y + 4 * k, vfmaq_n_f32(vld1q_f32(y + 4 * k), f[k], ad));
+    }
+}
+
 #endif

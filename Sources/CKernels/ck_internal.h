@@ -290,4 +290,22 @@ CK_DECLARE_GEMM(ck_neon)
 CK_DECLARE_GEMM(ck_dotprod)
 #endif
 
+// ---- KV cache rows (CKernels.h, "KV cache rows"): row_dot of Q8_0 and row_axpy of every row type --
+float ck_scalar_row_dot_q8_0(int64_t n, const void *row, const void *x);
+void ck_scalar_row_axpy_f32(int64_t n, float a, const void *row, float *y);
+void ck_scalar_row_axpy_f16(int64_t n, float a, const void *row, float *y);
+void ck_scalar_row_axpy_q8_0(int64_t n, float a, const void *row, float *y);
+#if defined(__x86_64__)
+float ck_avx2_row_dot_q8_0(int64_t n, const void *row, const void *x);
+void ck_avx2_row_axpy_f32(int64_t n, float a, const void *row, float *y);
+void ck_avx2_row_axpy_f16(int64_t n, float a, const void *row, float *y);
+void ck_avx2_row_axpy_q8_0(int64_t n, float a, const void *row, float *y);
+#endif
+#if defined(__aarch64__)
+float ck_neon_row_dot_q8_0(int64_t n, const void *row, const void *x);
+void ck_neon_row_axpy_f32(int64_t n, float a, const void *row, float *y);
+void ck_neon_row_axpy_f16(int64_t n, float a, const void *row, float *y);
+void ck_neon_row_axpy_q8_0(int64_t n, float a, const void *row, float *y);
+#endif
+
 #endif

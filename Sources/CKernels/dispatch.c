@@ -17,6 +17,17 @@
         [CK_Q4_K] = prefix##_gemm_q4_K, [CK_Q5_K] = prefix##_gemm_q5_K, [CK_Q6_K] = prefix##_gemm_q6_K, \
     }
 
+// ---- KV cache rows: the row_dot / row_axpy entries of each set (CKernels.h, "KV cache rows") ----
+// F32 and F16 rows are dotted with the set's own vec_dot of that type; AVX-512 adds nothing here
+// (attention over one head's 256-element rows is bound by memory, not by vector width), so the
+// avx512vnni set takes the AVX2 rows; the dotprod set takes NEON's (the query stays f32, so there
+// is no int8 x int8 product to use SDOT on).
+#define CK_ROW_ENTRIES(prefix)                                                                     \
+    .row_dot = {[CK_F32] = prefix##_vec_dot_f32, [CK_F16] = prefix##_vec_dot_f16,                  \
+                [CK_Q8_0] = prefix##_row_dot_q8_0},                                                \
+    .row_axpy = {[CK_F32] = prefix##_row_axpy_f32, [CK_F16] = prefix##_row_axpy_f16,               \
+                 [CK_Q8_0] = prefix##_row_axpy_q8_0}
+
 #if defined(__x86_64__)
 #define CK_AVX2_ENTRIES                                                                            \
     .vec_dot = {                                                                                   \
@@ -49,6 +60,7 @@ static const ck_kernel_set avx2_set = {
     .name = "avx2",
     CK_AVX2_ENTRIES,
     CK_GEMM_ENTRIES(ck_avx2),
+    CK_ROW_ENTRIES(ck_avx2),
 };
 
 // AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
@@ -57,6 +69,7 @@ static const ck_kernel_set avx512vnni_set = {
     .name = "avx512vnni",
     CK_AVX2_ENTRIES,
     CK_GEMM_ENTRIES(ck_avx512),
+    CK_ROW_ENTRIES(ck_avx2),
 };
 #endif
 
@@ -91,6 +104,7 @@ static const ck_kernel_set neon_set = {
     },
     CK_NEON_QUANTIZE,
     CK_GEMM_ENTRIES(ck_neon),
+    CK_ROW_ENTRIES(ck_neon),
 };
 
 static const ck_kernel_set dotprod_set = {
@@ -112,6 +126,7 @@ static const ck_kernel_set dotprod_set = {
     },
     CK_NEON_QUANTIZE,
     CK_GEMM_ENTRIES(ck_dotprod),
+    CK_ROW_ENTRIES(ck_neon),
 };
 #endif
 

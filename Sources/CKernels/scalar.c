@@ -787,6 +787,40 @@ float ck_scalar_vec_dot_q6_K(int64_t n, const void *w, const void *a) {
     return sumf;
 }
 
+// ---- KV cache rows (reference) -------------------------------------------------------------------
+
+float ck_scalar_row_dot_q8_0(int64_t n, const void *row, const void *x) {
+    const ck_block_q8_0 *b = row;
+    const uint8_t *px = x;
+    const int64_t nb = n / CK_QK;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        float s[4] = {0, 0, 0, 0};
+        for (int j = 0; j < CK_QK; ++j) s[j & 3] += (float)b[i].qs[j] * ck_rd_f32(px + 4 * (i * CK_QK + j));
+        sum += ck_h2f(ck_rd_u16(b[i].d)) * ((s[0] + s[1]) + (s[2] + s[3]));
+    }
+    return sum;
+}
+
+void ck_scalar_row_axpy_f32(int64_t n, float a, const void *row, float *y) {
+    const uint8_t *p = row;
+    for (int64_t i = 0; i < n; ++i) y[i] += a * ck_rd_f32(p + 4 * i);
+}
+
+void ck_scalar_row_axpy_f16(int64_t n, float a, const void *row, float *y) {
+    const uint8_t *p = row;
+    for (int64_t i = 0; i < n; ++i) y[i] += a * ck_h2f(ck_rd_u16(p + 2 * i));
+}
+
+void ck_scalar_row_axpy_q8_0(int64_t n, float a, const void *row, float *y) {
+    const ck_block_q8_0 *b = row;
+    const int64_t nb = n / CK_QK;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float ad = a * ck_h2f(ck_rd_u16(b[i].d));
+        for (int j = 0; j < CK_QK; ++j) y[i * CK_QK + j] += ad * (float)b[i].qs[j];
+    }
+}
+
 // ---- the scalar set ------------------------------------------------------------------------------
 
 static const ck_kernel_set scalar_set = {
@@ -823,6 +857,9 @@ static const ck_kernel_set scalar_set = {
     },
     .dot_f32 = ck_scalar_dot_f32,
     .axpy_f32 = ck_scalar_axpy_f32,
+    // KV cache rows
+    .row_dot = {[CK_F32] = ck_scalar_vec_dot_f32, [CK_F16] = ck_scalar_vec_dot_f16, [CK_Q8_0] = ck_scalar_row_dot_q8_0},
+    .row_axpy = {[CK_F32] = ck_scalar_row_axpy_f32, [CK_F16] = ck_scalar_row_axpy_f16, [CK_Q8_0] = ck_scalar_row_axpy_q8_0},
 };
 
 const ck_kernel_set *ck_kernels_scalar(void) { return &scalar_set; }

@@ -580,4 +580,65 @@ CK_AVX2 void ck_avx2_quantize_bf16(const float *x, void *vy, int64_t n) {
     for (; i < n; ++i) ck_wr_u16(y + 2 * i, ck_f2bf(x[i]));
 }
 
+// ---- KV cache rows -------------------------------------------------------------------------------
+
+// 32 int8 quants -> four vectors of 8 floats.
+CK_AVX2 static inline void q8x32_to_ps(const int8_t *q, __m256 f[4]) {
+    const __m128i lo = _mm_loadu_si128((const __m128i *)q), hi = _mm_loadu_si128((const __m128i *)(q + 16));
+    f[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    f[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+    f[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+CK_AVX2 float ck_avx2_row_dot_q8_0(int64_t n, const void *row, const void *x) {
+    const ck_block_q8_0 *b = row;
+    const float *y = x;
+    const int64_t nb = n / CK_QK;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i, y += CK_QK) {
+        __m256 f[4];
+        q8x32_to_ps(b[i].qs, f);
+        __m256 p = _mm256_mul_ps(f[0], _mm256_loadu_ps(y));
+        p = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(y + 8), p);
+        p = _mm256_fmadd_ps(f[2], _mm256_loadu_ps(y + 16), p);
+        p = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(y + 24), p);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(ck_rd_u16(b[i].d))), p, acc);
+    }
+    return hsum_ps(acc);
+}
+
+CK_AVX2 void ck_avx2_row_axpy_f32(int64_t n, float a, const void *row, float *y) {
+    const uint8_t *p = row;
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps((const float *)(p + 4 * i)), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] = fmaf(a, ck_rd_f32(p + 4 * i), y[i]);
+}
+
+CK_AVX2 void ck_avx2_row_axpy_f16(int64_t n, float a, const void *row, float *y) {
+    const uint8_t *p = row;
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(p + 2 * i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i + 8, _mm256_fmadd_ps(va, load_f16x8(p + 2 * i + 16), _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(p + 2 * i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] = fmaf(a, _cvtsh_ss(ck_rd_u16(p + 2 * i)), y[i]);
+}
+
+CK_AVX2 void ck_avx2_row_axpy_q8_0(int64_t n, float a, const void *row, float *y) {
+    const ck_block_q8_0 *b = row;
+    const int64_t nb = n / CK_QK;
+    for (int64_t i = 0; i < nb; ++i, y += CK_QK) {
+        const __m256 ad = _mm256_set1_ps(a * _cvtsh_ss(ck_rd_u16(b[i].d)));
+        __m256 f[4];
+        q8x32_to_ps(b[i].qs, f);
+        for (int k = 0; k < 4; ++k) _mm256_storeu_ps(y + 8 * k, _mm256_fmadd_ps(ad, f[k], _mm256_loadu_ps(y + 8 * k)));
+    }
+}
+
 #endif

@@ -36,6 +36,8 @@ public final class Gemma3Model: @unchecked Sendable {
     private let attentionJob: UnsafeMutablePointer<AttentionJob>
     private let scores: UnsafeMutablePointer<Float>     // [heads][maxContext]
     private let maxContext: Int
+    /// The row kernels of each KV type, taken from the kernel set once.
+    private let kvRows: (f32: KVRowKernels, f16: KVRowKernels, q8: KVRowKernels)
     /// When set, each part of the forward pass adds its time here (for the profiler).
     public var timings: ForwardTimings?
     /// Tokens in the last evaluated batch (rows of `final` that hold results).
@@ -71,7 +73,8 @@ public final class Gemma3Model: @unchecked Sendable {
                               formats: formats([weights.outputProjection]), kernels: ks)
         scores = .allocate(capacity: c.headCount * maxContext)
         attentionJob = .allocate(capacity: 1)
-        attentionJob.initialize(to: AttentionJob(dot: ks.table.pointee.dot_f32!, axpy: ks.table.pointee.axpy_f32!))
+        kvRows = (KVRowKernels(ks, type: CK_F32)!, KVRowKernels(ks, type: CK_F16)!, KVRowKernels(ks, type: CK_Q8_0)!)
+        attentionJob.initialize(to: AttentionJob(rows: kvRows.f16))
     }
 
     /// Bytes of the scratch buffers a model with this config, batch and context allocates.
@@ -217,6 +220,16 @@ public final class Gemma3Model: @unchecked Sendable {
         let global = c.isGlobal(layer: layer)
         let rope = global ? ropeGlobal : ropeLocal
         let job = attentionJob
+        let rows: KVRowKernels
+        switch cache.types[layer] {
+        case .f32: rows = kvRows.f32
+        case .f16: rows = kvRows.f16
+        case .q8: rows = kvRows.q8
+        }
+        job.pointee.dot = rows.dot
+        job.pointee.axpy = rows.axpy
+        job.pointee.rowBytes = cache.rowBytes[layer]
+        job.pointee.headBytes = cache.types[layer].rowBytes(c.headDim)
         let passes = bidirectional ? 2 : 1  // vision hook
         for i in 0..<(passes * n) {  // vision hook: was `for t in 0..<n`
             let pass = i / n, t = i % n  // vision hook
@@ -232,8 +245,8 @@ public final class Gemma3Model: @unchecked Sendable {
                 }
                 rope.apply(qt, heads: c.headCount, position: pos)
                 rope.apply(kt, heads: c.kvHeadCount, position: pos)
-                cache.keyRow(layer: layer, position: pos).update(from: kt, count: c.kvDim)
-                cache.valueRow(layer: layer, position: pos).update(from: v + t * c.kvDim, count: c.kvDim)
+                rows.store(kt, cache.keyRow(layer: layer, position: pos), Int64(c.kvDim))
+                rows.store(v + t * c.kvDim, cache.valueRow(layer: layer, position: pos), Int64(c.kvDim))
             }  // vision hook
             if pass + 1 < passes { continue }  // vision hook: the first of two passes only writes
 
@@ -249,7 +262,6 @@ public final class Gemma3Model: @unchecked Sendable {
             job.pointee.first = first
             job.pointee.count = last - first + 1  // vision hook: was pos - first + 1
             job.pointee.headDim = c.headDim
-            job.pointee.kvDim = c.kvDim
             job.pointee.groupSize = c.headCount / c.kvHeadCount
             job.pointee.scale = c.attentionScale
             job.pointee.scores = scores
@@ -262,45 +274,47 @@ public final class Gemma3Model: @unchecked Sendable {
     }
 }
 
-/// One query's attention, split by head across the pool.
+/// One query's attention, split by head across the pool. Cached rows are read through the row
+/// kernels of the layer's KV type; the query, scores and output are f32.
 struct AttentionJob {
-    let dot: @convention(c) (Int64, UnsafePointer<Float>?, UnsafePointer<Float>?) -> Float
-    let axpy: @convention(c) (Int64, Float, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+    var dot: KVRowKernels.Dot
+    var axpy: KVRowKernels.Axpy
     var query = UnsafeMutablePointer<Float>(bitPattern: 4)!
     var out = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var keys = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var values = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var keys = UnsafeMutableRawPointer(bitPattern: 4)!
+    var values = UnsafeMutableRawPointer(bitPattern: 4)!
     var scores = UnsafeMutablePointer<Float>(bitPattern: 4)!
     var scoresStride = 0
     var capacity = 1
     var first = 0
     var count = 0
     var headDim = 0
-    var kvDim = 0
+    /// Bytes of one cached row (all KV heads of one position) and of one head within it.
+    var rowBytes = 0
+    var headBytes = 0
     var groupSize = 1
     var scale: Float = 1
 
-    init(dot: @escaping @convention(c) (Int64, UnsafePointer<Float>?, UnsafePointer<Float>?) -> Float,
-         axpy: @escaping @convention(c) (Int64, Float, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
-        self.dot = dot
-        self.axpy = axpy
+    init(rows: KVRowKernels) {
+        dot = rows.dot
+        axpy = rows.axpy
     }
 
     func run(head h: Int) {
-        let kvOffset = (h / groupSize) * headDim
-        let qh = query + h * headDim
+        let kvOffset = (h / groupSize) * headBytes
+        let qh = UnsafeRawPointer(query + h * headDim)
         let s = scores + h * scoresStride
         let n = Int64(headDim)
         for j in 0..<count {
             let slot = (first + j) % capacity
-            s[j] = dot(n, qh, keys + slot * kvDim + kvOffset) * scale
+            s[j] = dot(n, keys + slot * rowBytes + kvOffset, qh) * scale
         }
         ElementWise.softmax(s, count)
         let o = out + h * headDim
         o.initialize(repeating: 0, count: headDim)
         for j in 0..<count {
             let slot = (first + j) % capacity
-            axpy(n, s[j], values + slot * kvDim + kvOffset, o)
+            axpy(n, s[j], values + slot * rowBytes + kvOffset, o)
         }
     }
 }

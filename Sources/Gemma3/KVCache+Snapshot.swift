@@ -10,8 +10,12 @@ import Glibc
 /// layer layout and context; anything else is refused with a clear error.
 ///
 /// Layout (little-endian): magic "GESNAP01", u64 header length, header JSON, padding to 64, then
-/// u32 tokens, padding to 64, then for each layer its key slots then its value slots (f32), then
-/// the logits after the last token (f32), so a restored session can sample at once.
+/// u32 tokens, padding to 64, then for each layer its key slots then its value slots (rows of the
+/// layer's KV type, as the cache holds them), then the logits after the last token (f32), so a
+/// restored session can sample at once. The header names the KV type (`kv`; snapshots written
+/// before KV types existed have none and hold f32 rows). A snapshot of another KV type is refused
+/// rather than converted: converting q8 to f16 cannot restore the precision the q8 rows lost, so the
+/// restored session would not be the one that was saved.
 public struct SnapshotError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -29,6 +33,9 @@ public struct SnapshotHeader: Codable, Equatable, Sendable {
     public var tokens: Int
     public var slots: [Int]
     public var logits: Int
+    /// The KV type of the global layers (`KVType.rawValue`); nil in snapshots from before KV types,
+    /// which are f32.
+    public var kv: String?
 }
 
 extension KVCache {
@@ -37,7 +44,7 @@ extension KVCache {
     func snapshotHeader(model: String, tokens: Int, logits: Int) -> SnapshotHeader {
         SnapshotHeader(model: model, layers: config.blockCount, kvDim: config.kvDim, window: config.slidingWindow,
                        pattern: config.slidingWindowPattern, context: context, length: length, tokens: tokens,
-                       slots: capacity, logits: logits)
+                       slots: capacity, logits: logits, kv: kvType.rawValue)
     }
 
     /// Saves the cache, `tokens` (which must be what the cache holds) and the logits after the
@@ -72,8 +79,8 @@ extension KVCache {
         tokens.withUnsafeBytes { put($0.baseAddress!, $0.count) }
         pad()
         for layer in 0..<config.blockCount {
-            put(keys[layer], capacity[layer] * config.kvDim * 4)
-            put(values[layer], capacity[layer] * config.kvDim * 4)
+            put(keys[layer], capacity[layer] * rowBytes[layer])
+            put(values[layer], capacity[layer] * rowBytes[layer])
         }
         put(logits.baseAddress!, logits.count * 4)
         ok = ok && fsync(fd) == 0
@@ -117,6 +124,11 @@ extension KVCache {
         guard header.model == model else {
             throw SnapshotError("\(path) was saved from another model (\(header.model)); this one is \(model)")
         }
+        let savedType = header.kv ?? KVType.f32.rawValue
+        guard savedType == kvType.rawValue else {
+            throw SnapshotError("\(path) holds \(savedType) KV rows but this session stores \(kvType.rawValue): restore with "
+                                + "--kv-type \(savedType)")
+        }
         guard header.layers == expected.layers, header.kvDim == expected.kvDim, header.window == expected.window,
               header.pattern == expected.pattern, header.slots == expected.slots, header.context == context,
               header.logits == logits.count else {
@@ -130,7 +142,7 @@ extension KVCache {
         func align(_ x: Int) -> Int { (x + 63) / 64 * 64 }
         let tokensAt = align(16 + headerLength)
         let kvAt = align(tokensAt + 4 * header.tokens)
-        let kvBytes = capacity.reduce(0) { $0 + 2 * $1 * config.kvDim * 4 }
+        let kvBytes = (0..<config.blockCount).reduce(0) { $0 + 2 * capacity[$1] * rowBytes[$1] }
         let logitsAt = kvAt + kvBytes
         guard logitsAt + 4 * logits.count == b.count else {
             throw SnapshotError("\(path) is \(b.count) bytes, expected \(logitsAt + 4 * logits.count): truncated or corrupt")
@@ -139,10 +151,10 @@ extension KVCache {
         tokens.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[tokensAt..<(tokensAt + 4 * header.tokens)])) }
         var at = kvAt
         for layer in 0..<config.blockCount {
-            let n = capacity[layer] * config.kvDim * 4
-            UnsafeMutableRawPointer(keys[layer]).copyMemory(from: b.baseAddress! + at, byteCount: n)
+            let n = capacity[layer] * rowBytes[layer]
+            keys[layer].copyMemory(from: b.baseAddress! + at, byteCount: n)
             at += n
-            UnsafeMutableRawPointer(values[layer]).copyMemory(from: b.baseAddress! + at, byteCount: n)
+            values[layer].copyMemory(from: b.baseAddress! + at, byteCount: n)
             at += n
         }
         UnsafeMutableRawBufferPointer(logits).copyMemory(from: UnsafeRawBufferPointer(rebasing: b[logitsAt..<b.count]))

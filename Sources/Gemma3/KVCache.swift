@@ -1,16 +1,60 @@
+import CKernels
+
+/// How the rows of a KV cache are stored. Queries and attention outputs stay f32 whatever the type;
+/// only the cached keys and values are narrower.
+///
+/// - f32: 4 bytes an element, exact (a reference).
+/// - f16: 2 bytes an element; what llama.cpp stores by default (`--cache-type-k/v f16`).
+/// - q8: ggml's q8_0 layout, blocks of 32 int8 quants with one f16 scale (34 bytes per 32
+///   elements, about 1.06 bytes an element); blocks never cross heads (the head size must be a
+///   multiple of 32), so every head of every position has its own scales.
+///
+/// The type chosen applies to the global layers, whose cache grows with the context. Local rings
+/// are f16 for f16 and q8 (they hold at most `window` positions, so narrowing them further saves
+/// little, and f16 is what llama.cpp keeps there too) and f32 for f32.
+public enum KVType: String, CaseIterable, Sendable, Codable {
+    case f32, f16, q8
+
+    /// The C kernels' type of a stored row.
+    public var ckType: ck_type {
+        switch self {
+        case .f32: return CK_F32
+        case .f16: return CK_F16
+        case .q8: return CK_Q8_0
+        }
+    }
+
+    /// The type of the local rings in a cache whose global layers use this type.
+    public var localRing: KVType { self == .f32 ? .f32 : .f16 }
+
+    /// Bytes of one stored row of `n` elements (`n` a multiple of 32 for q8).
+    public func rowBytes(_ n: Int) -> Int { Int(ck_row_bytes(ckType, Int64(n))) }
+
+    /// Whether rows of this type can hold heads of `headDim` elements.
+    public func fits(headDim: Int) -> Bool { self != .q8 || headDim % 32 == 0 }
+}
+
 /// Keys and values of every layer for one sequence.
 ///
 /// A local (sliding-window) layer only ever needs the last `window` positions, so its cache is a
 /// ring of exactly `min(window, context)` slots whose size never depends on the context; a global
-/// layer keeps `context` slots. Position `p` lives in slot `p % capacity`. Rows are f32.
+/// layer keeps `context` slots. Position `p` lives in slot `p % capacity`. A slot holds one row of
+/// `kvDim` elements in the layer's `KVType` (`kvType` for global layers, `kvType.localRing` for
+/// local ones).
 public final class KVCache: @unchecked Sendable {
     public let config: Gemma3Config
     public let context: Int
+    /// The storage type of the global layers (the local rings use `kvType.localRing`).
+    public let kvType: KVType
     /// Positions filled so far (the next token goes at this position).
     public internal(set) var length = 0
-    let keys: [UnsafeMutablePointer<Float>]
-    let values: [UnsafeMutablePointer<Float>]
+    let keys: [UnsafeMutableRawPointer]
+    let values: [UnsafeMutableRawPointer]
     let capacity: [Int]
+    /// Storage type of each layer.
+    let types: [KVType]
+    /// Bytes of one slot (kvDim elements) of each layer.
+    let rowBytes: [Int]
     /// Vision hook: the longest bidirectional batch (image soft tokens) the local rings can take.
     public let bidirectionalSpan: Int
 
@@ -18,28 +62,42 @@ public final class KVCache: @unchecked Sendable {
     ///   tests; results must not change).
     /// - Parameter bidirectionalSpan: vision hook: a bidirectional batch of n tokens writes all its
     ///   keys before any query attends, so local rings get window + n - 1 slots for n up to this.
-    public init(config: Gemma3Config, context: Int, localRing: Bool = true, bidirectionalSpan: Int = 0) {
+    /// - Parameter kvType: how the global layers store their rows (see `KVType`); q8 needs a head
+    ///   size that is a multiple of 32.
+    public init(config: Gemma3Config, context: Int, localRing: Bool = true, bidirectionalSpan: Int = 0,
+                kvType: KVType = .f16) {
         precondition(context >= 1)
+        precondition(kvType.fits(headDim: config.headDim), "q8 KV rows need a head size that is a multiple of 32")
         self.config = config
         self.context = context
+        self.kvType = kvType
         self.bidirectionalSpan = bidirectionalSpan  // vision hook
-        var keys: [UnsafeMutablePointer<Float>] = []
-        var values: [UnsafeMutablePointer<Float>] = []
+        var keys: [UnsafeMutableRawPointer] = []
+        var values: [UnsafeMutableRawPointer] = []
         var capacity: [Int] = []
+        var types: [KVType] = []
+        var rowBytes: [Int] = []
         for layer in 0..<config.blockCount {
-            let slots = config.isGlobal(layer: layer) || !localRing
-                ? context : min(config.slidingWindow + max(0, bidirectionalSpan - 1), context)  // vision hook
+            let slots = Self.slots(config: config, layer: layer, context: context, localRing: localRing,
+                                   bidirectionalSpan: bidirectionalSpan)
+            let type = config.isGlobal(layer: layer) ? kvType : kvType.localRing
+            let row = type.rowBytes(config.kvDim)
             capacity.append(slots)
-            let k = UnsafeMutablePointer<Float>.allocate(capacity: slots * config.kvDim)
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: slots * config.kvDim)
-            k.initialize(repeating: 0, count: slots * config.kvDim)
-            v.initialize(repeating: 0, count: slots * config.kvDim)
-            keys.append(k)
-            values.append(v)
+            types.append(type)
+            rowBytes.append(row)
+            func zeroed() -> UnsafeMutableRawPointer {
+                let p = UnsafeMutableRawPointer.allocate(byteCount: slots * row, alignment: 64)
+                p.initializeMemory(as: UInt8.self, repeating: 0, count: slots * row)
+                return p
+            }
+            keys.append(zeroed())
+            values.append(zeroed())
         }
         self.keys = keys
         self.values = values
         self.capacity = capacity
+        self.types = types
+        self.rowBytes = rowBytes
     }
 
     deinit {
@@ -68,28 +126,35 @@ public final class KVCache: @unchecked Sendable {
 
     /// Bytes held by local rings and global caches.
     public var bytes: (local: Int, global: Int) {
-        Self.bytes(config: config, context: context, bidirectionalSpan: bidirectionalSpan)  // vision hook
+        Self.bytes(config: config, context: context, bidirectionalSpan: bidirectionalSpan, kvType: kvType)  // vision hook
+    }
+
+    /// Slots of `layer`: the context for global layers (and for every layer without rings), the
+    /// window (plus a bidirectional span) for local rings.
+    static func slots(config: Gemma3Config, layer: Int, context: Int, localRing: Bool, bidirectionalSpan: Int) -> Int {
+        config.isGlobal(layer: layer) || !localRing
+            ? context : min(config.slidingWindow + max(0, bidirectionalSpan - 1), context)  // vision hook
     }
 
     /// Bytes a cache for `context` positions takes, without making one.
     public static func bytes(config: Gemma3Config, context: Int, localRing: Bool = true,
-                             bidirectionalSpan: Int = 0) -> (local: Int, global: Int) {  // vision hook
+                             bidirectionalSpan: Int = 0, kvType: KVType = .f16) -> (local: Int, global: Int) {  // vision hook
         var local = 0, global = 0
         for layer in 0..<config.blockCount {
             let isGlobal = config.isGlobal(layer: layer)
-            let slots = isGlobal || !localRing
-                ? context : min(config.slidingWindow + max(0, bidirectionalSpan - 1), context)  // vision hook
-            let b = 2 * slots * config.kvDim * MemoryLayout<Float>.size
+            let slots = Self.slots(config: config, layer: layer, context: context, localRing: localRing,
+                                   bidirectionalSpan: bidirectionalSpan)
+            let b = 2 * slots * (isGlobal ? kvType : kvType.localRing).rowBytes(config.kvDim)
             if isGlobal { global += b } else { local += b }
         }
         return (local, global)
     }
 
-    @inline(__always) func keyRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        keys[layer] + (position % capacity[layer]) * config.kvDim
+    @inline(__always) func keyRow(layer: Int, position: Int) -> UnsafeMutableRawPointer {
+        keys[layer] + (position % capacity[layer]) * rowBytes[layer]
     }
 
-    @inline(__always) func valueRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        values[layer] + (position % capacity[layer]) * config.kvDim
+    @inline(__always) func valueRow(layer: Int, position: Int) -> UnsafeMutableRawPointer {
+        values[layer] + (position % capacity[layer]) * rowBytes[layer]
     }
 }

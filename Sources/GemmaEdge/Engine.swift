@@ -19,6 +19,8 @@ public struct EngineOptions: Sendable {
     public var context: Int = 0
     /// Prompt tokens evaluated per batch.
     public var batch: Int = 64
+    /// How sessions store the keys and values of the global layers (local rings: `kvType.localRing`).
+    public var kvType: KVType = .f16
     /// CPU ids to pin the compute threads to (thread i on cpus[i]; the calling thread is not
     /// moved); nil leaves placement to the kernel. Must hold at least `threads` ids.
     public var cpus: [Int32]? = nil
@@ -88,6 +90,9 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.invalidOption("--ctx \(options.context) exceeds the model's context of \(config.contextLength)")
         }
         self.config = config
+        guard options.kvType.fits(headDim: config.headDim) else {
+            throw EngineError.invalidOption("--kv-type q8 needs a head size that is a multiple of 32; this model's is \(config.headDim)")
+        }
         if let cpus = options.cpus, cpus.count < options.threads {
             throw EngineError.invalidOption("\(options.threads) threads need \(options.threads) cpu ids, got \(cpus.count)")
         }
@@ -132,7 +137,7 @@ public final class Session: @unchecked Sendable {
 
     init(engine: Engine, context: Int) {
         self.engine = engine
-        cache = KVCache(config: engine.config, context: context)
+        cache = KVCache(config: engine.config, context: context, kvType: engine.options.kvType)
         tokens = []
         tokens.reserveCapacity(context)
         logits = .allocate(capacity: engine.config.vocabularySize)

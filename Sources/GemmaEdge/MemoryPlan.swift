@@ -27,10 +27,11 @@ public struct MemoryPlan: Sendable, Equatable {
         self.scratch = scratch
     }
 
-    /// The plan for `file` with a context of `context` tokens and prompt batches of `batch`.
-    public init(file: GGUFFile, context: Int, batch: Int = 64) throws {
+    /// The plan for `file` with a context of `context` tokens, prompt batches of `batch` and KV rows
+    /// of `kvType` (the bytes the cache really allocates for that type).
+    public init(file: GGUFFile, context: Int, batch: Int = 64, kvType: KVType = .f16) throws {
         let config = try Gemma3Config(file: file)
-        let kv = KVCache.bytes(config: config, context: context)
+        let kv = KVCache.bytes(config: config, context: context, kvType: kvType)
         self.init(weightsMapped: file.tensors.reduce(0) { $0 + $1.byteCount }, repackedArena: 0,
                   localKV: kv.local, globalKV: kv.global,
                   scratch: Gemma3Model.scratchBytes(config: config, maxBatch: batch, maxContext: context)
@@ -38,8 +39,8 @@ public struct MemoryPlan: Sendable, Equatable {
     }
 
     /// What a cache giving every layer the whole context would take (the design without rings).
-    public static func kvWithoutRings(file: GGUFFile, context: Int) throws -> Int {
-        let b = KVCache.bytes(config: try Gemma3Config(file: file), context: context, localRing: false)
+    public static func kvWithoutRings(file: GGUFFile, context: Int, kvType: KVType = .f16) throws -> Int {
+        let b = KVCache.bytes(config: try Gemma3Config(file: file), context: context, localRing: false, kvType: kvType)
         return b.local + b.global
     }
 

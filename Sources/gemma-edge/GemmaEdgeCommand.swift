@@ -2,6 +2,7 @@ import ArgumentParser
 import Boards
 import Foundation
 import GemmaEdge
+import Gemma3
 import GGUF
 import Kernels
 import Sampling
@@ -38,6 +39,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Kernel set to use instead of the best for this CPU (scalar, avx2, neon, neon-dotprod).")
     var kernels: String?
 
+    @Option(help: "KV cache rows of the global layers: f16 (default, as llama.cpp), q8 (int8 blocks of 32 with an f16 scale, about half of f16) or f32. Local rings are f16, or f32 with f32.")
+    var kvType: KVType = .f16
+
     @Option(help: "A SentencePiece tokenizer.model to use instead of the GGUF vocabulary.")
     var tokenizerModel: String?
 
@@ -60,6 +64,7 @@ struct ModelOptions: ParsableArguments {
         o.context = ctx
         o.batch = batch
         o.kernels = kernels
+        o.kvType = kvType
         o.tokenizerModel = tokenizerModel
         let path = modelPath
         guard FileManager.default.fileExists(atPath: path) else {
@@ -118,3 +123,5 @@ func readText(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
     return String(decoding: data, as: UTF8.self)
 }
+
+extension KVType: ExpressibleByArgument {}

@@ -12,6 +12,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print the memory the model needs at --ctx, by component, instead of the tensor table.") var memory = false
     @Option(help: "Context length for --memory (default: 4096, or the model's context if smaller).") var ctx: Int?
     @Option(help: "Prompt batch for --memory.") var batch: Int = 64
+    @Option(help: "KV cache type for --memory (f16, q8, f32; see `generate --help`).") var kvType: KVType = .f16
 
     func run() throws {
         let file = try GGUFFile(path: ModelOptionsPath.resolve(model))
@@ -60,18 +61,34 @@ extension Inspect {
             throw CLIError("--ctx must be between 1 and the model's context of \(config.contextLength)")
         }
         guard batch >= 1, batch <= 4096 else { throw CLIError("--batch must be between 1 and 4096") }
-        let plan = try MemoryPlan(file: file, context: context, batch: batch)
-        let noRings = try MemoryPlan.kvWithoutRings(file: file, context: context)
+        guard kvType.fits(headDim: config.headDim) else {
+            throw CLIError("--kv-type q8 needs a head size that is a multiple of 32; this model's is \(config.headDim)")
+        }
+        let plan = try MemoryPlan(file: file, context: context, batch: batch, kvType: kvType)
+        let noRings = try MemoryPlan.kvWithoutRings(file: file, context: context, kvType: kvType)
+        // The KV bytes of every type that fits the model, for comparison.
+        let byType = KVType.allCases.filter { $0.fits(headDim: config.headDim) }.map { t in
+            (t, KVCache.bytes(config: config, context: context, kvType: t))
+        }
         if json {
-            var o: [String: Any] = ["ctx": context, "batch": batch, "kv_without_rings": noRings]
+            var o: [String: Any] = ["ctx": context, "batch": batch, "kv_without_rings": noRings, "kv_type": kvType.rawValue,
+                                    "kv_local_type": kvType.localRing.rawValue]
             for (k, v) in plan.components { o[k] = v }
+            o["kv_by_type"] = Dictionary(uniqueKeysWithValues: byType.map {
+                ($0.0.rawValue, ["local_kv": $0.1.local, "global_kv": $0.1.global, "total": $0.1.local + $0.1.global])
+            })
             try printJSON(o)
             return
         }
         func mib(_ b: Int) -> String { String(format: "%10.1f MiB", Double(b) / 1048576) }
-        emit("memory for \(file.path) at ctx \(context), batch \(batch):\n")
+        emit("memory for \(file.path) at ctx \(context), batch \(batch), KV \(kvType.rawValue) "
+             + "(local rings \(kvType.localRing.rawValue)):\n")
         for (k, v) in plan.components { emit("  \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(mib(v))  (\(v) bytes)\n") }
         emit(String(format: "  KV is %.1f %% of a cache giving every layer the whole context (%@)\n",
                     100 * Double(plan.kvTotal) / Double(noRings), mib(noRings).trimmingCharacters(in: .whitespaces)))
+        for (t, b) in byType {
+            emit("  KV as \(t.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0)) local \(mib(b.local))  global \(mib(b.global))  "
+                 + "total \(mib(b.local + b.global))\n")
+        }
     }
 }

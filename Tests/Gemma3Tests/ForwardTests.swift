@@ -36,7 +36,7 @@ final class ForwardTests: XCTestCase {
                           localRing: Bool = true) throws -> [[Float]] {
         let file = try GGUFFile(path: path)
         let model = try Gemma3Model(file: file, compute: try Compute(threads: threads), maxBatch: batch, maxContext: 4096)
-        let cache = KVCache(config: model.config, context: 4096, localRing: localRing)
+        let cache = KVCache(config: model.config, context: 4096, localRing: localRing, kvType: .f32)  // exact rows
         let v = model.config.vocabularySize
         var out: [[Float]] = []
         var buf = [Float](repeating: 0, count: batch * v)

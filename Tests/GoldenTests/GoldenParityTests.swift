@@ -14,7 +14,7 @@ import XCTest
 final class GoldenParityTests: XCTestCase {
     static let engine: Result<Engine, Error> = Result {
         var o = EngineOptions()
-        o.context = 2048
+        o.context = 4096
         o.batch = 128
         o.threads = 2
         return try Engine(modelPath: try RealModel.require(), options: o)
@@ -75,6 +75,12 @@ final class GoldenParityTests: XCTestCase {
     /// Chunks of 2,047 tokens run far past the 512-token window: this only holds if the
     /// sliding-window masks and the local rings are right after they wrap.
     func testPerplexityAt2048() throws { try checkPerplexity("ppl-2048.json") }
+
+    /// One chunk of 4,095 tokens: eight times the window, and past the 2048 that the other cases
+    /// reach, so the global layers attend over more positions than anything else here checks. The
+    /// peer ran with swa_full (full-size caches for every layer), so its local layers cannot be
+    /// wrong by a ring; ours run on rings of exactly 512 slots.
+    func testPerplexityAt4096() throws { try checkPerplexity("ppl-4096.json") }
 
     struct GreedyCase { var name: String; var prompt: String; var promptIDs: [Int32]; var generated: [Int32]; var margins: [Double] }
 

@@ -106,6 +106,16 @@ typedef float (*ck_vec_dot_fn)(int64_t n, const void *w, const void *a);
 typedef void (*ck_gemm_fn)(int64_t n, const void *w, size_t row_bytes, int64_t rows, const void *a, size_t a_stride,
                            int64_t ntok, float *out, int64_t out_stride);
 
+// ---- KV cache rows --------------------------------------------------------------------------------
+// Attention reads cached rows that may be stored narrower than the f32 query and output: F32, F16,
+// or Q8_0 (blocks of 32 int8 quants with one f16 scale, ggml's q8_0 layout; n a multiple of 32).
+// A row is written with the set's quantize[type] (the F32 copy, F16 conversion or Q8_0 quantiser).
+//   row_dot[type](n, row, x)      = sum_i row[i] * x[i], x n floats (for F32 and F16 the set's
+//                                   vec_dot of that type, which computes exactly this)
+//   row_axpy[type](n, a, row, y):   y[i] += a * row[i] for i < n
+// The float x and y stay f32, so only the stored row loses precision. No alignment is needed.
+typedef void (*ck_row_axpy_fn)(int64_t n, float a, const void *row, float *y);
+
 // A complete kernel set. Entries are never NULL for the types listed in ck_type (the scalar set
 // fills what a SIMD set does not improve), except gemm and gemv: NULL where the set has no
 // microkernel for a type (ck_gemm / ck_gemv then use vec_dot).
@@ -124,6 +134,10 @@ typedef struct {
     float (*dot_f32)(int64_t n, const float *x, const float *y);
     void (*axpy_f32)(int64_t n, float a, const float *x, float *y);   // y += a * x
     ck_gemm_fn gemm[CK_TYPE_COUNT];           // indexed by weight type; NULL: ck_gemm tiles vec_dot
+
+    // ---- KV cache rows (see "KV cache rows" below) ----
+    ck_vec_dot_fn row_dot[CK_TYPE_COUNT];     // indexed by row type: F32, F16, Q8_0; NULL otherwise
+    ck_row_axpy_fn row_axpy[CK_TYPE_COUNT];   // indexed by row type: F32, F16, Q8_0; NULL otherwise
 } ck_kernel_set;
 
 // The scalar reference set (always available).
