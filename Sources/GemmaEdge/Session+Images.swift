@@ -54,7 +54,7 @@ public struct MultimodalMessage: Sendable {
 
 extension Session {
     /// One step of a prompt: token ids, or one view of an image (a whole image or a Pan & Scan crop).
-    public enum Item {
+    public enum Item: Sendable {
         case tokens([Int32])
         case view(RGBImage)
     }

@@ -12,6 +12,9 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print the memory the model needs at --ctx, by component, instead of the tensor table.") var memory = false
     @Option(help: "Context length for --memory (default: 4096, or the model's context if smaller).") var ctx: Int?
     @Option(help: "Prompt batch for --memory.") var batch: Int = 64
+    @Option(help: "With --memory: also count this vision projector (mapped at load, read and allocated at the first image).")
+    var mmproj: String?
+    @Option(help: "With --memory and --mmproj: the encoder's compute threads (default: as generate picks).") var threads: Int?
 
     func run() throws {
         let file = try GGUFFile(path: ModelOptionsPath.resolve(model))
@@ -60,7 +63,9 @@ extension Inspect {
             throw CLIError("--ctx must be between 1 and the model's context of \(config.contextLength)")
         }
         guard batch >= 1, batch <= 4096 else { throw CLIError("--batch must be between 1 and 4096") }
-        let plan = try MemoryPlan(file: file, context: context, batch: batch)
+        let projector = try mmproj.map { try GGUFFile(path: $0, readAhead: false) }
+        let plan = try MemoryPlan(file: file, context: context, batch: batch, mmproj: projector,
+                                  threads: threads ?? EngineOptions.defaultThreads)
         let noRings = try MemoryPlan.kvWithoutRings(file: file, context: context)
         if json {
             var o: [String: Any] = ["ctx": context, "batch": batch, "kv_without_rings": noRings]
@@ -71,6 +76,10 @@ extension Inspect {
         func mib(_ b: Int) -> String { String(format: "%10.1f MiB", Double(b) / 1048576) }
         emit("memory for \(file.path) at ctx \(context), batch \(batch):\n")
         for (k, v) in plan.components { emit("  \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(mib(v))  (\(v) bytes)\n") }
+        if plan.visionMapped > 0 {
+            emit("  (vision_mapped is mapped at load but read only at the first image; vision_allocated is allocated then;\n"
+                 + "   local_kv and scratch include room for one image's soft tokens)\n")
+        }
         emit(String(format: "  KV is %.1f %% of a cache giving every layer the whole context (%@)\n",
                     100 * Double(plan.kvTotal) / Double(noRings), mib(noRings).trimmingCharacters(in: .whitespaces)))
     }

@@ -208,3 +208,28 @@ struct ChatTemplateIds {
         return try template.encode(messages, addGenerationPrompt: generationPrompt)
     }
 }
+
+extension SessionImageTests {
+    /// The memory plan counts the projector apart from the text model, and what the first image
+    /// allocates is what it predicts.
+    func testMemoryPlanCountsTheProjectorSeparately() throws {
+        let (text, mmproj) = try TinyPairs.files("f32")
+        let file = try GGUFFile(path: text), projector = try GGUFFile(path: mmproj, readAhead: false)
+        let plain = try MemoryPlan(file: file, context: 256, batch: 8)
+        let plan = try MemoryPlan(file: file, context: 256, batch: 8, mmproj: projector, threads: 2)
+        XCTAssertEqual(plain.visionMapped, 0)
+        XCTAssertEqual(plan.visionMapped, projector.tensors.reduce(0) { $0 + $1.byteCount })
+        XCTAssertEqual(plan.weightsMapped, plain.weightsMapped)
+        XCTAssertEqual(plan.totalWithoutImages + plan.visionMapped + plan.visionAllocated, plan.total)
+        XCTAssertGreaterThan(plan.localKV, plain.localKV)
+        XCTAssertGreaterThan(plan.scratch, plain.scratch, "the batch is raised to one image")
+
+        let engine = try TinyPairs.engine("f32", batch: 8)
+        let kv = engine.makeSession().cache.bytes
+        XCTAssertEqual(kv.local, plan.localKV)
+        XCTAssertEqual(kv.global, plan.globalKV)
+        let vision = engine.vision!
+        try vision.prepare()
+        XCTAssertEqual(vision.allocatedBytes + vision.tokensPerImage * vision.textWidth * 4, plan.visionAllocated)
+    }
+}
