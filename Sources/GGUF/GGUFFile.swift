@@ -21,8 +21,8 @@ public final class GGUFFile: @unchecked Sendable {
     public let mapping: MappedFile
     private let tensorIndex: [String: Int]
 
-    public convenience init(path: String) throws {
-        try self.init(mapping: MappedFile(path: path))
+    public convenience init(path: String, readAhead: Bool = true) throws {
+        try self.init(mapping: MappedFile(path: path, readAhead: readAhead))
     }
 
     public init(mapping: MappedFile) throws {

@@ -15,7 +15,9 @@ public final class MappedFile: @unchecked Sendable {
     /// Whether `bytes` is a heap copy (freed on deinit) rather than a mapping (unmapped).
     private let ownsCopy: Bool
 
-    public init(path: String) throws {
+    /// - Parameter readAhead: false maps the file without asking the kernel to read it ahead, so
+    ///   its pages are read only when touched (a vision projector that may never be used).
+    public init(path: String, readAhead: Bool = true) throws {
         ownsCopy = false
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -39,7 +41,8 @@ public final class MappedFile: @unchecked Sendable {
             throw GGUFError(.io, file: path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
         }
         // Weights are read front to back on every token: ask the kernel to read ahead.
-        _ = madvise(base, size, MADV_WILLNEED)
+        // Otherwise a fault reads only its own page, not the pages around it.
+        _ = madvise(base, size, readAhead ? MADV_WILLNEED : MADV_RANDOM)
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 

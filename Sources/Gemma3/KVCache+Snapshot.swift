@@ -36,6 +36,24 @@ public struct SnapshotHeader: Codable, Equatable, Sendable {
     /// The KV type of the global layers (`KVType.rawValue`); nil in snapshots from before KV types,
     /// which are f32.
     public var kv: String?
+    /// Positions filled from embeddings rather than token ids (image soft tokens); absent in
+    /// snapshots without any.
+    public var spans: [SnapshotSpan]?
+}
+
+/// A run of positions evaluated from embeddings (an image's soft tokens, one bidirectional batch),
+/// with a key naming what was encoded (the session's hash of the projector and the pixels), so a
+/// restored session can tell whether a new prompt's image is the one its cache holds.
+public struct SnapshotSpan: Codable, Equatable, Sendable {
+    public var start: Int
+    public var count: Int
+    public var key: String
+
+    public init(start: Int, count: Int, key: String) {
+        self.start = start
+        self.count = count
+        self.key = key
+    }
 }
 
 extension KVCache {
@@ -44,14 +62,18 @@ extension KVCache {
     func snapshotHeader(model: String, tokens: Int, logits: Int) -> SnapshotHeader {
         SnapshotHeader(model: model, layers: config.blockCount, kvDim: config.kvDim, window: config.slidingWindow,
                        pattern: config.slidingWindowPattern, context: context, length: length, tokens: tokens,
-                       slots: capacity, logits: logits, kv: kvType.rawValue)
+                       slots: capacity, logits: logits, kv: kvType.rawValue, spans: nil)
     }
 
     /// Saves the cache, `tokens` (which must be what the cache holds) and the logits after the
     /// last of them to `path`, atomically. `model` identifies the weights (`GGUFFile.identity`).
-    public func saveSnapshot(to path: String, tokens: [Int32], logits: UnsafeBufferPointer<Float>, model: String) throws {
+    /// `spans` are the positions evaluated from embeddings (see `SnapshotSpan`).
+    public func saveSnapshot(to path: String, tokens: [Int32], logits: UnsafeBufferPointer<Float>, model: String,
+                             spans: [SnapshotSpan] = []) throws {
         precondition(tokens.count == length, "the tokens must be those the cache holds")
-        let header = try JSONEncoder().encode(snapshotHeader(model: model, tokens: tokens.count, logits: logits.count))
+        var fields = snapshotHeader(model: model, tokens: tokens.count, logits: logits.count)
+        fields.spans = spans.isEmpty ? nil : spans
+        let header = try JSONEncoder().encode(fields)
         let tmp = "\(path).tmp.\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SnapshotError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
@@ -98,16 +120,30 @@ extension KVCache {
     /// Restores a snapshot saved from the same model and layout into this cache and `logits`;
     /// returns its tokens.
     public func restoreSnapshot(from path: String, logits: UnsafeMutableBufferPointer<Float>, model: String) throws -> [Int32] {
+        try restoreSnapshotState(from: path, logits: logits, model: model).tokens
+    }
+
+    /// `restoreSnapshot`, also returning the spans evaluated from embeddings (checked to lie
+    /// inside the restored positions, in order and without overlap).
+    public func restoreSnapshotState(from path: String, logits: UnsafeMutableBufferPointer<Float>,
+                                     model: String) throws -> (tokens: [Int32], spans: [SnapshotSpan]) {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw SnapshotError("cannot read snapshot: \(error)") }
-        return try restoreSnapshot(bytes: file.bytes, name: path, logits: logits, model: model)
+        return try restoreSnapshotState(bytes: file.bytes, name: path, logits: logits, model: model)
+    }
+
+    /// Restores a snapshot from its bytes (`name` only labels errors); returns its tokens.
+    public func restoreSnapshot(bytes b: UnsafeRawBufferPointer, name path: String,
+                                logits: UnsafeMutableBufferPointer<Float>, model: String) throws -> [Int32] {
+        try restoreSnapshotState(bytes: b, name: path, logits: logits, model: model).tokens
     }
 
     /// Restores a snapshot from its bytes (`name` only labels errors). Every length and count in
     /// the file is checked against the bytes present and this cache's layout before anything is
     /// copied; on any error the cache and `logits` are left as they were.
-    public func restoreSnapshot(bytes b: UnsafeRawBufferPointer, name path: String,
-                                logits: UnsafeMutableBufferPointer<Float>, model: String) throws -> [Int32] {
+    public func restoreSnapshotState(bytes b: UnsafeRawBufferPointer, name path: String,
+                                     logits: UnsafeMutableBufferPointer<Float>,
+                                     model: String) throws -> (tokens: [Int32], spans: [SnapshotSpan]) {
         guard b.count >= 16, Array(b[0..<8]) == Self.snapshotMagic else {
             throw SnapshotError("\(path) is not a GemmaEdge session snapshot")
         }
@@ -139,6 +175,14 @@ extension KVCache {
             throw SnapshotError("\(path): inconsistent lengths (\(header.length) cached, \(header.tokens) tokens, "
                                 + "context \(context))")
         }
+        let spans = header.spans ?? []
+        var end = 0
+        for span in spans {
+            guard span.start >= end, span.count >= 1, span.start + span.count <= header.length else {
+                throw SnapshotError("\(path): inconsistent embedding spans")
+            }
+            end = span.start + span.count
+        }
         func align(_ x: Int) -> Int { (x + 63) / 64 * 64 }
         let tokensAt = align(16 + headerLength)
         let kvAt = align(tokensAt + 4 * header.tokens)
@@ -159,7 +203,7 @@ extension KVCache {
         }
         UnsafeMutableRawBufferPointer(logits).copyMemory(from: UnsafeRawBufferPointer(rebasing: b[logitsAt..<b.count]))
         length = header.length
-        return tokens
+        return (tokens, spans)
     }
 }
 

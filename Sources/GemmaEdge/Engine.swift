@@ -3,6 +3,7 @@ import Gemma3
 import Kernels
 import Sampling
 import Tokenizer
+import Vision
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,10 @@ public struct EngineOptions: Sendable {
     public var cpus: [Int32]? = nil
     /// A SentencePiece `tokenizer.model` to use instead of the GGUF vocabulary.
     public var tokenizerModel: String? = nil
+    /// The vision projector paired with the model (llama.cpp's mmproj for Gemma 3 4B). It is
+    /// checked at load but its weights are read only when the first image is encoded; the prompt
+    /// batch is raised to hold one image's soft tokens and local KV rings grow to take them.
+    public var mmproj: String? = nil
 
     public init() {}
 
@@ -60,6 +65,10 @@ public final class Engine: @unchecked Sendable {
     public let options: EngineOptions
     /// Seconds spent loading.
     public let loadSeconds: Double
+    /// The vision projector when `options.mmproj` was given (its weights are read at the first image).
+    public let vision: VisionModel?
+    /// `<start_of_image>` and `<end_of_image>` when the model has a vision projector.
+    public let imageMarkers: (start: Int32, end: Int32)?
 
     public init(modelPath: String, options: EngineOptions = EngineOptions()) throws {
         let t0 = monotonicSeconds()
@@ -67,6 +76,10 @@ public final class Engine: @unchecked Sendable {
         if options.threads == 0 { options.threads = EngineOptions.defaultThreads }
         guard options.threads >= 1, options.threads <= 256 else {
             throw EngineError.invalidOption("--threads must be between 1 and 256")
+        }
+        if let mmproj = options.mmproj {
+            // An image's soft tokens are one bidirectional batch: the prompt batch must hold them.
+            options.batch = max(options.batch, try VisionModel.config(path: mmproj).tokensPerImage)
         }
         guard options.batch >= 1, options.batch <= 4096 else {
             throw EngineError.invalidOption("--batch must be between 1 and 4096")
@@ -111,6 +124,17 @@ public final class Engine: @unchecked Sendable {
         } else {
             tokenizer = BPETokenizer(vocabulary: vocabulary)
         }
+        if let mmproj = options.mmproj {
+            guard let soi = vocabulary.id(of: "<start_of_image>"), let eoi = vocabulary.id(of: "<end_of_image>") else {
+                throw EngineError.invalidOption("the text model's vocabulary has no <start_of_image> / <end_of_image> "
+                                                + "pieces: it is not a Gemma 3 vision model, so --mmproj cannot be used")
+            }
+            imageMarkers = (soi, eoi)
+            vision = try VisionModel(path: mmproj, textConfig: config, compute: model.compute)
+        } else {
+            imageMarkers = nil
+            vision = nil
+        }
         self.options = options
         loadSeconds = monotonicSeconds() - t0
     }
@@ -127,24 +151,43 @@ public final class Engine: @unchecked Sendable {
 }
 
 /// One sequence: its KV cache, its tokens so far and the logits of its last token.
+///
+/// On an engine with a vision projector a session also takes images (Session+Images.swift): each
+/// view's soft tokens are one bidirectional batch, recorded in `tokens` as `imagePlaceholder` and
+/// in `imageSpans` with a key of what was encoded, so prefix reuse and snapshots cover them.
 public final class Session: @unchecked Sendable {
+    /// The id recorded in `tokens` for each soft token of an image.
+    public static let imagePlaceholder: Int32 = -1
+
     public let engine: Engine
     public let cache: KVCache
-    /// Every token evaluated so far, in order. Reserved to the context at creation.
-    public private(set) var tokens: [Int32]
+    /// Every position evaluated so far, in order: token ids, and `imagePlaceholder` for image soft
+    /// tokens. Reserved to the context at creation.
+    public internal(set) var tokens: [Int32]
     /// Logits after the last evaluated token (vocabulary size).
     public let logits: UnsafeMutableBufferPointer<Float>
+    /// The image views the cache holds, in order: first position, soft tokens and key.
+    public internal(set) var imageSpans: [SnapshotSpan] = []
+    /// Seconds spent in the vision encoder so far, and the views encoded.
+    public internal(set) var encodeSeconds: Double = 0
+    public internal(set) var encodedViews = 0
+    /// One view's soft tokens (tokensPerImage x width), allocated at the first image.
+    var embeddings: UnsafeMutablePointer<Float>?
 
     init(engine: Engine, context: Int) {
         self.engine = engine
-        cache = KVCache(config: engine.config, context: context, kvType: engine.options.kvType)
+        cache = KVCache(config: engine.config, context: context,
+                        bidirectionalSpan: engine.vision?.tokensPerImage ?? 0, kvType: engine.options.kvType)
         tokens = []
         tokens.reserveCapacity(context)
         logits = .allocate(capacity: engine.config.vocabularySize)
         logits.initialize(repeating: 0)
     }
 
-    deinit { logits.deallocate() }
+    deinit {
+        logits.deallocate()
+        embeddings?.deallocate()
+    }
 
     public var context: Int { cache.context }
     public var remaining: Int { context - cache.length }
@@ -153,10 +196,14 @@ public final class Session: @unchecked Sendable {
     public func reset() {
         cache.reset()
         tokens.removeAll(keepingCapacity: true)
+        imageSpans.removeAll(keepingCapacity: true)
     }
 
     /// Evaluates `ids` in batches and leaves the logits of the last one in `logits`.
-    public func append(_ ids: [Int32]) throws {
+    public func append(_ ids: [Int32]) throws { try append(ids, logits: true) }
+
+    /// Evaluates `ids`; the logits (the output projection, a whole vocabulary) only when `wanted`.
+    func append(_ ids: [Int32], logits wanted: Bool) throws {
         guard !ids.isEmpty else { throw EngineError.emptyPrompt }
         guard ids.count <= remaining else {
             throw EngineError.promptTooLong(tokens: cache.length + ids.count, context: context)
@@ -171,37 +218,44 @@ public final class Session: @unchecked Sendable {
             }
         }
         tokens.append(contentsOf: ids)
-        model.lastLogits(into: logits.baseAddress!)
+        if wanted { model.lastLogits(into: logits.baseAddress!) }
     }
 
-    /// Saves the whole state (KV cache, tokens, last logits) to `path`, atomically.
+    /// Saves the whole state (KV cache, tokens, image spans, last logits) to `path`, atomically.
     public func save(to path: String) throws {
-        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.file.identity)
+        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.file.identity,
+                               spans: imageSpans)
     }
 
     /// Replaces this session's state with a snapshot saved by `save(to:)` from the same model
-    /// and context.
+    /// and context (and, when it holds images, a session that takes images).
     public func restore(from path: String) throws {
-        let restored = try cache.restoreSnapshot(from: path, logits: logits, model: engine.file.identity)
+        let restored = try cache.restoreSnapshotState(from: path, logits: logits, model: engine.file.identity)
+        // Every image position must belong to a span and every span hold only image positions.
+        var inSpan = 0
+        for span in restored.spans {
+            inSpan += span.count
+            guard restored.tokens[span.start..<(span.start + span.count)].allSatisfy({ $0 == Self.imagePlaceholder }) else {
+                reset()
+                throw SnapshotError("\(path): an image span covers token ids")
+            }
+        }
+        guard restored.tokens.lazy.filter({ $0 == Self.imagePlaceholder }).count == inSpan else {
+            reset()
+            throw SnapshotError("\(path): image positions outside the recorded spans")
+        }
         tokens.removeAll(keepingCapacity: true)
-        tokens.append(contentsOf: restored)
+        tokens.append(contentsOf: restored.tokens)
+        imageSpans = restored.spans
     }
 
     /// Makes the session hold `ids`, reusing the longest prefix it already holds and evaluating
     /// only the rest (a kiosk's fixed system prompt is evaluated once). Returns how many tokens
-    /// were reused.
+    /// were reused. `prefill(_ items:)` does the same for prompts with images.
     @discardableResult
     public func prefill(_ ids: [Int32]) throws -> Int {
         guard !ids.isEmpty else { throw EngineError.emptyPrompt }
-        var common = zip(tokens, ids).prefix { $0 == $1 }.count
-        if common == ids.count, common == tokens.count { return common }  // logits are already those of ids.last
-        // The logits of the last prompt token are needed, so at least one token is evaluated.
-        common = min(common, ids.count - 1)
-        if !cache.canTruncate(to: common) { common = 0 }
-        cache.truncate(to: common)
-        tokens.removeSubrange(common...)
-        try append(Array(ids[common...]))
-        return common
+        return try prefill([Item.tokens(ids)])
     }
 
     /// Evaluates one token (the decode step). Allocates nothing.

@@ -1,5 +1,6 @@
 import GGUF
 import Gemma3
+import Vision
 
 /// The memory a model needs at a given context, by component, computed from the file alone
 /// (nothing is loaded): what `inspect --memory` prints and what the fit check compares with the
@@ -15,27 +16,51 @@ public struct MemoryPlan: Sendable, Equatable {
     public var globalKV: Int
     /// Activations, quantised inputs, attention scores and the logits of one step.
     public var scratch: Int
+    /// Vision projector tensors: mapped at load but not read (so not resident) until the first
+    /// image; 0 without a projector.
+    public var visionMapped: Int
+    /// What the first image allocates: the projector's copied vectors and transposed projection,
+    /// the encoder's scratch and input, one image's soft tokens; 0 without a projector.
+    public var visionAllocated: Int
 
     public var kvTotal: Int { localKV + globalKV }
-    public var total: Int { weightsMapped + repackedArena + localKV + globalKV + scratch }
+    /// Everything, once an image has been encoded.
+    public var total: Int { totalWithoutImages + visionMapped + visionAllocated }
+    /// What a run that never sees an image holds (the projector stays mapped but unread).
+    public var totalWithoutImages: Int { weightsMapped + repackedArena + localKV + globalKV + scratch }
 
-    public init(weightsMapped: Int, repackedArena: Int, localKV: Int, globalKV: Int, scratch: Int) {
+    public init(weightsMapped: Int, repackedArena: Int, localKV: Int, globalKV: Int, scratch: Int,
+                visionMapped: Int = 0, visionAllocated: Int = 0) {
         self.weightsMapped = weightsMapped
         self.repackedArena = repackedArena
         self.localKV = localKV
         self.globalKV = globalKV
         self.scratch = scratch
+        self.visionMapped = visionMapped
+        self.visionAllocated = visionAllocated
     }
 
     /// The plan for `file` with a context of `context` tokens, prompt batches of `batch` and KV rows
-    /// of `kvType` (the bytes the cache really allocates for that type).
-    public init(file: GGUFFile, context: Int, batch: Int = 64, kvType: KVType = .f16) throws {
+    /// of `kvType` (the bytes the cache really allocates for that type). With
+    /// a vision projector (`mmproj`, its encoder on `threads` threads) the batch is raised to one
+    /// image's soft tokens and the local KV rings grow to take them, as `Engine` does.
+    public init(file: GGUFFile, context: Int, batch: Int = 64, kvType: KVType = .f16, mmproj: GGUFFile? = nil,
+                threads: Int = 1) throws {
         let config = try Gemma3Config(file: file)
-        let kv = KVCache.bytes(config: config, context: context, kvType: kvType)
+        var batch = batch, span = 0, vision = (mapped: 0, allocated: 0)
+        if let mmproj {
+            let tokens = try VisionConfig(file: mmproj).tokensPerImage
+            batch = max(batch, tokens)
+            span = tokens
+            vision = try VisionModel.memory(file: mmproj, threads: threads)
+            vision.allocated += tokens * config.embeddingLength * MemoryLayout<Float>.size
+        }
+        let kv = KVCache.bytes(config: config, context: context, bidirectionalSpan: span, kvType: kvType)
         self.init(weightsMapped: file.tensors.reduce(0) { $0 + $1.byteCount }, repackedArena: 0,
                   localKV: kv.local, globalKV: kv.global,
                   scratch: Gemma3Model.scratchBytes(config: config, maxBatch: batch, maxContext: context)
-                      + config.vocabularySize * MemoryLayout<Float>.size)
+                      + config.vocabularySize * MemoryLayout<Float>.size,
+                  visionMapped: vision.mapped, visionAllocated: vision.allocated)
     }
 
     /// What a cache giving every layer the whole context would take (the design without rings).
@@ -46,7 +71,12 @@ public struct MemoryPlan: Sendable, Equatable {
 
     /// The figures by name, in bytes (for JSON).
     public var components: [(String, Int)] {
-        [("weights_mapped", weightsMapped), ("repacked_arena", repackedArena), ("local_kv", localKV),
-         ("global_kv", globalKV), ("scratch", scratch), ("total", total)]
+        var c = [("weights_mapped", weightsMapped), ("repacked_arena", repackedArena), ("local_kv", localKV),
+                 ("global_kv", globalKV), ("scratch", scratch)]
+        if visionMapped > 0 {
+            c += [("vision_mapped", visionMapped), ("vision_allocated", visionAllocated),
+                  ("total_without_images", totalWithoutImages)]
+        }
+        return c + [("total", total)]
     }
 }

@@ -180,32 +180,52 @@ public struct ChatCompletionBody: Decodable, Sendable {
         var type: String
     }
 
-    /// Message content: a string, or an array of `{"type": "text", "text": ...}` parts.
+    /// Message content: a string, or an array of `{"type": "text", "text": ...}` parts and (vision)
+    /// `{"type": "image_url", "image_url": {"url": ...}}` parts.
     struct Content: Decodable, Sendable {
         var text: String
+        /// Vision: the image parts' URLs in order, and the text before each image and after the
+        /// last (text parts joined with newlines); `segments` is `[text]` without images.
+        var imageURLs: [String] = []
+        var segments: [String] = []
 
         struct Part: Decodable, Sendable {
             var type: String
             var text: String?
+            var imageURL: ImageURL?
+
+            struct ImageURL: Decodable, Sendable { var url: String }
+            enum CodingKeys: String, CodingKey { case type, text, imageURL = "image_url" }
         }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
             let field = RequestJSON.path(decoder.codingPath)
-            if c.decodeNil() { text = ""; return }
-            if let s = try? c.decode(String.self) { text = s; return }
+            if c.decodeNil() { text = ""; segments = [text]; return }
+            if let s = try? c.decode(String.self) { text = s; segments = [text]; return }
             guard let parts = try? c.decode([Part].self) else {
-                throw RequestError("`\(field)` must be a string or an array of text parts", param: field)
+                throw RequestError("`\(field)` must be a string or an array of text and image_url parts", param: field)
             }
-            var pieces: [String] = []
-            for part in parts {
+            var pieces: [String] = [], all: [String] = []
+            for (i, part) in parts.enumerated() {
+                if part.type == "image_url" {
+                    guard let url = part.imageURL?.url else {
+                        throw RequestError("`\(field)[\(i)].image_url.url` is missing", param: "\(field)[\(i)].image_url")
+                    }
+                    imageURLs.append(url)
+                    segments.append(pieces.joined(separator: "\n"))
+                    pieces.removeAll()
+                    continue
+                }
                 guard part.type == "text", let t = part.text else {
-                    throw RequestError("`\(field)` has a part of type \"\(part.type)\": only text parts are supported",
-                                              param: field)
+                    throw RequestError("`\(field)` has a part of type \"\(part.type)\": only text and image_url "
+                                       + "parts are supported", param: field)
                 }
                 pieces.append(t)
+                all.append(t)
             }
-            text = pieces.joined(separator: "\n")
+            segments.append(pieces.joined(separator: "\n"))
+            text = all.joined(separator: "\n")
         }
     }
 

@@ -137,8 +137,9 @@ public final class GemmaServer: Sendable {
                                      randomSeed: UInt64.random(in: 0...UInt64.max))
             }
             let context = engine.options.context
-            guard prompt.count <= context else {
-                throw APIError.badRequest("the prompt is \(prompt.count) tokens but the context holds \(context) tokens",
+            let positions = engine.positions(of: prompt)
+            guard positions <= context else {
+                throw APIError.badRequest("the prompt is \(positions) tokens but the context holds \(context) tokens",
                                           param: kind == .chat ? "messages" : "prompt")
             }
             let job = GenerationJob(prompt: prompt, maxTokens: settings.maxTokens, parameters: settings.parameters,
@@ -191,14 +192,20 @@ public final class GemmaServer: Sendable {
         }, onInboundClosed: { watched.clientLeft() })
     }
 
-    /// Decodes a body into prompt ids and the generation fields.
-    private func parse(_ bytes: [UInt8], kind: ResponseFormatter.Kind, engine: Engine) throws -> ([Int32], GenerationFields) {
+    /// Decodes a body into the prompt (ids, and image views for a chat with images) and the
+    /// generation fields.
+    private func parse(_ bytes: [UInt8], kind: ResponseFormatter.Kind, engine: Engine) throws -> ([Session.Item], GenerationFields) {
         switch kind {
         case .chat:
             let body = try APIError.checkingRequest { try RequestJSON.decode(ChatCompletionBody.self, from: bytes) }
+            if body.messages.contains(where: { !($0.content?.imageURLs.isEmpty ?? true) }) {
+                let items = try ChatImages.items(body, engine: engine, maxImages: options.maxImages,
+                                                 maxImageBytes: options.maxImageBytes)
+                return (items, body.fields)
+            }
             let messages = try APIError.checkingRequest { try body.chatMessages() }
             do {
-                return (try ChatTemplate(tokenizer: engine.tokenizer).encode(messages), body.fields)
+                return ([.tokens(try ChatTemplate(tokenizer: engine.tokenizer).encode(messages))], body.fields)
             } catch let error as TokenizerError {
                 throw APIError.badRequest(error.message, param: "messages")
             }
@@ -208,7 +215,7 @@ public final class GemmaServer: Sendable {
             switch body.prompt {
             case .text(let text):
                 do {
-                    return (try engine.tokenizer.encode(text, addBOS: true), body.fields)
+                    return ([.tokens(try engine.tokenizer.encode(text, addBOS: true))], body.fields)
                 } catch let error as TokenizerError {
                     throw APIError.badRequest(error.message, param: "prompt")
                 }
@@ -217,7 +224,7 @@ public final class GemmaServer: Sendable {
                 if let bad = ids.first(where: { !(0..<vocabulary).contains($0) }) {
                     throw APIError.badRequest("`prompt` holds token id \(bad), outside 0..<\(vocabulary)", param: "prompt")
                 }
-                return (ids.map { Int32($0) }, body.fields)
+                return ([.tokens(ids.map { Int32($0) })], body.fields)
             }
         }
     }

@@ -2,10 +2,10 @@ import Foundation
 import GemmaEdge
 import Sampling
 
-/// One accepted request: its prompt ids and limits, a cancel flag, and the stream of events the
-/// worker sends back to the HTTP handler.
+/// One accepted request: its prompt (ids, and image views for a chat with images) and limits, a
+/// cancel flag, and the stream of events the worker sends back to the HTTP handler.
 final class GenerationJob: @unchecked Sendable {
-    let prompt: [Int32]
+    let prompt: [Session.Item]
     let maxTokens: Int
     let parameters: SamplingParameters
     let stopTokens: [Int32]
@@ -17,7 +17,7 @@ final class GenerationJob: @unchecked Sendable {
     private var _cancelReason: FinishReason?
     private var finished = false
 
-    init(prompt: [Int32], maxTokens: Int, parameters: SamplingParameters, stopTokens: [Int32], arrival: Double) {
+    init(prompt: [Session.Item], maxTokens: Int, parameters: SamplingParameters, stopTokens: [Int32], arrival: Double) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.parameters = parameters
@@ -242,18 +242,30 @@ final class GenerationScheduler: @unchecked Sendable {
         session.reset()
         do {
             let chunk = max(256, engine.options.batch * 4)
-            var i = 0
-            while i < job.prompt.count {
-                if let reason = job.cancelReason {
-                    summary.reason = reason
-                    return summary
+            for item in job.prompt {
+                switch item {
+                case .tokens(let ids):
+                    var i = 0
+                    while i < ids.count {
+                        if let reason = job.cancelReason {
+                            summary.reason = reason
+                            return summary
+                        }
+                        let n = min(chunk, ids.count - i)
+                        try session.append(Array(ids[i..<(i + n)]))
+                        progressed()
+                        i += n
+                    }
+                case .view(let image):
+                    if let reason = job.cancelReason {
+                        summary.reason = reason
+                        return summary
+                    }
+                    try session.append(view: image)
+                    progressed()
                 }
-                let n = min(chunk, job.prompt.count - i)
-                try session.append(Array(job.prompt[i..<(i + n)]))
-                progressed()
-                i += n
             }
-            summary.promptTokens = job.prompt.count
+            summary.promptTokens = engine.positions(of: job.prompt)
             let sampler = Sampler(parameters: job.parameters, vocabularySize: engine.config.vocabularySize)
             var generated = 0
             let stop = try session.generate(maxTokens: job.maxTokens, sampler: sampler, stopTokens: job.stopTokens) { id in

@@ -37,6 +37,10 @@ public struct ServerOptions: Sendable, Equatable {
     public var requestTimeout: Double = 120
     /// Largest request body accepted, in bytes (413 above).
     public var maxBodyBytes: Int = 1 << 20
+    /// Vision: the largest PNG one `image_url` part may hold, in bytes (413 above).
+    public var maxImageBytes: Int = 4 << 20
+    /// Vision: the most images one request may hold (400 above).
+    public var maxImages: Int = 4
     /// The id `/v1/models` reports and responses carry.
     public var modelName: String = "gemma-3"
 
@@ -59,6 +63,8 @@ public struct ServerOptions: Sendable, Equatable {
             return "--timeout must be between 0 and 86400 seconds"
         }
         if !(1_024...(256 << 20)).contains(maxBodyBytes) { return "the body limit must be between 1 KiB and 256 MiB" }
+        if !(1_024...(64 << 20)).contains(maxImageBytes) { return "--max-image-bytes must be between 1 KiB and 64 MiB" }
+        if !(0...64).contains(maxImages) { return "--max-images must be between 0 and 64" }
         if modelName.isEmpty { return "the model name must not be empty" }
         return nil
     }

@@ -2,42 +2,94 @@ import GGUF
 import Gemma3
 import Kernels
 
-/// A Gemma 3 vision projector (llama.cpp's `mmproj` GGUF) loaded for the text model it is paired
-/// with: the config, the weights (checked against the text model's width), the encoder and its
-/// scratch, and the buffer one preprocessed image is written to. Creating it maps the mmproj file
-/// and allocates the encoder's scratch, so create it only when an image is given.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Gemma 3 vision projector (llama.cpp's `mmproj` GGUF) paired with a text model.
+///
+/// Creating it maps the mmproj file without read-ahead and checks everything its header tells
+/// (config, tensor names and shapes, the projection's width against the text model) without
+/// reading a tensor: a kiosk that never sees an image never reads the projector's pages. The first
+/// `encode` (or `prepare()`) reads the weights (copies the vectors, transposes the projection) and
+/// allocates the encoder's scratch.
 public final class VisionModel: @unchecked Sendable {
     public let file: GGUFFile
     public let config: VisionConfig
-    public let weights: VisionWeights
-    public let encoder: SigLIPEncoder
+    /// Width of the soft tokens (the text model's embedding length).
+    public let textWidth: Int
     /// What image files may be, and the background transparent pixels are composited over.
     public var limits = ImageLimits()
     /// Pan & Scan crops for images far from square; nil (the default) encodes the whole image only.
     public var panAndScan: PanAndScan?
+    private let compute: Compute
+    private var loaded: (weights: VisionWeights, encoder: SigLIPEncoder, input: UnsafeMutablePointer<Float>)?
     private let arena = FloatArena()
-    private let input: UnsafeMutablePointer<Float>  // imageSize x imageSize x 3, normalised
+    private var _identity: String?
 
-    /// Maps and checks the mmproj at `path` against the text model's config.
+    /// Maps and checks the mmproj at `path` against the text model's config; reads no tensor data.
     public init(path: String, textConfig: Gemma3Config, compute: Compute) throws {
-        let file = try GGUFFile(path: path)
+        let file = try GGUFFile(path: path, readAhead: false)
         self.file = file
         config = try VisionConfig(file: file)
-        weights = try VisionWeights(file: file, config: config, textWidth: textConfig.embeddingLength)
-        encoder = SigLIPEncoder(weights: weights, compute: compute)
-        input = arena.allocate(config.imageSize * config.imageSize * 3)
+        textWidth = textConfig.embeddingLength
+        self.compute = compute
+        try VisionWeights.validate(file: file, config: config, textWidth: textWidth)
+    }
+
+    /// Whether the weights have been read and the encoder's scratch allocated (the first image).
+    public var isPrepared: Bool { loaded != nil }
+
+    /// Reads the weights and allocates the encoder (done by the first `encode`; later calls do
+    /// nothing). Fails on a tensor holding a non-finite value.
+    public func prepare() throws {
+        guard loaded == nil else { return }
+        // The file was mapped for single-page reads; the weights are now read front to back.
+        let mapping = UnsafeMutableRawPointer(mutating: file.mapping.bytes.baseAddress!)
+        _ = madvise(mapping, file.mapping.bytes.count, MADV_NORMAL)
+        _ = madvise(mapping, file.mapping.bytes.count, MADV_WILLNEED)
+        let weights = try VisionWeights(file: file, config: config, textWidth: textWidth)
+        loaded = (weights, SigLIPEncoder(weights: weights, compute: compute),
+                  arena.allocate(config.imageSize * config.imageSize * 3))
+    }
+
+    /// The weights, read on first use.
+    public var weights: VisionWeights {
+        get throws { try prepare(); return loaded!.weights }
+    }
+
+    /// The encoder, allocated on first use.
+    public var encoder: SigLIPEncoder {
+        get throws { try prepare(); return loaded!.encoder }
+    }
+
+    /// Seconds the last `encode` spent in the encoder (0 before the first image).
+    public var lastEncodeSeconds: Double { loaded?.encoder.lastSeconds ?? 0 }
+
+    /// Bytes of the projector's mapped tensors resident in memory now (0 until an image is encoded,
+    /// unless the file was already in the page cache).
+    public var residentBytes: Int {
+        let first = file.tensors.map(\.fileOffset).min() ?? file.mapping.bytes.count
+        return file.mapping.residentBytes(offset: first)
+    }
+
+    /// A short identity of the projector (see `GGUFFile.identity`). It reads the first bytes of
+    /// every tensor, so it is computed on first use, which is when an image is given.
+    public var identity: String {
+        if let i = _identity { return i }
+        let i = file.identity
+        _identity = i
+        return i
     }
 
     /// The config of the mmproj at `path`, from its metadata alone (for sizing batches before the
     /// text model is loaded).
     public static func config(path: String) throws -> VisionConfig {
-        try VisionConfig(file: GGUFFile(path: path))
+        try VisionConfig(file: GGUFFile(path: path, readAhead: false))
     }
 
     /// Soft tokens each view of an image becomes.
     public var tokensPerImage: Int { config.tokensPerImage }
-    /// Width of the soft tokens (the text model's embedding length).
-    public var textWidth: Int { weights.textWidth }
 
     /// Reads an image file with this model's limits.
     public func load(path: String) throws -> RGBImage {
@@ -50,23 +102,26 @@ public final class VisionModel: @unchecked Sendable {
     }
 
     /// Encodes one view: preprocesses it as llama.cpp does for Gemma 3 and writes tokensPerImage
-    /// rows of textWidth floats to `out`.
-    public func encode(_ image: RGBImage, into out: UnsafeMutablePointer<Float>) {
+    /// rows of textWidth floats to `out`. The first call reads the weights (see `prepare()`).
+    public func encode(_ image: RGBImage, into out: UnsafeMutablePointer<Float>) throws {
+        try prepare()
+        let (_, encoder, input) = loaded!
         let square = ImagePreprocessor.letterbox(image, size: config.imageSize)
         ImagePreprocessor.normalize(square, mean: config.imageMean, std: config.imageStd, into: input)
         encoder.encode(pixels: input, into: out)
     }
 
     /// Encodes one view into a new array of tokensPerImage * textWidth floats.
-    public func encode(_ image: RGBImage) -> [Float] {
+    public func encode(_ image: RGBImage) throws -> [Float] {
         var out = [Float](repeating: 0, count: tokensPerImage * textWidth)
-        out.withUnsafeMutableBufferPointer { encode(image, into: $0.baseAddress!) }
+        try out.withUnsafeMutableBufferPointer { try encode(image, into: $0.baseAddress!) }
         return out
     }
 
-    /// Bytes this model holds beyond the mapped file: copied vectors and the encoder's scratch.
+    /// Bytes this model holds beyond the mapped file once prepared: copied vectors and the
+    /// encoder's scratch (0 before the first image).
     public var allocatedBytes: Int {
-        Self.allocatedBytes(config: config, textWidth: textWidth, threads: encoder.compute.threads)
+        isPrepared ? Self.allocatedBytes(config: config, textWidth: textWidth, threads: compute.threads) : 0
     }
 
     static func allocatedBytes(config c: VisionConfig, textWidth: Int, threads: Int) -> Int {
@@ -80,7 +135,11 @@ public final class VisionModel: @unchecked Sendable {
     /// fit checks): its mapped tensors, and what loading it allocates (copied vectors, the
     /// transposed projection, the encoder's scratch and input) with `threads` compute threads.
     public static func memory(path: String, threads: Int) throws -> (mapped: Int, allocated: Int) {
-        let file = try GGUFFile(path: path)
+        try memory(file: GGUFFile(path: path, readAhead: false), threads: threads)
+    }
+
+    /// `memory(path:threads:)` for an open file.
+    public static func memory(file: GGUFFile, threads: Int) throws -> (mapped: Int, allocated: Int) {
         let c = try VisionConfig(file: file)
         let width = file.tensor(named: "mm.input_projection.weight")?.dimensions.first ?? 0
         return (file.tensors.reduce(0) { $0 + $1.byteCount }, allocatedBytes(config: c, textWidth: width, threads: threads))

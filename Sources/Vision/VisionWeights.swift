@@ -49,12 +49,27 @@ public final class VisionWeights: @unchecked Sendable {
     private let arena = FloatArena()
 
     /// - Parameter textWidth: the paired text model's embedding length; the projection must write it.
-    public init(file: GGUFFile, config c: VisionConfig, textWidth: Int) throws {
+    public convenience init(file: GGUFFile, config c: VisionConfig, textWidth: Int) throws {
+        try self.init(file: file, config: c, textWidth: textWidth, readData: true)
+    }
+
+    /// Runs every check of `init` that the tensor table alone answers (names, shapes, types, the
+    /// projection's width) without reading any tensor data, so a projector is validated at load
+    /// while its pages stay unread until the first image. The finiteness of the vectors is checked
+    /// when they are read.
+    public static func validate(file: GGUFFile, config c: VisionConfig, textWidth: Int) throws {
+        _ = try VisionWeights(file: file, config: c, textWidth: textWidth, readData: false)
+    }
+
+    /// - Parameter readData: false only checks the layout: vectors and the projection then point at
+    ///   one unread placeholder and the object must not be used (see `validate`).
+    private init(file: GGUFFile, config c: VisionConfig, textWidth: Int, readData: Bool) throws {
         self.file = file
         self.config = c
         self.textWidth = textWidth
         let path = file.path
         let arena = self.arena
+        let unread = arena.allocate(1)
 
         func info(_ name: String, _ shape: [Int]) throws -> GGUFTensorInfo? {
             guard let t = file.tensor(named: name) else { return nil }
@@ -75,6 +90,7 @@ public final class VisionWeights: @unchecked Sendable {
         }
         func vector(_ name: String, _ n: Int, required needed: Bool = false) throws -> UnsafeMutablePointer<Float>? {
             guard let t = needed ? try required(name, [n]) : try info(name, [n]) else { return nil }
+            guard readData else { _ = try matrix(t, rows: 1, columns: n); return unread }
             let p = arena.allocate(n)
             try matrix(t, rows: 1, columns: n).dequantizeRow(0, into: p)
             try Self.checkFinite(p, n, file: path, name: name)
@@ -139,6 +155,10 @@ public final class VisionWeights: @unchecked Sendable {
                                        + "text model is \(textWidth) wide (is this the mmproj of another model size?)")
         }
         let stored = try matrix(proj, rows: d, columns: textWidth)
+        guard readData else {
+            projection = Matrix(type: .f32, rows: textWidth, columns: d, base: unread)
+            return
+        }
         let transposed = arena.allocate(textWidth * d)
         let row = UnsafeMutablePointer<Float>.allocate(capacity: textWidth)
         defer { row.deallocate() }

@@ -3,6 +3,7 @@ import Foundation
 import GemmaEdge
 import Sampling
 import Tokenizer
+import Vision
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate text after a prompt, streamed to stdout.")
@@ -27,24 +28,34 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        if vision.active { return try vision.run(self) }  // vision (issue 7): the image path, ImageOptions.swift
         let params = try sampling.parameters()
-        let engine = try model.load()
+        let engine = try vision.vision.load(model)
         let tok = engine.tokenizer
-        let ids: [Int32]
-        if chatTemplate {
-            ids = try ChatTemplate(tokenizer: BPETokenizer(vocabulary: tok.vocabulary)).encode(user: prompt)
-        } else {
-            ids = try tok.encode(prompt, addBOS: true)
-        }
         let session = engine.makeSession()
+        let items: [Session.Item]
+        var pictures: [RGBImage] = []
+        if vision.images.isEmpty {
+            let ids: [Int32]
+            if chatTemplate {
+                ids = try ChatTemplate(tokenizer: BPETokenizer(vocabulary: tok.vocabulary)).encode(user: prompt)
+            } else {
+                ids = try tok.encode(prompt, addBOS: true)
+            }
+            items = [.tokens(ids)]
+        } else {
+            let projector = engine.vision!
+            pictures = try vision.images.map { try projector.load(path: $0) }
+            if vision.imageBenchRuns > 0 { return try vision.bench(projector, pictures[0], engine: engine) }
+            items = try session.items(for: MultimodalPrompt(text: prompt, images: pictures), chatTemplate: chatTemplate)
+        }
+        let positions = session.positions(of: items)
         let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
         let t0 = monotonicSeconds()
         if let snapshot = self.session, FileManager.default.fileExists(atPath: snapshot) {
             try session.restore(from: snapshot)
         }
-        let reused = try session.prefill(ids)
-        if let snapshot = self.session, reused < ids.count { try session.save(to: snapshot) }
+        let reused = try session.prefill(items)
+        if let snapshot = self.session, reused < positions { try session.save(to: snapshot) }
         let t1 = monotonicSeconds()
         var generated: [Int32] = []
         generated.reserveCapacity(maxTokens)
@@ -61,16 +72,24 @@ struct Generate: ParsableCommand {
         let tail = decoder.flush()
         let t2 = monotonicSeconds()
         if json {
-            try printJSON(["tokens": generated.map(Int.init), "text": text + tail, "prompt_tokens": ids.count])
+            var out: [String: Any] = ["tokens": generated.map(Int.init), "text": text + tail, "prompt_tokens": positions]
+            if !pictures.isEmpty {
+                out["images"] = pictures.count
+                out["image_views"] = session.encodedViews
+            }
+            try printJSON(out)
         } else {
             emit(tail + "\n")
         }
         if verbose {
             let decoded = max(0, generated.count - 1)
+            let images = pictures.isEmpty ? "" : String(format: "%d images (%d views) encoded in %.2f s; ", pictures.count,
+                                                        session.encodedViews, session.encodeSeconds)
             FileHandle.standardError.write(Data(String(
-                format: "load %.2f s, kernels %@, threads %d; prompt %d tokens (%d reused) in %.2f s (%.1f tok/s); %d tokens in %.2f s (%.1f tok/s)\n",
-                engine.loadSeconds, engine.model.compute.kernels.name, engine.options.threads, ids.count, reused, t1 - t0,
-                Double(ids.count - reused) / (t1 - t0), decoded, t2 - t1, decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
+                format: "load %.2f s, kernels %@, threads %d; %@prompt %d positions (%d reused) in %.2f s (%.1f pos/s); %d tokens in %.2f s (%.1f tok/s)\n",
+                engine.loadSeconds, engine.model.compute.kernels.name, engine.options.threads, images, positions, reused,
+                t1 - t0, Double(positions - reused) / (t1 - t0), decoded, t2 - t1,
+                decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
         }
     }
 }

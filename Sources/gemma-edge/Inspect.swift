@@ -13,6 +13,9 @@ struct Inspect: ParsableCommand {
     @Option(help: "Context length for --memory (default: 4096, or the model's context if smaller).") var ctx: Int?
     @Option(help: "Prompt batch for --memory.") var batch: Int = 64
     @Option(help: "KV cache type for --memory (f16, q8, f32; see `generate --help`).") var kvType: KVType = .f16
+    @Option(help: "With --memory: also count this vision projector (mapped at load, read and allocated at the first image).")
+    var mmproj: String?
+    @Option(help: "With --memory and --mmproj: the encoder's compute threads (default: as generate picks).") var threads: Int?
 
     func run() throws {
         let file = try GGUFFile(path: ModelOptionsPath.resolve(model))
@@ -64,7 +67,9 @@ extension Inspect {
         guard kvType.fits(headDim: config.headDim) else {
             throw CLIError("--kv-type q8 needs a head size that is a multiple of 32; this model's is \(config.headDim)")
         }
-        let plan = try MemoryPlan(file: file, context: context, batch: batch, kvType: kvType)
+        let projector = try mmproj.map { try GGUFFile(path: $0, readAhead: false) }
+        let plan = try MemoryPlan(file: file, context: context, batch: batch, kvType: kvType, mmproj: projector,
+                                  threads: threads ?? EngineOptions.defaultThreads)
         let noRings = try MemoryPlan.kvWithoutRings(file: file, context: context, kvType: kvType)
         // The KV bytes of every type that fits the model, for comparison.
         let byType = KVType.allCases.filter { $0.fits(headDim: config.headDim) }.map { t in
@@ -84,6 +89,10 @@ extension Inspect {
         emit("memory for \(file.path) at ctx \(context), batch \(batch), KV \(kvType.rawValue) "
              + "(local rings \(kvType.localRing.rawValue)):\n")
         for (k, v) in plan.components { emit("  \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(mib(v))  (\(v) bytes)\n") }
+        if plan.visionMapped > 0 {
+            emit("  (vision_mapped is mapped at load but read only at the first image; vision_allocated is allocated then;\n"
+                 + "   local_kv and scratch include room for one image's soft tokens)\n")
+        }
         emit(String(format: "  KV is %.1f %% of a cache giving every layer the whole context (%@)\n",
                     100 * Double(plan.kvTotal) / Double(noRings), mib(noRings).trimmingCharacters(in: .whitespaces)))
         for (t, b) in byType {

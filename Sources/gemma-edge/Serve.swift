@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import GemmaEdge
 import Service
+import Vision
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,10 +12,15 @@ struct Serve: ParsableCommand {
             Endpoints: POST /v1/chat/completions, POST /v1/completions (both stream with "stream": true), \
             GET /v1/models, GET /health (503 while the model loads, 200 when ready), GET /metrics (Prometheus). \
             The model loads in the background after the server listens. One request generates at a time; \
-            up to --queue more wait, and further ones get 503 with Retry-After.
+            up to --queue more wait, and further ones get 503 with Retry-After. With --mmproj, chat messages may \
+            hold images as OpenAI image_url parts with data:image/png;base64 URLs (nothing is fetched from the \
+            network); the projector's weights are read at the first image.
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var vision: VisionOptions
+    @Option(help: "Largest PNG one image_url part may hold, in bytes (413 above).") var maxImageBytes: Int = 4 << 20
+    @Option(help: "Most images one chat request may hold.") var maxImages: Int = 4
     @Option(help: "Address to listen on. Anything but 127.0.0.1/::1/localhost exposes the server.")
     var host: String = "127.0.0.1"
     @Option(help: "TCP port (default 8080).") var port: Int?
@@ -39,6 +45,12 @@ struct Serve: ParsableCommand {
         o.maxTokensCap = maxTokensCap
         o.queueCapacity = queue
         o.requestTimeout = timeout
+        o.maxImageBytes = maxImageBytes
+        o.maxImages = maxImages
+        if vision.mmproj != nil {
+            // The body must hold the images base64-encoded (4 characters per 3 bytes) plus the text.
+            o.maxBodyBytes = min(256 << 20, o.maxBodyBytes + maxImages * ((maxImageBytes + 2) / 3 * 4))
+        }
         let file = (model.modelPath as NSString).lastPathComponent
         o.modelName = modelName ?? (file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file)
         if let problem = o.validate() { throw ValidationError(problem) }
@@ -50,10 +62,18 @@ struct Serve: ParsableCommand {
         let path = model.modelPath
         // Checks the file, picks threads and cores for this board and runs the fit check, so a
         // model that cannot load fails here, before the server listens.
-        let engineOptions = try model.engineOptions()
+        let engineOptions = vision.apply(to: try model.engineOptions())
+        let background = try vision.background()
+        let panAndScan = vision.panAndScan
         try bootstrapLogging(level: logLevel)
-        let server = GemmaServer(options: serverOptions) { [engineOptions] in
-            try Engine(modelPath: path, options: engineOptions)
+        let server = GemmaServer(options: serverOptions) { [engineOptions, serverOptions] in
+            let engine = try Engine(modelPath: path, options: engineOptions)
+            if let projector = engine.vision {
+                projector.limits.background = background
+                projector.limits.maxFileBytes = serverOptions.maxImageBytes
+                if panAndScan { projector.panAndScan = PanAndScan() }
+            }
+            return engine
         }
         try blockOn { try await server.run() }
     }

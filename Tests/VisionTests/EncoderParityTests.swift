@@ -32,7 +32,7 @@ final class EncoderParityTests: XCTestCase {
                 let golden = try GoldenCase(pair: pair, name: c.name)
                 XCTAssertEqual(golden.images.count, golden.embeddingChunks.count)
                 for (image, expected) in zip(golden.images, golden.embeddingChunks) {
-                    let ours = vision.encode(try TinyPairs.image(image.file))
+                    let ours = try vision.encode(try TinyPairs.image(image.file))
                     let (diff, scale) = maxDifference(ours, expected)
                     print("vision-parity encoder \(golden.name) \(image.file): max |diff| \(diff) of max |value| \(scale)")
                     XCTAssertLessThanOrEqual(diff, Self.tolerance[pair]! * scale, "\(golden.name) \(image.file)")
@@ -66,10 +66,10 @@ final class EncoderParityTests: XCTestCase {
         let image = try TinyPairs.image("wide-rgb.png")
         var out = [Float](repeating: 0, count: vision.tokensPerImage * vision.textWidth)
         var times: [Double] = []
-        out.withUnsafeMutableBufferPointer { vision.encode(image, into: $0.baseAddress!) }  // warm-up
+        try out.withUnsafeMutableBufferPointer { try vision.encode(image, into: $0.baseAddress!) }  // warm-up
         for _ in 0..<runs {
-            out.withUnsafeMutableBufferPointer { vision.encode(image, into: $0.baseAddress!) }
-            times.append(vision.encoder.lastSeconds * 1000)
+            try out.withUnsafeMutableBufferPointer { try vision.encode(image, into: $0.baseAddress!) }
+            times.append(vision.lastEncodeSeconds * 1000)
         }
         times.sort()
         print(String(format: "vision-bench %@: GemmaEdge encoder median %.3f ms, min %.3f ms over %d runs, %d threads, kernels %@",

@@ -64,11 +64,13 @@ enum TinyPairs {
 
     static func files(_ pair: String) throws -> (text: String, mmproj: String) { try paths[pair]!.get() }
 
-    static func engine(_ pair: String, threads: Int = 2, batch: Int = 64) throws -> Engine {
+    /// An engine over the pair's text model; `vision` also pairs it with the mmproj (`engine.vision`).
+    static func engine(_ pair: String, threads: Int = 2, batch: Int = 64, vision: Bool = true) throws -> Engine {
         var o = EngineOptions()
         o.threads = threads
         o.context = 256
         o.batch = batch
+        o.mmproj = vision ? try files(pair).mmproj : nil
         return try Engine(modelPath: files(pair).text, options: o)
     }
 

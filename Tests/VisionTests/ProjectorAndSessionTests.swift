@@ -20,12 +20,13 @@ final class ProjectorAndSessionTests: XCTestCase {
 
     func load(_ path: String) throws -> VisionModel {
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let engine = try TinyPairs.engine("f32")
+        let engine = try TinyPairs.engine("f32", vision: false)
         return try engine.loadVision(path: path)
     }
 
+    /// Loads the projector and reads its weights (checks of the data come only then).
     func expectError(_ contains: String, _ edit: (inout GGUFWriter) -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertThrowsError(try load(try mmproj(edit)), file: file, line: line) {
+        XCTAssertThrowsError(try load(try mmproj(edit)).prepare(), file: file, line: line) {
             XCTAssertTrue("\($0)".contains(contains), "expected '\(contains)' in: \($0)", file: file, line: line)
         }
     }
@@ -48,11 +49,18 @@ final class ProjectorAndSessionTests: XCTestCase {
             $0.addTensor(name: "v.blk.0.attn_q.weight", dimensions: [d, d + 32], type: .f32,
                          data: [UInt8](repeating: 0, count: d * (d + 32) * 4))
         }
-        try expectError("non-finite") {
-            $0.removeTensor(named: "v.post_ln.bias")
+        func nan(_ w: inout GGUFWriter) {
+            w.removeTensor(named: "v.post_ln.bias")
             var v = [Float](repeating: 0, count: d)
             v[3] = .nan
-            $0.addTensor(name: "v.post_ln.bias", dimensions: [d], type: .f32, data: TinyGemma.encode(v, .f32))
+            w.addTensor(name: "v.post_ln.bias", dimensions: [d], type: .f32, data: TinyGemma.encode(v, .f32))
+        }
+        try expectError("non-finite", nan)
+        // Values are only read with the weights: loading checks the layout and reads no tensor.
+        let unread = try load(try mmproj(nan))
+        XCTAssertFalse(unread.isPrepared)
+        XCTAssertThrowsError(try unread.encode(RGBImage(width: 4, height: 4, fill: (1, 2, 3)))) {
+            XCTAssertTrue("\($0)".contains("non-finite"), "\($0)")
         }
     }
 
@@ -70,7 +78,7 @@ final class ProjectorAndSessionTests: XCTestCase {
     /// reader: the encoder output must not change.
     func testSwappedFeedForwardNamesAreRepaired() throws {
         let engine = try TinyPairs.engine("f32")
-        let normal = try engine.loadVision(path: try TinyPairs.files("f32").mmproj)
+        let normal = engine.vision!
         let swapped = try mmproj { w in
             for i in 0..<TinyVision().visionBlocks {
                 let b = "v.blk.\(i)."
@@ -86,14 +94,15 @@ final class ProjectorAndSessionTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: swapped) }
         let repaired = try engine.loadVision(path: swapped)
         let image = try TinyPairs.image("wide-rgb.png")
-        XCTAssertEqual(normal.encode(image), repaired.encode(image))
+        XCTAssertEqual(try normal.encode(image), try repaired.encode(image))
     }
 
     func testMemoryIsKnownFromTheHeaderAlone() throws {
         let path = try TinyPairs.files("f32").mmproj
         let m = try VisionModel.memory(path: path, threads: 2)
-        let vision = try TinyPairs.engine("f32").loadVision(path: path)
-        XCTAssertEqual(m.mapped, vision.weights.mappedBytes)
+        let vision = try TinyPairs.engine("f32", vision: false).loadVision(path: path)
+        XCTAssertEqual(vision.allocatedBytes, 0, "nothing is allocated before the first image")
+        XCTAssertEqual(m.mapped, try vision.weights.mappedBytes)
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! UInt64
         XCTAssertLessThan(m.mapped, Int(size))
         XCTAssertGreaterThan(m.mapped, Int(size) * 9 / 10, "nearly all of an mmproj is tensors")
@@ -108,7 +117,7 @@ final class ProjectorAndSessionTests: XCTestCase {
     /// Rows given as embeddings are used as they are: the token embeddings times sqrt(n_embd)
     /// given that way reproduce the token path exactly.
     func testEmbeddingInputEqualsTheTokenPath() throws {
-        let engine = try TinyPairs.engine("f32")
+        let engine = try TinyPairs.engine("f32", vision: false)
         let model = engine.model, c = engine.config
         let ids: [Int32] = [2, 290, 303, 271, 300, 9]
         let cacheA = KVCache(config: c, context: 64), cacheB = KVCache(config: c, context: 64)
@@ -169,24 +178,25 @@ final class ProjectorAndSessionTests: XCTestCase {
         XCTAssertEqual(noMarker.segments, ["", "", "describe"])
     }
 
-    func testSessionNeedsABatchForAWholeImage() throws {
+    /// An image's soft tokens are one batch: a projector raises the prompt batch to hold them, and
+    /// an engine without one refuses images with a clear error.
+    func testAProjectorRaisesTheBatchAndImagesNeedOne() throws {
         let engine = try TinyPairs.engine("f32", batch: 8)
-        let vision = try engine.loadVision(path: try TinyPairs.files("f32").mmproj)
-        XCTAssertThrowsError(try engine.makeMultimodalSession(vision: vision)) {
-            XCTAssertTrue("\($0)".contains("16 soft tokens"), "\($0)")
+        XCTAssertEqual(engine.options.batch, 16)
+        XCTAssertEqual(engine.model.maxBatch, 16)
+        XCTAssertEqual(try TinyPairs.engine("f32", batch: 64).options.batch, 64)
+        let text = try TinyPairs.engine("f32", batch: 8, vision: false)
+        XCTAssertEqual(text.options.batch, 8)
+        XCTAssertThrowsError(try text.makeSession().append(try MultimodalPrompt(text: "hi", images: [RGBImage(width: 4, height: 4, fill: (1, 2, 3))]))) {
+            XCTAssertTrue("\($0)".contains("without a vision projector"), "\($0)")
         }
-        let o = try Engine.options(EngineOptions(), fittingImagesOf: try TinyPairs.files("f32").mmproj)
-        XCTAssertEqual(o.batch, 64)
-        var small = EngineOptions()
-        small.batch = 4
-        XCTAssertEqual(try Engine.options(small, fittingImagesOf: try TinyPairs.files("f32").mmproj).batch, 16)
     }
 
     func testPanAndScanAddsCropsWithTheReferenceWording() throws {
         let engine = try TinyPairs.engine("f32")
-        let vision = try engine.loadVision(path: try TinyPairs.files("f32").mmproj)
+        let vision = engine.vision!
         vision.panAndScan = PanAndScan()
-        let session = try engine.makeMultimodalSession(vision: vision)
+        let session = engine.makeSession()
         var pixels = [UInt8](repeating: 0, count: 600 * 260 * 3)
         for i in pixels.indices { pixels[i] = UInt8((i * 7) % 256) }
         let prompt = try MultimodalPrompt(text: "<__media__>hi", images: [RGBImage(width: 600, height: 260, pixels: pixels)])
@@ -194,7 +204,7 @@ final class ProjectorAndSessionTests: XCTestCase {
         let views = items.filter { if case .view = $0 { return true } else { return false } }
         XCTAssertEqual(views.count, 3)
         let text = items.compactMap { item -> [Int32]? in if case .tokens(let t) = item { return t } else { return nil } }
-            .flatMap { $0 }.filter { $0 != session.startOfImage && $0 != session.endOfImage }
+            .flatMap { $0 }.filter { $0 != engine.imageMarkers!.start && $0 != engine.imageMarkers!.end }
         XCTAssertEqual(engine.tokenizer.decode(text), "Here is the original image  and here are some crops to help you see better  hi")
         let positions = try session.append(prompt)
         XCTAssertEqual(positions, text.count + 3 * (2 + vision.tokensPerImage))
@@ -206,8 +216,7 @@ final class ProjectorAndSessionTests: XCTestCase {
 
     func testPromptsThatDoNotFitAreRefusedBeforeEncoding() throws {
         let engine = try TinyPairs.engine("f32")
-        let vision = try engine.loadVision(path: try TinyPairs.files("f32").mmproj)
-        let session = try engine.makeMultimodalSession(vision: vision, context: 30)
+        let session = engine.makeSession(context: 30)
         let img = try TinyPairs.image("wide-rgb.png")
         XCTAssertThrowsError(try session.append(try MultimodalPrompt(text: "<__media__><__media__>x", images: [img, img]))) {
             XCTAssertTrue("\($0)".contains("context holds 30"), "\($0)")

@@ -16,10 +16,10 @@ final class TextParityTests: XCTestCase {
     func testPromptLogitsAndGreedyTokensMatchLlamaCpp() throws {
         for pair in TinyVision.variants {
             let engine = try TinyPairs.engine(pair)
-            let vision = try engine.loadVision(path: try TinyPairs.files(pair).mmproj)
+            let vision = engine.vision!
             for c in GoldenCase.cases {
                 let golden = try GoldenCase(pair: pair, name: c.name)
-                let session = try engine.makeMultimodalSession(vision: vision)
+                let session = engine.makeSession()
                 let prompt = try MultimodalPrompt(text: c.prompt, images: try golden.images.map { try TinyPairs.image($0.file) })
 
                 // The ids around the images are llama.cpp's, chunk for chunk.
@@ -35,7 +35,7 @@ final class TextParityTests: XCTestCase {
                 let positions = try session.append(prompt, chatTemplate: c.chat)
                 XCTAssertEqual(positions, golden.positions, "\(golden.name): positions")
                 XCTAssertEqual(session.cache.length, golden.positions)
-                XCTAssertEqual(session.tokens.filter { $0 == MultimodalSession.imagePlaceholder }.count,
+                XCTAssertEqual(session.tokens.filter { $0 == Session.imagePlaceholder }.count,
                                golden.images.count * vision.tokensPerImage)
                 let (diff, scale) = maxDifference(Array(session.logits), golden.logits)
                 print("vision-parity logits \(golden.name): max |diff| \(diff) of max |logit| \(scale), "
@@ -59,11 +59,11 @@ final class TextParityTests: XCTestCase {
     /// other logits: the test above would notice a lost bidirectional mask.
     func testBidirectionalMaskChangesTheResult() throws {
         let engine = try TinyPairs.engine("f32")
-        let vision = try engine.loadVision(path: try TinyPairs.files("f32").mmproj)
+        let vision = engine.vision!
         let golden = try GoldenCase(pair: "f32", name: "wide")
-        let session = try engine.makeMultimodalSession(vision: vision)
+        let session = engine.makeSession()
         let soft = golden.embeddingChunks[0]
-        try session.append([2, session.startOfImage])
+        try session.append([2, engine.imageMarkers!.start])
         // Causal: the soft tokens one by one through the text path's own batches.
         let n = vision.tokensPerImage, d = vision.textWidth
         try soft.withUnsafeBufferPointer { p in
