@@ -24,6 +24,10 @@ public struct EngineOptions: Sendable {
     public var cpus: [Int32]? = nil
     /// A SentencePiece `tokenizer.model` to use instead of the GGUF vocabulary.
     public var tokenizerModel: String? = nil
+    /// Repack eligible weights into the kernels' own layout at load (mapped from a cache file on
+    /// later starts; see `RepackedArena`). Also off when the environment sets
+    /// GEMMA_EDGE_NO_REPACK=1.
+    public var repack: Bool = true
 
     public init() {}
 
@@ -58,6 +62,8 @@ public final class Engine: @unchecked Sendable {
     public let options: EngineOptions
     /// Seconds spent loading.
     public let loadSeconds: Double
+    /// The repacked weights, or nil when nothing was repacked (option off, or no eligible tensor).
+    public let repacked: RepackedArena?
 
     public init(modelPath: String, options: EngineOptions = EngineOptions()) throws {
         let t0 = monotonicSeconds()
@@ -92,7 +98,14 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.invalidOption("\(options.threads) threads need \(options.threads) cpu ids, got \(cpus.count)")
         }
         let compute = try Compute(kernels: kernels, threads: options.threads, cpus: options.cpus)
-        model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context)
+        let noRepack = getenv("GEMMA_EDGE_NO_REPACK").map { String(cString: $0) == "1" } ?? false
+        repacked = options.repack && !noRepack
+            ? RepackedArena.load(file: file, names: Gemma3Weights.matmulTensorNames(file: file, config: config),
+                                 kernels: kernels)
+            : nil
+        model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context,
+                                repacked: repacked)
+        repacked?.releaseNativePages()   // after the model has read its norms from the file
         let vocabulary = try Vocabulary(gguf: file)
         guard vocabulary.count == config.vocabularySize else {
             throw EngineError.invalidOption("the vocabulary has \(vocabulary.count) pieces, the model \(config.vocabularySize) rows")

@@ -38,6 +38,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Kernel set to use instead of the best for this CPU (scalar, avx2, neon, neon-dotprod).")
     var kernels: String?
 
+    @Flag(help: "Read the GGUF's own blocks; do not repack weights into the kernels' layout (or map its cache).")
+    var noRepack = false
+
     @Option(help: "A SentencePiece tokenizer.model to use instead of the GGUF vocabulary.")
     var tokenizerModel: String?
 
@@ -60,6 +63,7 @@ struct ModelOptions: ParsableArguments {
         o.context = ctx
         o.batch = batch
         o.kernels = kernels
+        o.repack = !noRepack
         o.tokenizerModel = tokenizerModel
         let path = modelPath
         guard FileManager.default.fileExists(atPath: path) else {
