@@ -144,6 +144,10 @@ public final class RepackedArena: @unchecked Sendable {
         }
         // 2. Repack into an aligned buffer.
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(total, 64), alignment: 64)
+        for (i, e) in entries.enumerated() {   // the alignment gaps are written to the file too
+            let end = i + 1 < entries.count ? entries[i + 1].offset : total
+            (buffer + e.offset + e.bytes).initializeMemory(as: UInt8.self, repeating: 0, count: end - e.offset - e.bytes)
+        }
         Self.repack(file: file, entries: entries, into: buffer)
         let sum = Self.checksum(UnsafeRawPointer(buffer), total)
         var full = header
