@@ -4,7 +4,8 @@
 // Modules, bottom to top (each has one job; nothing below GemmaEdge knows about the CLI):
 //   CKernels       C kernels: scalar reference + AVX2 / NEON / dotprod paths, run-time CPU detection
 //   GGUF           the file format: validated reader over one mmap (the weight arena), writer
-//   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops
+//   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops,
+//                  the repacked weight arena (kernel-ready layouts, cached beside the model)
 //   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
 //   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
 //   Gemma3         config from metadata, typed weight views, KV cache, the forward pass

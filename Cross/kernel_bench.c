@@ -6,6 +6,8 @@
 //   "tiled"  the row x token tiling over the set's vec_dot (what ck_gemm did before the gemm
 //            microkernels; kept here as the baseline),
 //   "gemm"   ck_gemm, which uses the set's gemm microkernel when it has one for the type,
+//   "repacked" for types with a repacked layout (CKRepack.h): the set's repacked kernel over the
+//            weights repacked beforehand (as the cached arena holds them),
 // with N tokens (default 512) of activations already quantised, best of several runs (thread CPU
 // time), and prints GOP/s (2 * rows * n * tokens operations). --rows-per-call R splits each product
 // into calls of R rows, as the thread tasks of Kernels/Compute.swift do (2 threads: R = 32 for 256
@@ -120,6 +122,26 @@ static double time_gemm(gemm_fn f, const ck_kernel_set *ks, const shape *s, cons
     return best;
 }
 
+// The repacked kernels (CKRepack.h) of a set over a repacked matrix, rows split as run_gemm splits
+// them (the splits are multiples of 8 rows, as Compute.swift's are).
+static double time_repacked(const ck_rp_kernels *rk, const shape *s, const uint8_t *rp, const uint8_t *a, size_t ab,
+                            int64_t ntok, float *out, double min_time) {
+    const int64_t step = g_rows_per_call > 0 ? g_rows_per_call : s->rows, gb = ck_rp_group_bytes(s->type, s->n);
+    double best = 1e30, spent = 0;
+    for (int reps = -1; reps < 3 || (spent < min_time && reps < 50); ++reps) {
+        const double t0 = now_s();
+        for (int64_t r0 = 0; r0 < s->rows; r0 += step) {
+            const int64_t nr = r0 + step <= s->rows ? step : s->rows - r0;
+            rk->gemm(s->n, rp + r0 / CK_RP_Q4_0_ROWS * gb, nr, a, ab, ntok, out + r0, s->rows);
+        }
+        const double dt = now_s() - t0;
+        if (reps < 0) continue;   // warm
+        spent += dt;
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
 int main(int argc, char **argv) {
     int64_t ntok = 512;
     const char *only = NULL;
@@ -168,6 +190,15 @@ int main(int argc, char **argv) {
             printf("%-13s %-16s %-5s %5lld %5lld  %9.2f %8.1f  %9.2f %8.1f  %5.2fx\n", ks->name, s->what,
                    ck_type_name(s->type), (long long)s->n, (long long)s->rows, t1 * 1e3, ops / t1 * 1e-9, t2 * 1e3,
                    ops / t2 * 1e-9, t1 / t2);
+            const ck_rp_kernels *rk = ck_rp_select(ks, s->type);
+            if (rk) {
+                uint8_t *rp = malloc((size_t)ck_rp_bytes(s->type, s->rows, s->n));
+                ck_rp_repack(s->type, w, rb, s->rows, s->n, 0, (s->rows + 7) / 8, rp);
+                const double t3 = time_repacked(rk, s, rp, a, ab, ntok, out, min_time);
+                printf("%-13s %-16s %-5s %5lld %5lld  repacked (%s) %9.2f ms %8.1f GOP/s  %5.2fx gemm\n", ks->name, s->what,
+                       ck_type_name(s->type), (long long)s->n, (long long)s->rows, rk->name, t3 * 1e3, ops / t3 * 1e-9, t2 / t3);
+                free(rp);
+            }
             fflush(stdout);
             per_tok_tiled += s->per_token_count * t1 / (double)ntok;
             per_tok_gemm += s->per_token_count * t2 / (double)ntok;

@@ -468,6 +468,78 @@ static void test_gemm_kernels(const ck_kernel_set *ks) {
     }
 }
 
+// ---- repacked layouts (CKRepack.h): repack -> kernel == native kernel ---------------------------
+
+// For many shapes, token counts and misalignments: the set's repacked kernel equals the scalar
+// reference of the layout bit for bit, and both equal the set's native Q4_0 vec_dot bit for bit
+// (they keep its float order); the scalar set has no repacked kernel, and there the reference is
+// compared with the scalar vec_dot up to float summation order. Outputs past `rows` stay untouched.
+static long g_repack_compared = 0;
+static void test_repack(const ck_kernel_set *ks) {
+    const ck_rp_kernels *rk = ck_rp_select(ks, CK_Q4_0);
+    const int simd = strcmp(ks->name, "scalar") != 0;
+    CHECK(simd ? rk != NULL : rk == NULL, "%s: repacked q4_0 kernels %s", ks->name, rk ? "present" : "missing");
+    CHECK(ck_rp_select(ks, CK_Q4_K) == NULL && ck_rp_bytes(CK_Q8_0, 8, 64) == 0, "only q4_0 has a repacked layout");
+    CHECK(ck_rp_bytes(CK_Q4_0, 9, 64) == 2 * 2 * CK_RP_Q4_0_BLOCK_BYTES && ck_rp_bytes(CK_Q4_0, 8, 48) == 0,
+          "q4_0x8 geometry");
+    static const int64_t ns[] = {32, 64, 96, 320, 1024, 1056, 2080};
+    static const int64_t rowss[] = {1, 3, 7, 8, 9, 15, 16, 17, 40};
+    static const int64_t ntoks[] = {1, 2, 3, 4, 5, 9, 70};
+    for (size_t ni = 0; ni < sizeof(ns) / sizeof(ns[0]); ++ni)
+        for (size_t ri = 0; ri < sizeof(rowss) / sizeof(rowss[0]); ++ri) {
+            const int64_t n = ns[ni], rows = rowss[ri];
+            if (n >= 1024 && rows > 17 && ri % 2) continue;   // keep the emulated runs short
+            const int mis = (int)((ni + ri) % 4);             // byte offsets of the buffers
+            const size_t rb = (size_t)ck_row_bytes(CK_Q4_0, n) + (size_t)mis, ab = (size_t)ck_row_bytes(CK_Q8_0, n) + 3;
+            const int64_t ntok = ntoks[(ni * 3 + ri) % (sizeof(ntoks) / sizeof(ntoks[0]))];
+            const int64_t os = rows + 3, rpb = ck_rp_bytes(CK_Q4_0, rows, n);
+            uint8_t *w = calloc(rows * rb + 4, 1), *a = calloc(ntok * ab + 4, 1), *rp = malloc(rpb + 4);
+            float *x = malloc(n * sizeof(float)), *ref = malloc(ntok * os * sizeof(float)), *got = malloc(ntok * os * sizeof(float));
+            float *fw = malloc(2 * n * sizeof(float));
+            uint8_t *w0 = w + mis, *a0 = a + (mis ^ 1), *rp0 = rp + mis;
+            for (int64_t r = 0; r < rows; ++r) make_weights(CK_Q4_0, w0 + r * rb, n, (int)(r & 1), x);
+            for (int64_t k = 0; k < ntok; ++k) {
+                fill_floats(x, n, 32);
+                ck_kernels_scalar()->quantize[CK_Q8_0](x, a0 + k * ab, n);
+            }
+            const int64_t groups = (rows + 7) / 8;
+            // two halves of the groups, as concurrent repacking does
+            CHECK(ck_rp_repack(CK_Q4_0, w0, rb, rows, n, 0, groups / 2, rp0) == 0 &&
+                  ck_rp_repack(CK_Q4_0, w0, rb, rows, n, groups / 2, groups, rp0) == 0, "repack");
+            for (int64_t i = 0; i < ntok * os; ++i) ref[i] = got[i] = -12345.0f;
+            ck_rp_ref_gemm_q4_0(n, rp0, rows, a0, ab, ntok, ref, os);
+            int ok = 1;
+            for (int64_t k = 0; k < ntok; ++k)
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float v = ks->vec_dot[CK_Q4_0](n, w0 + r * rb, a0 + k * ab);
+                    if (simd) ok &= memcmp(&v, &ref[k * os + r], 4) == 0;
+                    else ok &= close_enough(ref[k * os + r], v, dot_magnitude(CK_Q4_0, w0 + r * rb, a0 + k * ab, n, fw, fw + n), 1e-5);
+                }
+            CHECK(ok, "%s: q4_0x8 reference differs from vec_dot (n=%lld rows=%lld ntok=%lld)", ks->name, (long long)n,
+                  (long long)rows, (long long)ntok);
+            if (rk) {
+                rk->gemm(n, rp0, rows, a0, ab, ntok, got, os);
+                ok = 1;
+                for (int64_t k = 0; k < ntok; ++k) {
+                    for (int64_t r = 0; r < rows; ++r) ok &= memcmp(&got[k * os + r], &ref[k * os + r], 4) == 0;
+                    for (int64_t r = rows; r < os; ++r) ok &= got[k * os + r] == -12345.0f;
+                }
+                g_repack_compared += ntok * rows;
+                CHECK(ok, "%s: %s differs from the reference (n=%lld rows=%lld ntok=%lld mis=%d)", ks->name, rk->name,
+                      (long long)n, (long long)rows, (long long)ntok, mis);
+                // decode: one token, rows starting at a group of the matrix
+                if (rows > 8) {
+                    rk->gemm(n, rp0 + ck_rp_group_bytes(CK_Q4_0, n), rows - 8, a0, ab, 1, got, os);
+                    ok = 1;
+                    for (int64_t r = 8; r < rows; ++r) ok &= memcmp(&got[r - 8], &ref[r], 4) == 0;
+                    CHECK(ok, "%s: %s decode from group 1 differs (n=%lld rows=%lld)", ks->name, rk->name, (long long)n,
+                          (long long)rows);
+                }
+            }
+            free(w); free(a); free(rp); free(x); free(ref); free(got); free(fw);
+        }
+}
+
 // ---- scalar-only checks -------------------------------------------------------------------------
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -785,9 +857,11 @@ int main(int argc, char **argv) {
         test_rows(sets[s]);
         test_gemv_gemm(sets[s]);
         test_gemm_kernels(sets[s]);
+        test_repack(sets[s]);
         printf("set %-13s %s\n", sets[s]->name, g_fail == before ? "ok" : "FAILED");
     }
     printf("gemm microkernel outputs compared with vec_dot: %ld\n", g_gemm_compared);
+    printf("repacked kernel outputs compared with the reference: %ld\n", g_repack_compared);
     if (bench_rows > 0) bench(bench_rows);
     printf("%ld passed, %ld failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

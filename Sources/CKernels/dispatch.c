@@ -272,3 +272,31 @@ void ck_gemm_drive(const ck_gemm_ops *ops, int64_t n, const void *w, size_t row_
         }
     }
 }
+
+// ---- repacked layouts (CKRepack.h): which kernels go with which set --------------------------------
+//
+// Each set's repacked kernels keep that set's float order, so they replace its native gemv / gemm
+// bit for bit. The scalar set has none (its Q4_0 vec_dot sums in a different order).
+#include "ck_repack_internal.h"
+
+#if defined(__x86_64__)
+static const ck_rp_kernels rp_avx2_q4_0 = {"q4_0x8/avx2", CK_Q4_0, CK_RP_Q4_0_ROWS, ck_avx2_rp_gemm_q4_0};
+static const ck_rp_kernels rp_avx512_q4_0 = {"q4_0x8/avx512vnni", CK_Q4_0, CK_RP_Q4_0_ROWS, ck_avx512_rp_gemm_q4_0};
+#endif
+#if defined(__aarch64__)
+static const ck_rp_kernels rp_neon_q4_0 = {"q4_0x8/neon", CK_Q4_0, CK_RP_Q4_0_ROWS, ck_neon_rp_gemm_q4_0};
+static const ck_rp_kernels rp_dotprod_q4_0 = {"q4_0x8/neon-dotprod", CK_Q4_0, CK_RP_Q4_0_ROWS, ck_dotprod_rp_gemm_q4_0};
+#endif
+
+const ck_rp_kernels *ck_rp_select(const ck_kernel_set *ks, ck_type type) {
+    if (type != CK_Q4_0 || !ks) return NULL;
+#if defined(__x86_64__)
+    if (ks == &avx2_set) return &rp_avx2_q4_0;
+    if (ks == &avx512vnni_set) return &rp_avx512_q4_0;
+#endif
+#if defined(__aarch64__)
+    if (ks == &neon_set) return &rp_neon_q4_0;
+    if (ks == &dotprod_set) return &rp_dotprod_q4_0;
+#endif
+    return NULL;
+}

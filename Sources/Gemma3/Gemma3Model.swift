@@ -45,10 +45,12 @@ public final class Gemma3Model: @unchecked Sendable {
 
     /// - Parameters:
     ///   - maxContext: the longest cache this model will be asked to attend over.
-    public init(file: GGUFFile, compute: Compute, maxBatch: Int = 64, maxContext: Int) throws {
+    ///   - repacked: repacked forms of some weight matrices (see `RepackedArena`), or nil.
+    public init(file: GGUFFile, compute: Compute, maxBatch: Int = 64, maxContext: Int,
+                repacked: RepackedArena? = nil) throws {
         let c = try Gemma3Config(file: file)
         config = c
-        weights = try Gemma3Weights(file: file, config: c)
+        weights = try Gemma3Weights(file: file, config: c, repacked: repacked)
         self.compute = compute
         self.maxBatch = maxBatch
         self.maxContext = maxContext

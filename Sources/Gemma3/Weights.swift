@@ -26,10 +26,28 @@ public final class Gemma3Weights: @unchecked Sendable {
     public let outputProjection: Matrix      // vocab x embd (the embedding itself when tied)
     public let outputNorm: UnsafeMutablePointer<Float>
     public let blocks: [BlockWeights]
+    /// The repacked matrices, kept alive as long as the weights.
+    public let repacked: RepackedArena?
     private var owned: [UnsafeMutablePointer<Float>] = []
 
-    public init(file: GGUFFile, config c: Gemma3Config) throws {
+    /// The matrices multiplied by activations (the block projections, and the output projection:
+    /// `output.weight`, or the tied `token_embd.weight`): what a `RepackedArena` may repack.
+    public static func matmulTensorNames(file: GGUFFile, config c: Gemma3Config) -> [String] {
+        var names: [String] = []
+        for i in 0..<c.blockCount {
+            for m in ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"] {
+                names.append("blk.\(i).\(m).weight")
+            }
+        }
+        names.append(file.tensor(named: "output.weight") == nil ? "token_embd.weight" : "output.weight")
+        return names
+    }
+
+    /// - Parameter repacked: repacked forms of some matrices; each matrix found there reads them
+    ///   instead of the mapped file. The embedding lookup always reads the file's rows.
+    public init(file: GGUFFile, config c: Gemma3Config, repacked: RepackedArena? = nil) throws {
         self.file = file
+        self.repacked = repacked
         var owned: [UnsafeMutablePointer<Float>] = []
 
         func tensor(_ name: String, _ shape: [Int]) throws -> GGUFTensorInfo {
@@ -41,7 +59,9 @@ public final class Gemma3Weights: @unchecked Sendable {
         }
         func matrix(_ name: String, columns: Int, rows: Int) throws -> Matrix {
             let t = try tensor(name, [columns, rows])
-            return Matrix(type: t.type, rows: rows, columns: columns, base: file.data(of: t).baseAddress!)
+            var m = Matrix(type: t.type, rows: rows, columns: columns, base: file.data(of: t).baseAddress!)
+            m.repacked = repacked?.view(name)
+            return m
         }
         func vector(_ name: String, _ n: Int) throws -> UnsafeMutablePointer<Float> {
             let t = try tensor(name, [n])
@@ -52,10 +72,12 @@ public final class Gemma3Weights: @unchecked Sendable {
             return p
         }
 
-        tokenEmbedding = try matrix("token_embd.weight", columns: c.embeddingLength, rows: c.vocabularySize)
+        var embedding = try matrix("token_embd.weight", columns: c.embeddingLength, rows: c.vocabularySize)
         outputProjection = file.tensor(named: "output.weight") == nil
-            ? tokenEmbedding
+            ? embedding
             : try matrix("output.weight", columns: c.embeddingLength, rows: c.vocabularySize)
+        embedding.repacked = nil
+        tokenEmbedding = embedding
         outputNorm = try vector("output_norm.weight", c.embeddingLength)
 
         var blocks: [BlockWeights] = []

@@ -31,6 +31,10 @@ public struct EngineOptions: Sendable {
     /// checked at load but its weights are read only when the first image is encoded; the prompt
     /// batch is raised to hold one image's soft tokens and local KV rings grow to take them.
     public var mmproj: String? = nil
+    /// Repack eligible weights into the kernels' own layout at load (mapped from a cache file on
+    /// later starts; see `RepackedArena`). Also off when the environment sets
+    /// GEMMA_EDGE_NO_REPACK=1.
+    public var repack: Bool = true
 
     public init() {}
 
@@ -69,6 +73,8 @@ public final class Engine: @unchecked Sendable {
     public let vision: VisionModel?
     /// `<start_of_image>` and `<end_of_image>` when the model has a vision projector.
     public let imageMarkers: (start: Int32, end: Int32)?
+    /// The repacked weights, or nil when nothing was repacked (option off, or no eligible tensor).
+    public let repacked: RepackedArena?
 
     public init(modelPath: String, options: EngineOptions = EngineOptions()) throws {
         let t0 = monotonicSeconds()
@@ -110,7 +116,14 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.invalidOption("\(options.threads) threads need \(options.threads) cpu ids, got \(cpus.count)")
         }
         let compute = try Compute(kernels: kernels, threads: options.threads, cpus: options.cpus)
-        model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context)
+        let noRepack = getenv("GEMMA_EDGE_NO_REPACK").map { String(cString: $0) == "1" } ?? false
+        repacked = options.repack && !noRepack
+            ? RepackedArena.load(file: file, names: Gemma3Weights.matmulTensorNames(file: file, config: config),
+                                 kernels: kernels)
+            : nil
+        model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context,
+                                repacked: repacked)
+        repacked?.releaseNativePages()   // after the model has read its norms from the file
         let vocabulary = try Vocabulary(gguf: file)
         guard vocabulary.count == config.vocabularySize else {
             throw EngineError.invalidOption("the vocabulary has \(vocabulary.count) pieces, the model \(config.vocabularySize) rows")

@@ -51,16 +51,21 @@ public final class Compute: @unchecked Sendable {
                        out: UnsafeMutablePointer<Float>, outStride: Int) {
         let a = input.rows(for: w.activationType)
         precondition(firstToken >= 0 && firstToken + tokens <= input.validTokens && w.columns == input.width)
+        var perTask = Self.rowsPerTask(rows: w.rows, threads: threads, tokens: tokens)
+        if let rp = w.repacked { perTask = (perTask + rp.groupRows - 1) / rp.groupRows * rp.groupRows }
         job.pointee = GemmJob(kernels: kernels.table, type: w.ckType, n: Int64(w.columns), w: w.base,
                               rowBytes: w.rowBytes, rows: w.rows, a: a.base + firstToken * a.stride, aStride: a.stride,
                               tokens: Int64(tokens), out: out, outStride: Int64(outStride),
-                              rowsPerTask: Self.rowsPerTask(rows: w.rows, threads: threads, tokens: tokens))
+                              rowsPerTask: perTask, repacked: w.repacked)
         let tasks = (w.rows + job.pointee.rowsPerTask - 1) / job.pointee.rowsPerTask
         ck_pool_run(pool, { ctx, i, _ in
             let j = ctx!.assumingMemoryBound(to: GemmJob.self).pointee
             let r0 = Int(i) * j.rowsPerTask
             let r1 = min(j.rows, r0 + j.rowsPerTask)
-            if j.tokens == 1 {
+            if let rp = j.repacked {   // whole groups of rows: rowsPerTask is a multiple of groupRows
+                rp.gemm(j.n, rp.base + r0 / rp.groupRows * rp.groupBytes, Int64(r1 - r0), j.a, j.aStride, j.tokens,
+                        j.out + r0, j.outStride)
+            } else if j.tokens == 1 {
                 ck_gemv(j.kernels, j.type, j.n, j.w + r0 * j.rowBytes, j.rowBytes, Int64(r1 - r0), j.a, j.out + r0)
             } else {
                 ck_gemm(j.kernels, j.type, j.n, j.w + r0 * j.rowBytes, j.rowBytes, Int64(r1 - r0), j.a, j.aStride,
@@ -125,4 +130,5 @@ struct GemmJob {
     var out: UnsafeMutablePointer<Float> = UnsafeMutablePointer(bitPattern: 4)!
     var outStride: Int64 = 0
     var rowsPerTask: Int = 1
+    var repacked: RepackedView? = nil
 }

@@ -10,6 +10,9 @@ public struct Matrix: @unchecked Sendable {
     public let columns: Int
     public let rowBytes: Int
     public let base: UnsafeRawPointer
+    /// The same weights in a repacked layout, when the load made one (see `RepackedArena`);
+    /// `Compute.matmul` then reads only these and never `base`.
+    public var repacked: RepackedView? = nil
 
     public init(type: TensorType, rows: Int, columns: Int, base: UnsafeRawPointer) {
         precondition(columns % type.blockElements == 0, "row length \(columns) is not a multiple of the \(type) block")

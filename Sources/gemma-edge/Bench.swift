@@ -18,6 +18,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Prompt batch size.") var batch: Int = 512
     @Option(help: "Kernel set (default: the best for this CPU).") var kernels: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Read the GGUF's own blocks; do not repack weights (or map the repacked cache).") var noRepack = false
 
     func validate() throws {
         guard prompt >= 0, generate >= 0, prompt + generate > 0 else { throw ValidationError("-p and -n must be >= 0, not both 0") }
@@ -29,6 +30,7 @@ struct Bench: ParsableCommand {
         o.threads = threads
         o.batch = min(batch, max(prompt, 1))
         o.kernels = kernels
+        o.repack = !noRepack
         o.context = max(prompt, generate) + 1
         let path = ModelOptionsPath.resolve(model)
         // The same board, thread and fit decisions as every loading command.
@@ -79,10 +81,17 @@ struct Bench: ParsableCommand {
         if json {
             try printJSON(["pp_tok_s": mean(pp), "tg_tok_s": mean(tg), "load_ms": loadMs, "peak_rss_mb": rss,
                            "pp_sd": sd(pp), "tg_sd": sd(tg), "threads": engine.options.threads,
-                           "kernels": engine.model.compute.kernels.name, "p": prompt, "n": generate, "r": repetitions])
+                           "kernels": engine.model.compute.kernels.name, "p": prompt, "n": generate, "r": repetitions,
+                           "repack": engine.repacked?.source.rawValue ?? "off",
+                           "repack_mb": Double(engine.repacked?.byteCount ?? 0) / 1_048_576])
         } else {
             emit(String(format: "kernels %@, threads %d, load %.0f ms, peak RSS %.1f MiB\n",
                         engine.model.compute.kernels.name, engine.options.threads, loadMs, rss))
+            if let r = engine.repacked {
+                emit(String(format: "repacked %d tensors (%.1f MiB, %@) %@ %@\n", r.count, Double(r.byteCount) / 1_048_576,
+                            r.layouts.joined(separator: ", "), r.source == .cache ? "mapped from" : "built; cache",
+                            r.cachePath ?? "not written"))
+            }
             if prompt > 0 { emit(String(format: "pp%d: %.2f ± %.2f tok/s\n", prompt, mean(pp), sd(pp))) }
             if generate > 0 { emit(String(format: "tg%d: %.2f ± %.2f tok/s\n", generate, mean(tg), sd(tg))) }
         }

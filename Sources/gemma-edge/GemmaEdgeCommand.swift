@@ -41,6 +41,8 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: "KV cache rows of the global layers: f16 (default, as llama.cpp), q8 (int8 blocks of 32 with an f16 scale, about half of f16) or f32. Local rings are f16, or f32 with f32.")
     var kvType: KVType = .f16
+    @Flag(help: "Read the GGUF's own blocks; do not repack weights into the kernels' layout (or map its cache).")
+    var noRepack = false
 
     @Option(help: "A SentencePiece tokenizer.model to use instead of the GGUF vocabulary.")
     var tokenizerModel: String?
@@ -65,6 +67,7 @@ struct ModelOptions: ParsableArguments {
         o.batch = batch
         o.kernels = kernels
         o.kvType = kvType
+        o.repack = !noRepack
         o.tokenizerModel = tokenizerModel
         let path = modelPath
         guard FileManager.default.fileExists(atPath: path) else {

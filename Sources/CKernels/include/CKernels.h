@@ -169,4 +169,7 @@ void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, si
 #ifdef __cplusplus
 }
 #endif
+// The repacked weight layouts and their kernels (CKRepack.h includes this header first).
+#include "CKRepack.h"
+
 #endif
