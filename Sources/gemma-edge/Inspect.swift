@@ -88,7 +88,7 @@ extension Inspect {
         func mib(_ b: Int) -> String { String(format: "%10.1f MiB", Double(b) / 1048576) }
         emit("memory for \(file.path) at ctx \(context), batch \(batch), KV \(kvType.rawValue) "
              + "(local rings \(kvType.localRing.rawValue)):\n")
-        for (k, v) in plan.components { emit("  \(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(mib(v))  (\(v) bytes)\n") }
+        for (k, v) in plan.components { emit("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(mib(v))  (\(v) bytes)\n") }
         if plan.visionMapped > 0 {
             emit("  (vision_mapped is mapped at load but read only at the first image; vision_allocated is allocated then;\n"
                  + "   local_kv and scratch include room for one image's soft tokens)\n")
