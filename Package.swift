@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "GemmaEdge", "Tokenizer", "Sampling", "OpenAIRequests",
+                "GemmaEdge", "Tokenizer", "Sampling", "Vision", "OpenAIRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -161,14 +161,14 @@ extension GenerationFields {
 
 /// The body of `POST /v1/chat/completions`.
 public struct ChatCompletionBody: Decodable, Sendable {
-    var messages: [Message]
+    public var messages: [Message]
     public var fields: GenerationFields
     var tools: [ToolPlaceholder]?
     var responseFormat: ResponseFormat?
 
-    struct Message: Decodable, Sendable {
-        var role: String
-        var content: Content?
+    public struct Message: Decodable, Sendable {
+        public var role: String
+        public var content: Content?
     }
 
     /// Tools are refused; their contents are not read.
@@ -182,12 +182,12 @@ public struct ChatCompletionBody: Decodable, Sendable {
 
     /// Message content: a string, or an array of `{"type": "text", "text": ...}` parts and (vision)
     /// `{"type": "image_url", "image_url": {"url": ...}}` parts.
-    struct Content: Decodable, Sendable {
-        var text: String
+    public struct Content: Decodable, Sendable {
+        public var text: String
         /// Vision: the image parts' URLs in order, and the text before each image and after the
         /// last (text parts joined with newlines); `segments` is `[text]` without images.
-        var imageURLs: [String] = []
-        var segments: [String] = []
+        public var imageURLs: [String] = []
+        public var segments: [String] = []
 
         struct Part: Decodable, Sendable {
             var type: String
@@ -198,7 +198,7 @@ public struct ChatCompletionBody: Decodable, Sendable {
             enum CodingKeys: String, CodingKey { case type, text, imageURL = "image_url" }
         }
 
-        init(from decoder: any Decoder) throws {
+        public init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
             let field = RequestJSON.path(decoder.codingPath)
             if c.decodeNil() { text = ""; segments = [text]; return }

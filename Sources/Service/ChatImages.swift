@@ -1,5 +1,6 @@
 import Foundation
 import GemmaEdge
+import OpenAIRequests
 import Tokenizer
 import Vision
 
