@@ -318,7 +318,7 @@ public final class RepackedArena: @unchecked Sendable {
         -> Result<(UnsafeMutableRawPointer, Int), Rejection>
     {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(errno == ENOENT ? .missing : .unreadable) }
+        guard fd >= 0 else { return .failure(errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return .failure(.unreadable) }

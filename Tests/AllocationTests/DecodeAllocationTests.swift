@@ -1,5 +1,7 @@
 import CAllocCounter
+import Foundation
 import GemmaEdge
+import GGUF
 import Sampling
 import TestSupport
 import XCTest
@@ -22,25 +24,34 @@ final class DecodeAllocationTests: XCTestCase {
         return alloc_counter_stop()
     }
 
+    /// Q4_K projections read the GGUF's blocks; Q4_0 ones are repacked (RepackedArena) and read
+    /// through the repacked kernels: neither path may allocate per token.
     func testNoAllocationPerDecodedToken() throws {
-        var m = TinyGemma()
-        m.blocks = 7
-        m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
-        m.matrixType = .q4_K
-        m.embeddingType = .q8_0
-        let path = try m.write()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        var o = EngineOptions()
-        o.threads = 2
-        o.context = 512
-        let engine = try Engine(modelPath: path, options: o)
-        var sampled = SamplingParameters()
-        sampled.repetitionPenalty = 1.1
-        for params in [SamplingParameters.greedy, sampled] {
-            let short = try decodeAllocations(engine: engine, tokens: 32, sampling: params)
-            let long = try decodeAllocations(engine: engine, tokens: 160, sampling: params)
-            XCTAssertEqual(short, 0, "allocations while decoding 32 tokens (temperature \(params.temperature))")
-            XCTAssertEqual(long, 0, "allocations while decoding 160 tokens (temperature \(params.temperature))")
+        for type in [TensorType.q4_K, .q4_0] {
+            var m = TinyGemma()
+            m.blocks = 7
+            m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
+            m.matrixType = type
+            m.embeddingType = .q8_0
+            let dir = NSTemporaryDirectory() + "alloc-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = try m.write(directory: dir)
+            var o = EngineOptions()
+            o.threads = 2
+            o.context = 512
+            let engine = try Engine(modelPath: path, options: o)
+            if type == .q4_0 && engine.model.compute.kernels.name != "scalar" {
+                XCTAssertNotNil(engine.repacked, "the Q4_0 projections should be repacked")
+            }
+            var sampled = SamplingParameters()
+            sampled.repetitionPenalty = 1.1
+            for params in [SamplingParameters.greedy, sampled] {
+                let short = try decodeAllocations(engine: engine, tokens: 32, sampling: params)
+                let long = try decodeAllocations(engine: engine, tokens: 160, sampling: params)
+                XCTAssertEqual(short, 0, "\(type): allocations while decoding 32 tokens (temperature \(params.temperature))")
+                XCTAssertEqual(long, 0, "\(type): allocations while decoding 160 tokens (temperature \(params.temperature))")
+            }
         }
     }
 
