@@ -67,7 +67,7 @@ def label(c):
 cats = [label(r[0]) for r in rows]
 chart = {
     "title": "GEMMA 3 270M Q4_K_M: DECODE BEHIND A FULL CACHE",
-    "note": f"{stamp}, {threads} threads, {n} tokens x {reps} rounds after a warm-up; load average {before} before, {after} after",
+    "note": f"{stamp}, THREADS {threads}, {n} TOKENS X {reps} ROUNDS AFTER A WARM-UP, LOAD AVERAGE {before} BEFORE, {after} AFTER",
     "xTitle": "CONTEXT (TOKENS), CACHE FILLED TO CONTEXT - (ROUNDS + 1) x N",
     "categories": cats,
     "panels": [
@@ -87,7 +87,7 @@ lines = [
     f"{before} before, {after} after; the machine is shared, so read the figures as a comparison taken side by side, "
     "not as absolutes.",
     f"Method: each engine prefills context - {int(reps) + 1} x {n} - 1 random tokens once (untimed), then decodes a warm-up "
-    f"round and {reps} timed rounds of {n} tokens behind them (mean tok/s of the rounds); {threads} threads; "
+    f"round and {reps} timed rounds of {n} tokens behind them (mean tok/s of the rounds); threads: {threads}; "
     "f16 keys and values on both sides (GemmaEdge: `--kv-type f16`, the default; llama.cpp: its default, "
     "swa_full = false). Peak RSS is VmHWM of the process. Chart: `Benchmarks/ctx-scaling.png`.",
     "",

@@ -68,8 +68,9 @@ public struct SeriesChart: Codable, Sendable, Equatable {
                     guard let v, v.isFinite else { continue }
                     let px = p.px(Double(i) + 0.5), py = p.py(v)
                     c.fillRect(x: px - 3, y: py - 3, width: 7, height: 7, color)
-                    let label = Charts.label(v)
-                    c.text(label, x: px + 6, y: py - (si % 2 == 0 ? 12 : -5), color)
+                    // The highest value at a category is labelled above its dot, the others below.
+                    let highest = panel.series.allSatisfy { i >= $0.values.count || ($0.values[i] ?? -.infinity) <= v }
+                    c.text(Charts.label(v), x: px + 6, y: py + (highest ? -12 : 5), color)
                 }
             }
             Charts.legend(c, panel.series.map(\.name), x: left + 10 + Canvas.textWidth(panel.title) + 20, y: y - 14, offset: 0)
