@@ -232,6 +232,7 @@ public final class Gemma3Model: @unchecked Sendable {
         job.pointee.axpy = rows.axpy
         job.pointee.rowBytes = cache.rowBytes[layer]
         job.pointee.headBytes = cache.types[layer].rowBytes(c.headDim)
+        let roundQuery = cache.types[layer] == .f16
         let passes = bidirectional ? 2 : 1  // vision hook
         for i in 0..<(passes * n) {  // vision hook: was `for t in 0..<n`
             let pass = i / n, t = i % n  // vision hook
@@ -247,6 +248,9 @@ public final class Gemma3Model: @unchecked Sendable {
                 }
                 rope.apply(qt, heads: c.headCount, position: pos)
                 rope.apply(kt, heads: c.kvHeadCount, position: pos)
+                // Against f16 keys the peer dots a query rounded to f16 (llama.cpp converts Q to
+                // the keys' dot type); rounding ours the same way keeps the two closer.
+                if roundQuery { for i in 0..<c.qDim { qt[i] = Float(Float16(qt[i])) } }
                 rows.store(kt, cache.keyRow(layer: layer, position: pos), Int64(c.kvDim))
                 rows.store(v + t * c.kvDim, cache.valueRow(layer: layer, position: pos), Int64(c.kvDim))
             }  // vision hook

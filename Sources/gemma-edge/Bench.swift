@@ -2,11 +2,17 @@ import ArgumentParser
 import Boards
 import Foundation
 import GemmaEdge
+import Gemma3
 import Sampling
 
 /// Speed in the way llama-bench measures it, so the two can be put side by side: prefill of
 /// `-p` random tokens as one prompt, then `-n` tokens decoded one at a time from a fresh state,
 /// each repeated `-r` times after a warm-up, reporting the mean.
+///
+/// With `--depth D` decode is measured behind a filled cache instead (what a long conversation
+/// costs): D random tokens are prefilled once, untimed, then the warm-up and the `-r` timed rounds
+/// of `-n` tokens each continue from there, so the rounds decode positions D ..< D + (r + 1) * n.
+/// Benchmarks/peer/peer_bench.c measures llama.cpp the same way.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure prefill and decode speed (llama-bench's method).")
 
@@ -17,21 +23,32 @@ struct Bench: ParsableCommand {
     @Option(name: [.customShort("r"), .long], help: "Repetitions.") var repetitions: Int = 5
     @Option(help: "Prompt batch size.") var batch: Int = 512
     @Option(help: "Kernel set (default: the best for this CPU).") var kernels: String?
+    @Option(help: "Context length (default: just enough for the run).") var ctx: Int = 0
+    @Option(name: [.customShort("d"), .long], help: "Decode behind this many cached tokens (prefilled once, untimed).") var depth: Int = 0
+    @Option(help: "KV cache type of the global layers (f16, q8, f32).") var kvType: KVType = .f16
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Read the GGUF's own blocks; do not repack weights (or map the repacked cache).") var noRepack = false
 
     func validate() throws {
         guard prompt >= 0, generate >= 0, prompt + generate > 0 else { throw ValidationError("-p and -n must be >= 0, not both 0") }
         guard repetitions >= 1, repetitions <= 1000 else { throw ValidationError("-r must be 1...1000") }
+        guard depth >= 0, ctx >= 0 else { throw ValidationError("--depth and --ctx must be >= 0") }
+        guard ctx == 0 || ctx >= needed else {
+            throw ValidationError("--ctx \(ctx) is too short: the run needs \(needed) positions")
+        }
     }
+
+    /// Positions the run fills: the prompt, or the depth and every decode round after it.
+    var needed: Int { max(prompt, depth > 0 ? depth + (repetitions + 1) * generate : generate) + 1 }
 
     func run() throws {
         var o = EngineOptions()
         o.threads = threads
-        o.batch = min(batch, max(prompt, 1))
+        o.batch = min(batch, max(prompt, depth, 1))
         o.kernels = kernels
         o.repack = !noRepack
-        o.context = max(prompt, generate) + 1
+        o.context = ctx > 0 ? ctx : needed
+        o.kvType = kvType
         let path = ModelOptionsPath.resolve(model)
         // The same board, thread and fit decisions as every loading command.
         let prep = try LoadPreparation.prepare(modelPath: path, context: o.context, batch: o.batch, threads: threads,
@@ -59,7 +76,21 @@ struct Bench: ParsableCommand {
                 let s = try timed { try session.append(promptTokens) }
                 if rep > 0 { pp.append(Double(prompt) / s) }
             }
-            if generate > 0 {
+            if generate > 0 && depth > 0 {
+                if rep == 0 {
+                    session.reset()
+                    let fill = (0..<depth).map { _ in Int32(truncatingIfNeeded: rng.next() % UInt64(vocab)) }
+                    try session.append(fill)
+                }
+                var next = Sampler.argmax(UnsafeBufferPointer(session.logits))
+                let s = try timed {
+                    for _ in 0..<generate {
+                        try session.append(token: next)
+                        next = Sampler.argmax(UnsafeBufferPointer(session.logits))
+                    }
+                }
+                if rep > 0 { tg.append(Double(generate) / s) }
+            } else if generate > 0 {
                 session.reset()
                 var next = Int32(truncatingIfNeeded: rng.next() % UInt64(vocab))
                 let s = try timed {
@@ -83,7 +114,8 @@ struct Bench: ParsableCommand {
                            "pp_sd": sd(pp), "tg_sd": sd(tg), "threads": engine.options.threads,
                            "kernels": engine.model.compute.kernels.name, "p": prompt, "n": generate, "r": repetitions,
                            "repack": engine.repacked?.source.rawValue ?? "off",
-                           "repack_mb": Double(engine.repacked?.byteCount ?? 0) / 1_048_576])
+                           "repack_mb": Double(engine.repacked?.byteCount ?? 0) / 1_048_576,
+                           "ctx": engine.options.context, "depth": depth, "kv_type": kvType.rawValue])
         } else {
             emit(String(format: "kernels %@, threads %d, load %.0f ms, peak RSS %.1f MiB\n",
                         engine.model.compute.kernels.name, engine.options.threads, loadMs, rss))

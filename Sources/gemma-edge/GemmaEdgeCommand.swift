@@ -13,7 +13,7 @@ struct GemmaEdgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemma-edge",
         abstract: "Gemma 3 inference for ARM single-board computers.",
-        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self, Doctor.self, Profile.self, Serve.self, WatchdogCommand.self])
+        subcommands: [Generate.self, Chat.self, Tokenize.self, Perplexity.self, Inspect.self, Bench.self, Doctor.self, Profile.self, Serve.self, WatchdogCommand.self, ChartCommand.self])
 }
 
 /// The model and engine options every model-loading command takes.
