@@ -12,16 +12,7 @@ P="${BENCH_P:-512}"
 N="${BENCH_N:-128}"
 THREADS=(${BENCH_THREADS:-1 2})
 
-BUILD="$("$ROOT/Benchmarks/peer/build-peer.sh" | tail -n 1)"
-SRC="$(dirname "$BUILD")"
-MODEL="$("$ROOT/scripts/fetch-model.sh" | tail -n 1)"
-GE="$ROOT/.build/release/gemma-edge"
-[ -x "$GE" ] || (cd "$ROOT" && swift build -c release --product gemma-edge >&2)
-
-mkdir -p "$CACHE/bench"
-PEER="$CACHE/bench/peer_bench"
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$SRC/include" -I"$SRC/ggml/include" \
-   "$ROOT/Benchmarks/peer/peer_bench.c" -o "$PEER" -L"$BUILD/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$BUILD/bin"
+. "$ROOT/Benchmarks/peer/setup.sh"
 
 Q40="$CACHE/models/gemma-3-270m-q4_0.gguf"
 if [ ! -f "$Q40" ]; then

@@ -25,16 +25,7 @@ REPS="${REPS:-3}"
 THREADS="${THREADS:-2}"
 NICE="${NICE:-10}"
 
-BUILD="$("$ROOT/Benchmarks/peer/build-peer.sh" | tail -n 1)"
-SRC="$(dirname "$BUILD")"
-MODEL="$("$ROOT/scripts/fetch-model.sh" | tail -n 1)"
-GE="$ROOT/.build/release/gemma-edge"
-[ -x "$GE" ] || (cd "$ROOT" && swift build -c release --product gemma-edge >&2)
-
-mkdir -p "$CACHE/bench"
-PEER="$CACHE/bench/peer_bench"
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$SRC/include" -I"$SRC/ggml/include" \
-   "$ROOT/Benchmarks/peer/peer_bench.c" -o "$PEER" -L"$BUILD/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$BUILD/bin"
+. "$ROOT/Benchmarks/peer/setup.sh"
 
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
