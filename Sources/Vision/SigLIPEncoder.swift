@@ -272,7 +272,7 @@ struct AttentionBlocks {
             // e[t][j] = K_h row j · q row (i0 + t)
             ck_gemm(kernels, CK_F32, Int64(hd), k + h * hd, d * 4, Int64(n), q + i0 * d + h * hd, d * 4,
                     Int64(rows), e, Int64(n))
-            for t in 0..<rows { inv[t] = VisionMath.expShifted(e + t * n, scale: scale, n) }
+            for t in 0..<rows { inv[t] = ElementWise.expShifted(e + t * n, scale: scale, n) }
             // out[i0 + t][h*hd + c] = V_hᵀ row c · e[t], then / sum.
             let o = out + i0 * d + h * hd
             ck_gemm(kernels, CK_F32, Int64(n), valuesT + h * hd * n, n * 4, Int64(hd), e, n * 4, Int64(rows), o, Int64(d))
