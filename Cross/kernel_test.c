@@ -3,7 +3,7 @@
 // Every kernel set this CPU can run is compared with the scalar reference: activation quantisers
 // (identical bytes), vec_dot of every type over many lengths and misaligned buffers (agreement up
 // to float summation order), dot_f32 / axpy_f32, row_dot / row_axpy of KV cache rows (F32, F16,
-// Q8_0), gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
+// Q8_0) and their many-query forms rows_dot / rows_mix, round_f16, gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
 // (test_gemm_kernels). Scalar-only checks:
 // f16/bf16 conversions, storage-quantiser round trips, known-answer blocks, geometry.
 //
@@ -300,6 +300,96 @@ static void test_rows(const ck_kernel_set *ks) {
                 CHECK(ok, "%s row_axpy %s n=%d off=%d", ks->name, ck_type_name(t), n, off);
             }
         }
+    }
+}
+
+// ---- rows_dot / rows_mix (many queries x many rows) and round_f16 against the scalar set ---------
+// Query counts 1..9 (every tile shape plus remainders), row counts 0..7 and 37, lengths 0..2N with
+// misaligned queries, rows and outputs, row strides wider than the row; outputs outside the
+// written ranges must stay untouched.
+
+static long g_rows_many_compared = 0;
+
+static void test_rows_many(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    static const ck_type types[3] = {CK_F32, CK_F16, CK_Q8_0};
+    enum { MAXN = 160, MAXQ = 9, MAXR = 37, PAD = 8 };
+    static float src[MAXN], qb[MAXQ * (MAXN + PAD) + PAD], pb[MAXQ * (MAXR + PAD) + PAD];
+    static float s1[MAXQ * (MAXR + PAD) + PAD], s2[MAXQ * (MAXR + PAD) + PAD];
+    static float yb[MAXQ * (MAXN + PAD) + PAD], y1[MAXQ * (MAXN + PAD) + PAD], y2[MAXQ * (MAXN + PAD) + PAD];
+    static float deq[MAXR][MAXN];
+    static uint8_t rowb[MAXR * (4 * MAXN + 24) + 16];
+    static const int nqs[] = {1, 2, 3, 4, 5, 8, 9};
+    static const int nrs[] = {0, 1, 2, 3, 5, 7, 37};
+    const int sn = MAXQ * (MAXR + PAD) + PAD, yn = MAXQ * (MAXN + PAD) + PAD;
+    for (int ti = 0; ti < 3; ++ti) {
+        const ck_type t = types[ti];
+        CHECK(ks->rows_dot[t] != NULL && ks->rows_mix[t] != NULL, "%s: no rows_dot/rows_mix for %s", ks->name, ck_type_name(t));
+        if (!ks->rows_dot[t] || !ks->rows_mix[t]) continue;
+        const int step = t == CK_Q8_0 ? 32 : 1;
+        for (int n = 0; n <= (t == CK_Q8_0 ? MAXN : 2 * 32 + 3); n += step) {
+            for (int qi = 0; qi < (int)(sizeof nqs / sizeof *nqs); ++qi) {
+                for (int ri = 0; ri < (int)(sizeof nrs / sizeof *nrs); ++ri) {
+                    const int nq = nqs[qi], nr = nrs[ri], off = (n + nq + nr) % 8;
+                    const int64_t rb = ck_row_bytes(t, n);
+                    const size_t row_stride = (size_t)rb + (size_t)(off % 3) * 2 + (t == CK_F32 ? 4 : 0);
+                    uint8_t *rows = rowb + off;
+                    for (int j = 0; j < nr; ++j) {
+                        fill_floats(src, n, 32);
+                        ks->quantize[t](src, rows + (size_t)j * row_stride, n);
+                        if (n > 0) ck_dequantize_row(t, rows + (size_t)j * row_stride, deq[j], n);
+                    }
+                    const int64_t q_stride = n + (off & 3), s_stride = nr + (off & 1) + 1;
+                    const float *q = qb + off;
+                    for (int i = 0; i < MAXQ * (MAXN + PAD) + PAD; ++i) { qb[i] = rndn(); yb[i] = rndn(); }
+                    for (int i = 0; i < sn; ++i) { pb[i] = rndn(); s1[i] = s2[i] = -7.0f; }
+                    const float scale = 0.0625f + (float)off;
+                    ks->rows_dot[t](n, nq, q, q_stride, rows, row_stride, nr, scale, s1 + off, s_stride);
+                    sc->rows_dot[t](n, nq, q, q_stride, rows, row_stride, nr, scale, s2 + off, s_stride);
+                    int ok = 1;
+                    for (int i = 0; i < sn; ++i) {
+                        const int k = i - off, qrow = k >= 0 ? k / (int)s_stride : -1, col = k >= 0 ? k % (int)s_stride : -1;
+                        if (k < 0 || qrow >= nq || col >= nr) { ok &= s1[i] == -7.0f; continue; }
+                        double mag = 0;
+                        for (int e = 0; e < n; ++e) mag += fabs((double)deq[col][e] * q[qrow * q_stride + e]);
+                        ok &= close_enough(s1[i], s2[i], mag * scale, 2e-6);
+                    }
+                    CHECK(ok, "%s rows_dot %s n=%d nq=%d nrows=%d", ks->name, ck_type_name(t), n, nq, nr);
+                    const int64_t p_stride = nr + (off & 1), y_stride = n + (off & 3) + 1;
+                    const float *p = pb + off;
+                    memcpy(y1, yb, sizeof yb);
+                    memcpy(y2, yb, sizeof yb);
+                    ks->rows_mix[t](n, nq, p, p_stride, rows, row_stride, nr, y1 + off, y_stride);
+                    sc->rows_mix[t](n, nq, p, p_stride, rows, row_stride, nr, y2 + off, y_stride);
+                    ok = 1;
+                    for (int i = 0; i < yn; ++i) {
+                        const int k = i - off, qrow = k >= 0 ? k / (int)y_stride : -1, e = k >= 0 ? k % (int)y_stride : -1;
+                        if (k < 0 || qrow >= nq || e >= n) { ok &= y1[i] == yb[i]; continue; }
+                        double mag = fabs((double)yb[i]);
+                        for (int j = 0; j < nr; ++j) mag += fabs((double)p[qrow * p_stride + j] * deq[j][e]);
+                        ok &= fabs((double)y1[i] - (double)y2[i]) <= 4e-7 * mag + 1e-30;
+                    }
+                    CHECK(ok, "%s rows_mix %s n=%d nq=%d nrows=%d", ks->name, ck_type_name(t), n, nq, nr);
+                    g_rows_many_compared += 2;
+                }
+            }
+        }
+    }
+    // round_f16: the same bits as the scalar f16 round trip, for every length and offset, with values
+    // across the f16 range (subnormals, ties, overflow to infinity).
+    CHECK(ks->round_f16 != NULL, "%s: no round_f16", ks->name);
+    if (!ks->round_f16) return;
+    static float a[80], b[80];
+    for (int n = 0; n <= 70; ++n) {
+        const int off = n % 5;
+        for (int i = 0; i < 80; ++i) {
+            const float m[] = {1.0f, 1e-5f, 1e-7f, 70000.0f, 3.0f};
+            a[i] = b[i] = rndn() * m[i % 5];
+        }
+        a[off] = b[off] = 1.0f + 0x1p-11f;  // a tie: rounds to even (1.0)
+        ks->round_f16(a + off, n);
+        sc->round_f16(b + off, n);
+        CHECK(memcmp(a, b, sizeof a) == 0, "%s round_f16 n=%d", ks->name, n);
     }
 }
 
@@ -855,6 +945,7 @@ int main(int argc, char **argv) {
         test_vec_dot(sets[s]);
         test_f32_ops(sets[s]);
         test_rows(sets[s]);
+        test_rows_many(sets[s]);
         test_gemv_gemm(sets[s]);
         test_gemm_kernels(sets[s]);
         test_repack(sets[s]);
@@ -862,6 +953,7 @@ int main(int argc, char **argv) {
     }
     printf("gemm microkernel outputs compared with vec_dot: %ld\n", g_gemm_compared);
     printf("repacked kernel outputs compared with the reference: %ld\n", g_repack_compared);
+    printf("rows_dot / rows_mix outputs compared with the scalar set: %ld\n", g_rows_many_compared);
     if (bench_rows > 0) bench(bench_rows);
     printf("%ld passed, %ld failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

@@ -48,7 +48,7 @@ public struct LoadPreparation: Sendable {
             let memory = try MemoryInfo(root: root)
             if let n = memory.note { warnings.append(n) }
             let file = try GGUFFile(path: modelPath)
-            fit = try FitCheck.evaluate(file: file, context: context, batch: batch, memory: memory)
+            fit = try FitCheck.evaluate(file: file, context: context, batch: batch, memory: memory, threads: plan.threads)
         } catch let e as BoardsError {
             switch e {
             case .unreadable, .garbage: warnings.append("cannot check that the model fits in memory: \(e)")

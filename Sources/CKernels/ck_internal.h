@@ -295,13 +295,51 @@ float ck_scalar_row_dot_q8_0(int64_t n, const void *row, const void *x);
 void ck_scalar_row_axpy_f32(int64_t n, float a, const void *row, float *y);
 void ck_scalar_row_axpy_f16(int64_t n, float a, const void *row, float *y);
 void ck_scalar_row_axpy_q8_0(int64_t n, float a, const void *row, float *y);
+
+// rows_dot / rows_mix (CKernels.h) of one set and row type as plain loops over its row_dot and
+// row_axpy: the scalar reference of every type, and the Q8_0 entries of the SIMD sets.
+#define CK_DEFINE_ROWS_LOOPS(name, dot, axpy)                                                      \
+    void name##_rows_dot(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows, \
+                         size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride) { \
+        for (int64_t i = 0; i < nq; ++i)                                                           \
+            for (int64_t j = 0; j < nrows; ++j)                                                    \
+                s[i * s_stride + j] = scale * dot(n, (const uint8_t *)rows + (size_t)j * row_stride, q + i * q_stride); \
+    }                                                                                              \
+    void name##_rows_mix(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows, \
+                         size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {           \
+        for (int64_t i = 0; i < nq; ++i)                                                           \
+            for (int64_t j = 0; j < nrows; ++j)                                                    \
+                axpy(n, p[i * p_stride + j], (const uint8_t *)rows + (size_t)j * row_stride, y + i * y_stride); \
+    }
+#define CK_DECLARE_ROWS(name)                                                                      \
+    void name##_rows_dot(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows, \
+                         size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride); \
+    void name##_rows_mix(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows, \
+                         size_t row_stride, int64_t nrows, float *y, int64_t y_stride);
+CK_DECLARE_ROWS(ck_scalar_f32)
+CK_DECLARE_ROWS(ck_scalar_f16)
+CK_DECLARE_ROWS(ck_scalar_q8_0)
+void ck_scalar_round_f16(float *x, int64_t n);
+
 #if defined(__x86_64__)
+// x86_avx2_attn.c / x86_avx512_attn.c
+CK_DECLARE_ROWS(ck_avx2_f32)
+CK_DECLARE_ROWS(ck_avx2_f16)
+CK_DECLARE_ROWS(ck_avx2_q8_0)
+void ck_avx2_round_f16(float *x, int64_t n);
+CK_DECLARE_ROWS(ck_avx512_f32)
+CK_DECLARE_ROWS(ck_avx512_f16)
 float ck_avx2_row_dot_q8_0(int64_t n, const void *row, const void *x);
 void ck_avx2_row_axpy_f32(int64_t n, float a, const void *row, float *y);
 void ck_avx2_row_axpy_f16(int64_t n, float a, const void *row, float *y);
 void ck_avx2_row_axpy_q8_0(int64_t n, float a, const void *row, float *y);
 #endif
 #if defined(__aarch64__)
+// arm_neon_attn.c
+CK_DECLARE_ROWS(ck_neon_f32)
+CK_DECLARE_ROWS(ck_neon_f16)
+CK_DECLARE_ROWS(ck_neon_q8_0)
+void ck_neon_round_f16(float *x, int64_t n);
 float ck_neon_row_dot_q8_0(int64_t n, const void *row, const void *x);
 void ck_neon_row_axpy_f32(int64_t n, float a, const void *row, float *y);
 void ck_neon_row_axpy_f16(int64_t n, float a, const void *row, float *y);

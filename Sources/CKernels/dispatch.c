@@ -18,15 +18,22 @@
     }
 
 // ---- KV cache rows: the row_dot / row_axpy entries of each set (CKernels.h, "KV cache rows") ----
-// F32 and F16 rows are dotted with the set's own vec_dot of that type; AVX-512 adds nothing here
-// (attention over one head's 256-element rows is bound by memory, not by vector width), so the
-// avx512vnni set takes the AVX2 rows; the dotprod set takes NEON's (the query stays f32, so there
-// is no int8 x int8 product to use SDOT on).
-#define CK_ROW_ENTRIES(prefix)                                                                     \
+// F32 and F16 rows are dotted one at a time with the set's own vec_dot of that type; the avx512vnni
+// set takes the AVX2 row kernels (one query against one row is bound by memory, not by vector
+// width) and the dotprod set NEON's (the query stays f32: no int8 x int8 product for SDOT).
+// rows_dot / rows_mix of F32 and F16 rows have register-blocked kernels per set (x86_avx2_attn.c,
+// x86_avx512_attn.c, arm_neon_attn.c; there AVX-512 pays, since blocks of queries and outputs are
+// reused from registers); Q8_0 rows loop over the set's row kernels.
+#define CK_ROW_ENTRIES(prefix, rows_prefix)                                                        \
     .row_dot = {[CK_F32] = prefix##_vec_dot_f32, [CK_F16] = prefix##_vec_dot_f16,                  \
                 [CK_Q8_0] = prefix##_row_dot_q8_0},                                                \
     .row_axpy = {[CK_F32] = prefix##_row_axpy_f32, [CK_F16] = prefix##_row_axpy_f16,               \
-                 [CK_Q8_0] = prefix##_row_axpy_q8_0}
+                 [CK_Q8_0] = prefix##_row_axpy_q8_0},                                              \
+    .rows_dot = {[CK_F32] = rows_prefix##_f32_rows_dot, [CK_F16] = rows_prefix##_f16_rows_dot,     \
+                 [CK_Q8_0] = prefix##_q8_0_rows_dot},                                              \
+    .rows_mix = {[CK_F32] = rows_prefix##_f32_rows_mix, [CK_F16] = rows_prefix##_f16_rows_mix,     \
+                 [CK_Q8_0] = prefix##_q8_0_rows_mix},                                              \
+    .round_f16 = prefix##_round_f16
 
 #if defined(__x86_64__)
 #define CK_AVX2_ENTRIES                                                                            \
@@ -60,7 +67,7 @@ static const ck_kernel_set avx2_set = {
     .name = "avx2",
     CK_AVX2_ENTRIES,
     CK_GEMM_ENTRIES(ck_avx2),
-    CK_ROW_ENTRIES(ck_avx2),
+    CK_ROW_ENTRIES(ck_avx2, ck_avx2),
 };
 
 // AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
@@ -69,7 +76,7 @@ static const ck_kernel_set avx512vnni_set = {
     .name = "avx512vnni",
     CK_AVX2_ENTRIES,
     CK_GEMM_ENTRIES(ck_avx512),
-    CK_ROW_ENTRIES(ck_avx2),
+    CK_ROW_ENTRIES(ck_avx2, ck_avx512),
 };
 #endif
 
@@ -104,7 +111,7 @@ static const ck_kernel_set neon_set = {
     },
     CK_NEON_QUANTIZE,
     CK_GEMM_ENTRIES(ck_neon),
-    CK_ROW_ENTRIES(ck_neon),
+    CK_ROW_ENTRIES(ck_neon, ck_neon),
 };
 
 static const ck_kernel_set dotprod_set = {
@@ -126,7 +133,7 @@ static const ck_kernel_set dotprod_set = {
     },
     CK_NEON_QUANTIZE,
     CK_GEMM_ENTRIES(ck_dotprod),
-    CK_ROW_ENTRIES(ck_neon),
+    CK_ROW_ENTRIES(ck_neon, ck_neon),
 };
 #endif
 

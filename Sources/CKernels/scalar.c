@@ -821,6 +821,14 @@ void ck_scalar_row_axpy_q8_0(int64_t n, float a, const void *row, float *y) {
     }
 }
 
+CK_DEFINE_ROWS_LOOPS(ck_scalar_f32, ck_scalar_vec_dot_f32, ck_scalar_row_axpy_f32)
+CK_DEFINE_ROWS_LOOPS(ck_scalar_f16, ck_scalar_vec_dot_f16, ck_scalar_row_axpy_f16)
+CK_DEFINE_ROWS_LOOPS(ck_scalar_q8_0, ck_scalar_row_dot_q8_0, ck_scalar_row_axpy_q8_0)
+
+void ck_scalar_round_f16(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] = ck_h2f(ck_f2h(x[i]));
+}
+
 // ---- the scalar set ------------------------------------------------------------------------------
 
 static const ck_kernel_set scalar_set = {
@@ -860,6 +868,9 @@ static const ck_kernel_set scalar_set = {
     // KV cache rows
     .row_dot = {[CK_F32] = ck_scalar_vec_dot_f32, [CK_F16] = ck_scalar_vec_dot_f16, [CK_Q8_0] = ck_scalar_row_dot_q8_0},
     .row_axpy = {[CK_F32] = ck_scalar_row_axpy_f32, [CK_F16] = ck_scalar_row_axpy_f16, [CK_Q8_0] = ck_scalar_row_axpy_q8_0},
+    .rows_dot = {[CK_F32] = ck_scalar_f32_rows_dot, [CK_F16] = ck_scalar_f16_rows_dot, [CK_Q8_0] = ck_scalar_q8_0_rows_dot},
+    .rows_mix = {[CK_F32] = ck_scalar_f32_rows_mix, [CK_F16] = ck_scalar_f16_rows_mix, [CK_Q8_0] = ck_scalar_q8_0_rows_mix},
+    .round_f16 = ck_scalar_round_f16,
 };
 
 const ck_kernel_set *ck_kernels_scalar(void) { return &scalar_set; }

@@ -52,10 +52,11 @@ struct ck_pool {
 typedef struct {
     ck_pool *pool;
     int cpu;
+    int thread;  // this worker's index, 1 ..< threads
 } ck_worker_arg;
 
 // Claims and runs tasks of the published region until none is left. Returns whether it ran any.
-static int run_tasks(ck_pool *p) {
+static int run_tasks(ck_pool *p, int thread) {
     int ran = 0;
     uint64_t w = atomic_load_explicit(&p->region, memory_order_acquire);
     for (;;) {
@@ -66,7 +67,7 @@ static int run_tasks(ck_pool *p) {
             continue;  // `w` now holds the current word
         // The claimed index belongs to the region whose fn and ctx were written before its word
         // was published, and the caller cannot publish another until this task is done.
-        p->fn(p->ctx, (int)word_index(w), (int)count);
+        p->fn(p->ctx, (int)word_index(w), thread);
         ran = 1;
         if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == count) {
             pthread_mutex_lock(&p->mutex);
@@ -117,7 +118,7 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&p->mutex);
             spins = 0;
         }
-        run_tasks(p);
+        run_tasks(p, a.thread);
     }
 }
 
@@ -136,6 +137,7 @@ ck_pool *ck_pool_create(int threads, const int *cpus) {
         if (!a) { p->threads = i; ck_pool_destroy(p); return NULL; }
         a->pool = p;
         a->cpu = cpus ? cpus[i] : -1;
+        a->thread = i;
         if (pthread_create(&p->workers[i], NULL, worker_main, a) != 0) {
             free(a);
             p->threads = i;
@@ -151,7 +153,7 @@ int ck_pool_threads(const ck_pool *p) { return p->threads; }
 void ck_pool_run(ck_pool *p, ck_task_fn fn, void *ctx, int count) {
     if (count <= 0) return;
     if (p->threads == 1 || count == 1 || (uint64_t)count > CK_INDEX_MASK) {
-        for (int i = 0; i < count; i++) fn(ctx, i, count);
+        for (int i = 0; i < count; i++) fn(ctx, i, 0);
         return;
     }
     p->fn = fn;
@@ -165,7 +167,7 @@ void ck_pool_run(ck_pool *p, ck_task_fn fn, void *ctx, int count) {
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
-    run_tasks(p);
+    run_tasks(p, 0);
     // Tasks other threads claimed may still be running: spin, then park.
     int spins = 0;
     while (atomic_load_explicit(&p->done, memory_order_acquire) < (unsigned)count) {

@@ -34,7 +34,12 @@ public final class Gemma3Model: @unchecked Sendable {
     private let up: UnsafeMutablePointer<Float>         // up projection     [B][ffn]
     private let final: QuantizedRows                     // output-normed     [B][embd]
     private let attentionJob: UnsafeMutablePointer<AttentionJob>
-    private let scores: UnsafeMutablePointer<Float>     // [heads][maxContext]
+    private let batchKeys: UnsafeMutableRawPointer      // the batch's keys as KV rows  [B][kvDim]
+    private let batchValues: UnsafeMutableRawPointer    // and values
+    private let scores: UnsafeMutablePointer<Float>     // [threads][heads per KV head][maxContext]
+    private let partials: UnsafeMutablePointer<Float>   // split attention: [tasks][heads per KV head][headDim + 2]
+    /// Fewest positions worth a piece of their own when a unit's attention is split.
+    static let positionsPerSplit = 64
     private let maxContext: Int
     /// The row kernels of each KV type, taken from the kernel set once.
     private let kvRows: (f32: KVRowKernels, f16: KVRowKernels, q8: KVRowKernels)
@@ -73,16 +78,42 @@ public final class Gemma3Model: @unchecked Sendable {
         up = .allocate(capacity: maxBatch * c.feedForwardLength)
         final = QuantizedRows(capacity: maxBatch, width: c.embeddingLength,
                               formats: formats([weights.outputProjection]), kernels: ks)
-        scores = .allocate(capacity: c.headCount * maxContext)
+        let group = c.headCount / c.kvHeadCount
+        scores = .allocate(capacity: compute.threads * group * maxContext)
+        batchKeys = .allocate(byteCount: maxBatch * Self.widestRowBytes(c), alignment: 64)
+        batchValues = .allocate(byteCount: maxBatch * Self.widestRowBytes(c), alignment: 64)
+        let splitTasks = maxSplitTasks(threads: compute.threads)
+        partials = .allocate(capacity: splitTasks * group * (c.headDim + 2))
         attentionJob = .allocate(capacity: 1)
         kvRows = (KVRowKernels(ks, type: CK_F32)!, KVRowKernels(ks, type: CK_F16)!, KVRowKernels(ks, type: CK_Q8_0)!)
-        attentionJob.initialize(to: AttentionJob(rows: kvRows.f16))
+        var job = AttentionJob(rows: kvRows.f16, rope: ropeLocal)
+        job.eps = c.rmsEpsilon
+        job.scale = c.attentionScale
+        job.headDim = c.headDim
+        job.heads = c.headCount
+        job.kvHeads = c.kvHeadCount
+        job.q = q
+        job.k = k
+        job.v = v
+        job.batchKeys = batchKeys
+        job.batchValues = batchValues
+        job.out = attended.floats
+        job.scores = scores
+        job.scoresPerThread = group * maxContext
+        job.scoresStride = maxContext
+        job.partialOut = partials
+        job.partialShift = partials + splitTasks * group * c.headDim
+        job.partialSum = job.partialShift + splitTasks * group
+        attentionJob.initialize(to: job)
     }
 
-    /// Bytes of the scratch buffers a model with this config, batch and context allocates.
-    public static func scratchBytes(config c: Gemma3Config, maxBatch b: Int, maxContext: Int) -> Int {
-        let floats = b * (c.embeddingLength * 4 + c.qDim * 2 + c.kvDim * 2 + c.feedForwardLength * 2)
-            + c.headCount * maxContext
+    /// Bytes of a cached row (kvDim elements) of the widest KV type, f32.
+    private static func widestRowBytes(_ c: Gemma3Config) -> Int { c.kvDim * MemoryLayout<Float>.size }
+
+    /// Bytes of the scratch buffers a model with this config, batch, context and thread count allocates.
+    public static func scratchBytes(config c: Gemma3Config, maxBatch b: Int, maxContext: Int, threads: Int = 1) -> Int {
+        let floats = b * (c.embeddingLength * 4 + c.qDim * 2 + c.kvDim * 4 + c.feedForwardLength * 2)
+            + (threads * maxContext + maxSplitTasks(threads: threads) * (c.headDim + 2)) * (c.headCount / c.kvHeadCount)
         // Quantised copies of the matrix inputs: at most ~1.1 bytes per element per format, 3 formats.
         let quantised = b * (c.embeddingLength * 2 + c.qDim + c.feedForwardLength) * 4
         return floats * MemoryLayout<Float>.size + quantised
@@ -93,6 +124,7 @@ public final class Gemma3Model: @unchecked Sendable {
         ropeGlobal.deallocate()
         x.deallocate(); q.deallocate(); k.deallocate(); v.deallocate()
         projected.deallocate(); up.deallocate(); scores.deallocate(); attentionJob.deallocate()
+        batchKeys.deallocate(); batchValues.deallocate(); partials.deallocate()
     }
 
     /// Runs `tokens` (at most maxBatch) through every block at the next positions of `cache`,
@@ -105,8 +137,8 @@ public final class Gemma3Model: @unchecked Sendable {
     /// soft tokens, which enter as they are, without the sqrt(n_embd) scale of token embeddings) at
     /// the next positions of `cache`. With `bidirectional` the rows attend to each other in both
     /// directions, as llama.cpp decodes an image chunk with causal attention off (local layers
-    /// still see only keys less than `window` positions behind); the cache's local rings must then
-    /// hold window + count - 1 slots (`KVCache(bidirectionalSpan:)`).
+    /// still see only keys less than `window` positions behind). The batch's keys are read from
+    /// scratch until every query has attended, so the local rings need no room beyond the window.
     public func evaluate(embeddings: UnsafePointer<Float>, count: Int, cache: KVCache, bidirectional: Bool) throws {
         try evaluate(UnsafeBufferPointer(start: nil, count: 0), count: count, embeddings: embeddings,
                      bidirectional: bidirectional, cache: cache)
@@ -119,12 +151,6 @@ public final class Gemma3Model: @unchecked Sendable {
         precondition(n <= maxBatch, "batch of \(n) exceeds maxBatch \(maxBatch)")
         guard cache.length + n <= min(cache.context, maxContext) else {
             throw ModelError.contextFull(needed: cache.length + n, context: min(cache.context, maxContext))
-        }
-        // Vision hook: every key of a bidirectional batch is written before any query attends.
-        if bidirectional, let ring = (0..<c.blockCount).filter({ !c.isGlobal(layer: $0) }).map({ cache.capacity[$0] }).min(),
-           ring < min(cache.length + n, c.slidingWindow + n - 1) {
-            throw ModelError.invalidConfig(file: weights.file.path, "a bidirectional batch of \(n) needs local KV rings of "
-                                           + "\(c.slidingWindow + n - 1) slots, the cache has \(ring) (KVCache bidirectionalSpan)")
         }
         let d = c.embeddingLength
         let start = cache.length
@@ -209,118 +235,225 @@ public final class Gemma3Model: @unchecked Sendable {
         }
     }
 
-    /// QK norm, RoPE, cache write and attention for every token of the batch, in order: token t
-    /// writes its key and value, then attends, so a local ring of exactly `window` slots holds all
-    /// it needs even when the batch is longer than the window.
-    ///
-    /// Vision hook: a `bidirectional` batch runs the loop in two passes, the first only writing every
-    /// key and value, the second only attending, so each query also sees the keys after it in the
-    /// batch (the ring then needs window + n - 1 slots, checked in `evaluate`).
+    /// Attention of the whole batch at one layer, in three steps:
+    ///  1. each token's QK norm and RoPE, its key and value stored as rows of the layer's KV type in
+    ///     the batch scratch (and, against f16 rows, its query rounded to f16), split by token;
+    ///  2. every query attends over the cached positions of its window, read from the cache, and the
+    ///     batch's own positions up to its own, read from the scratch; one task per token and KV
+    ///     head (the query heads sharing that KV head read each row once), and when that gives too
+    ///     few tasks to keep every thread busy (decode), each one split along the positions into
+    ///     pieces whose partial softmax results are merged afterwards;
+    ///  3. the batch's rows are copied into the cache. The cache is not written before every query
+    ///     has attended, so a local ring of `window` slots serves a batch longer than the window.
+    /// Vision hook: in a `bidirectional` batch every query also sees the batch's later positions.
     private func attention(layer: Int, weights w: BlockWeights, tokens n: Int, start: Int, cache: KVCache,
                            bidirectional: Bool = false) {
         let c = config
         let global = c.isGlobal(layer: layer)
-        let rope = global ? ropeGlobal : ropeLocal
-        let job = attentionJob
+        let type = cache.types[layer]
         let rows: KVRowKernels
-        switch cache.types[layer] {
+        switch type {
         case .f32: rows = kvRows.f32
         case .f16: rows = kvRows.f16
         case .q8: rows = kvRows.q8
         }
-        job.pointee.dot = rows.dot
-        job.pointee.axpy = rows.axpy
+        let job = attentionJob
+        job.pointee.rows = rows
+        job.pointee.rope = global ? ropeGlobal : ropeLocal
+        job.pointee.qNorm = w.qNorm
+        job.pointee.kNorm = w.kNorm
+        job.pointee.roundQuery = type == .f16 ? compute.kernels.table.pointee.round_f16 : nil
         job.pointee.rowBytes = cache.rowBytes[layer]
-        job.pointee.headBytes = cache.types[layer].rowBytes(c.headDim)
-        let roundQuery = cache.types[layer] == .f16
-        let passes = bidirectional ? 2 : 1  // vision hook
-        for i in 0..<(passes * n) {  // vision hook: was `for t in 0..<n`
-            let pass = i / n, t = i % n  // vision hook
-            let pos = start + t
-            let qt = q + t * c.qDim
-            let kt = k + t * c.kvDim
-            if pass == 0 {  // vision hook (the block below is only re-indented)
-                for h in 0..<c.headCount {
-                    ElementWise.rmsNorm(qt + h * c.headDim, weight: w.qNorm, eps: c.rmsEpsilon, n: c.headDim, out: qt + h * c.headDim)
-                }
-                for h in 0..<c.kvHeadCount {
-                    ElementWise.rmsNorm(kt + h * c.headDim, weight: w.kNorm, eps: c.rmsEpsilon, n: c.headDim, out: kt + h * c.headDim)
-                }
-                rope.apply(qt, heads: c.headCount, position: pos)
-                rope.apply(kt, heads: c.kvHeadCount, position: pos)
-                // Against f16 keys the peer dots a query rounded to f16 (llama.cpp converts Q to
-                // the keys' dot type); rounding ours the same way keeps the two closer.
-                if roundQuery { for i in 0..<c.qDim { qt[i] = Float(Float16(qt[i])) } }
-                rows.store(kt, cache.keyRow(layer: layer, position: pos), Int64(c.kvDim))
-                rows.store(v + t * c.kvDim, cache.valueRow(layer: layer, position: pos), Int64(c.kvDim))
-            }  // vision hook
-            if pass + 1 < passes { continue }  // vision hook: the first of two passes only writes
+        job.pointee.headBytes = type.rowBytes(c.headDim)
+        job.pointee.keys = cache.keys[layer]
+        job.pointee.values = cache.values[layer]
+        job.pointee.capacity = cache.capacity[layer]
+        job.pointee.start = start
+        job.pointee.tokens = n
+        job.pointee.window = global ? Int.max : c.slidingWindow
+        job.pointee.bidirectional = bidirectional
 
-            // Keys visible from pos: all j <= pos (global), or pos - window < j <= pos (local).
-            // Vision hook: a bidirectional batch also sees every later key of the batch.
-            let first = global ? 0 : max(0, pos - c.slidingWindow + 1)
-            let last = bidirectional ? start + n - 1 : pos  // vision hook
-            job.pointee.query = qt
-            job.pointee.out = attended.floats + t * c.qDim
-            job.pointee.keys = cache.keys[layer]
-            job.pointee.values = cache.values[layer]
-            job.pointee.capacity = cache.capacity[layer]
-            job.pointee.first = first
-            job.pointee.count = last - first + 1  // vision hook: was pos - first + 1
-            job.pointee.headDim = c.headDim
-            job.pointee.groupSize = c.headCount / c.kvHeadCount
-            job.pointee.scale = c.attentionScale
-            job.pointee.scores = scores
-            job.pointee.scoresStride = maxContext
-            compute.parallel(c.headCount, context: job) { ctx, h, _ in
-                ctx!.assumingMemoryBound(to: AttentionJob.self).pointee.run(head: Int(h))
-            }
+        // 1. Norms, RoPE and the batch's rows, a few tokens per task.
+        job.pointee.tokensPerTask = max(1, n / (compute.threads * 8))
+        compute.parallel((n + job.pointee.tokensPerTask - 1) / job.pointee.tokensPerTask, context: job) { ctx, i, _ in
+            ctx!.assumingMemoryBound(to: AttentionJob.self).pointee.prepare(tasks: Int(i))
+        }
+        // 2. Attention: one unit per token and KV head, split along the positions when there are
+        // too few units to keep every thread busy (decode).
+        let units = n * c.kvHeadCount
+        let longest = bidirectional ? min(start + n, c.slidingWindow + n - 1) : min(start + n, job.pointee.window)
+        job.pointee.splits = units >= 2 * compute.threads ? 1
+            : max(1, min(maxSplitTasks(threads: compute.threads) / units, longest / Self.positionsPerSplit))
+        compute.parallel(units * job.pointee.splits, context: job) { ctx, i, thread in
+            ctx!.assumingMemoryBound(to: AttentionJob.self).pointee.attend(task: Int(i), thread: Int(thread))
+        }
+        if job.pointee.splits > 1 { job.pointee.mergeSplits() }
+        // 3. The batch's last `capacity` rows into the cache.
+        let rowBytes = cache.rowBytes[layer]
+        for pos in max(start, start + n - cache.capacity[layer])..<(start + n) {
+            cache.keyRow(layer: layer, position: pos).copyMemory(from: batchKeys + (pos - start) * rowBytes, byteCount: rowBytes)
+            cache.valueRow(layer: layer, position: pos).copyMemory(from: batchValues + (pos - start) * rowBytes, byteCount: rowBytes)
         }
         attended.invalidate(tokens: n)
     }
 }
 
-/// One query's attention, split by head across the pool. Cached rows are read through the row
-/// kernels of the layer's KV type; the query, scores and output are f32.
+/// Most tasks a split attention region has (its partial results are preallocated for this many).
+func maxSplitTasks(threads: Int) -> Int { 4 * threads }
+
+/// The attention of one layer for one batch (`Gemma3Model.attention`), split into pool tasks.
+/// Everything is set before a region starts; tasks only read it (and write disjoint rows).
 struct AttentionJob {
-    var dot: KVRowKernels.Dot
-    var axpy: KVRowKernels.Axpy
-    var query = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var rows: KVRowKernels
+    var rope: RotaryTable
+    var qNorm = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var kNorm = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var roundQuery: (@convention(c) (UnsafeMutablePointer<Float>?, Int64) -> Void)? = nil
+    var eps: Float = 1e-6
+    var scale: Float = 1
+    var headDim = 0
+    var heads = 0
+    var kvHeads = 0
+    // Batch: queries [tokens][heads * headDim], keys and values (f32, before step 1 stores them),
+    // the scratch rows of the batch, and the attention output.
+    var q = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var k = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var v = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var batchKeys = UnsafeMutableRawPointer(bitPattern: 4)!
+    var batchValues = UnsafeMutableRawPointer(bitPattern: 4)!
     var out = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var start = 0
+    var tokens = 0
+    var tokensPerTask = 1
+    var bidirectional = false
+    /// Tasks per (token, KV head) unit: 1, or a split of its positions into pieces whose partial
+    /// softmax results `mergeSplits` combines (flash-decoding). Partial results per task: outputs
+    /// [group * headDim], and per query the shift and the sum of `ElementWise.expShiftedParts`.
+    var splits = 1
+    var partialOut = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var partialShift = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var partialSum = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    // Cache of the layer: rows of `rowBytes` (all KV heads of a position), `headBytes` per head.
     var keys = UnsafeMutableRawPointer(bitPattern: 4)!
     var values = UnsafeMutableRawPointer(bitPattern: 4)!
-    var scores = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var scoresStride = 0
     var capacity = 1
-    var first = 0
-    var count = 0
-    var headDim = 0
-    /// Bytes of one cached row (all KV heads of one position) and of one head within it.
     var rowBytes = 0
     var headBytes = 0
-    var groupSize = 1
-    var scale: Float = 1
+    /// Keys a query sees: positions pos - window < j <= pos (Int.max for global layers).
+    var window = Int.max
+    /// Per thread, `scoresPerThread` floats of scores.
+    var scores = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var scoresPerThread = 0
+    var scoresStride = 0
 
-    init(rows: KVRowKernels) {
-        dot = rows.dot
-        axpy = rows.axpy
+    init(rows: KVRowKernels, rope: RotaryTable) {
+        self.rows = rows
+        self.rope = rope
     }
 
-    func run(head h: Int) {
-        let kvOffset = (h / groupSize) * headBytes
-        let qh = UnsafeRawPointer(query + h * headDim)
-        let s = scores + h * scoresStride
+    /// Step 1 for the tokens of task `i`.
+    func prepare(tasks i: Int) {
+        let qDim = heads * headDim, kvDim = kvHeads * headDim
+        for t in (i * tokensPerTask)..<min(tokens, (i + 1) * tokensPerTask) {
+            let qt = q + t * qDim, kt = k + t * kvDim
+            for h in 0..<heads {
+                ElementWise.rmsNorm(qt + h * headDim, weight: qNorm, eps: eps, n: headDim, out: qt + h * headDim)
+            }
+            for h in 0..<kvHeads {
+                ElementWise.rmsNorm(kt + h * headDim, weight: kNorm, eps: eps, n: headDim, out: kt + h * headDim)
+            }
+            rope.apply(qt, heads: heads, position: start + t)
+            rope.apply(kt, heads: kvHeads, position: start + t)
+            // Against f16 keys the peer dots a query rounded to f16 (llama.cpp converts Q to the
+            // keys' type); rounding ours the same way keeps the two closer.
+            roundQuery?(qt, Int64(qDim))
+            rows.store(kt, batchKeys + t * rowBytes, Int64(kvDim))
+            rows.store(v + t * kvDim, batchValues + t * rowBytes, Int64(kvDim))
+        }
+    }
+
+    /// Step 2 for task `i` on pool thread `thread`: the query heads sharing one KV head, of one
+    /// token, attend over every position they see (or over piece i % splits of those positions).
+    func attend(task i: Int, thread: Int) {
+        let unit = i / splits, piece = i % splits
+        let t = tokens - 1 - unit / kvHeads  // the longest rows first, for a balanced finish
+        let g = unit % kvHeads
+        let nq = heads / kvHeads
+        let kvOffset = g * headBytes
+        let pos = start + t
+        var first = window == Int.max ? 0 : max(0, pos - window + 1)
+        var last = bidirectional ? start + tokens - 1 : pos
+        if splits > 1 {
+            let per = (last - first + splits) / splits
+            (first, last) = (first + piece * per, min(last, first + piece * per + per - 1))
+        }
+        let count = max(0, last - first + 1)
+        let qh = q + t * heads * headDim + g * nq * headDim
+        let s = scores + thread * scoresPerThread
         let n = Int64(headDim)
-        for j in 0..<count {
-            let slot = (first + j) % capacity
-            s[j] = dot(n, keys + slot * rowBytes + kvOffset, qh) * scale
+
+        // Scores against cached positions [first, start) (at most two runs of ring slots) and the
+        // batch's positions [max(first, start), last].
+        forEachRun(keys, batchKeys, first: first, last: last) { base, count, column in
+            rows.rowsDot(n, Int64(nq), qh, n, base + kvOffset, rowBytes, Int64(count), scale, s + column, Int64(scoresStride))
         }
-        ElementWise.softmax(s, count)
-        let o = out + h * headDim
-        o.initialize(repeating: 0, count: headDim)
-        for j in 0..<count {
-            let slot = (first + j) % capacity
-            axpy(n, s[j], values + slot * rowBytes + kvOffset, o)
+        let o = splits == 1 ? out + t * heads * headDim + g * nq * headDim : partialOut + i * nq * headDim
+        for j in 0..<nq {
+            let (shift, sum) = ElementWise.expShiftedParts(s + j * scoresStride, scale: 1, count)
+            if splits == 1 {
+                ElementWise.scale(s + j * scoresStride, by: 1 / sum, count)
+            } else {
+                partialShift[i * nq + j] = shift
+                partialSum[i * nq + j] = sum
+            }
         }
+        o.initialize(repeating: 0, count: nq * headDim)
+        forEachRun(values, batchValues, first: first, last: last) { base, count, column in
+            rows.rowsMix(n, Int64(nq), s + column, Int64(scoresStride), base + kvOffset, rowBytes, Int64(count), o, n)
+        }
+    }
+
+    /// Combines the pieces of every unit: out = sum_p w_p o_p / sum_p w_p sum_p, with
+    /// w_p = exp(shift_p - max shift) (empty pieces have shift -infinity and weigh 0).
+    func mergeSplits() {
+        let nq = heads / kvHeads
+        for unit in 0..<(tokens * kvHeads) {
+            let t = tokens - 1 - unit / kvHeads, g = unit % kvHeads
+            for j in 0..<nq {
+                var top = -Float.infinity
+                for p in 0..<splits { top = max(top, partialShift[(unit * splits + p) * nq + j]) }
+                var total: Float = 0
+                for p in 0..<splits {
+                    let i = (unit * splits + p) * nq + j
+                    total += partialSum[i] * expf(partialShift[i] - top)
+                }
+                let o = out + t * heads * headDim + (g * nq + j) * headDim
+                o.initialize(repeating: 0, count: headDim)
+                for p in 0..<splits {
+                    let i = (unit * splits + p) * nq + j
+                    let w = partialShift[i] == -.infinity ? 0 : expf(partialShift[i] - top) / total
+                    let src = partialOut + i * headDim
+                    for e in 0..<headDim { o[e] += w * src[e] }
+                }
+            }
+        }
+    }
+
+    /// Calls `body(rows, count, column)` for each contiguous run of stored rows (`rowBytes` apart)
+    /// holding positions first...last, in order: cached positions from the ring `cached` (at most
+    /// two runs, split where the ring wraps), then the batch's own from `batch`. `column` is the
+    /// run's first position minus `first`.
+    @inline(__always)
+    private func forEachRun(_ cached: UnsafeMutableRawPointer, _ batch: UnsafeMutableRawPointer, first: Int, last: Int,
+                            _ body: (UnsafeRawPointer, Int, Int) -> Void) {
+        var p = first
+        let cachedLast = min(last, start - 1)
+        while p <= cachedLast {
+            let slot = p % capacity
+            let run = min(cachedLast - p + 1, capacity - slot)
+            body(cached + slot * rowBytes, run, p - first)
+            p += run
+        }
+        if p <= last { body(batch + (p - start) * rowBytes, last - p + 1, p - first) }
     }
 }

@@ -57,13 +57,15 @@ public final class KVCache: @unchecked Sendable {
     let types: [KVType]
     /// Bytes of one slot (kvDim elements) of each layer.
     let rowBytes: [Int]
-    /// Vision hook: the longest bidirectional batch (image soft tokens) the local rings can take.
+    /// Vision hook: local rings hold window + span - 1 slots, so a session can still cut its cache
+    /// back to before an image of `span` soft tokens (see `canTruncate`) after evaluating it.
     public let bidirectionalSpan: Int
 
     /// - Parameter localRing: false gives local layers a full-context cache too (a reference for
     ///   tests; results must not change).
-    /// - Parameter bidirectionalSpan: vision hook: a bidirectional batch of n tokens writes all its
-    ///   keys before any query attends, so local rings get window + n - 1 slots for n up to this.
+    /// - Parameter bidirectionalSpan: vision hook: local rings get window + span - 1 slots, so an
+    ///   image's soft tokens (one batch of `span`) can be dropped again while the ring still holds
+    ///   what came before them. The model itself needs only `window` slots for any batch.
     /// - Parameter kvType: how the global layers store their rows (see `KVType`); q8 needs a head
     ///   size that is a multiple of 32.
     public init(config: Gemma3Config, context: Int, localRing: Bool = true, bidirectionalSpan: Int = 0,

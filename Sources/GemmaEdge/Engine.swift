@@ -29,7 +29,8 @@ public struct EngineOptions: Sendable {
     public var tokenizerModel: String? = nil
     /// The vision projector paired with the model (llama.cpp's mmproj for Gemma 3 4B). It is
     /// checked at load but its weights are read only when the first image is encoded; the prompt
-    /// batch is raised to hold one image's soft tokens and local KV rings grow to take them.
+    /// batch is raised to hold one image's soft tokens and local KV rings grow by as much (so
+    /// a session can cut back to before an image, see `KVCache(bidirectionalSpan:)`).
     public var mmproj: String? = nil
     /// Repack eligible weights into the kernels' own layout at load (mapped from a cache file on
     /// later starts; see `RepackedArena`). Also off when the environment sets

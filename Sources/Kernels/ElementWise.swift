@@ -129,6 +129,13 @@ public enum ElementWise {
     /// a softmax of scale * x without its division, eight lanes at a time. `softmax` is
     /// this followed by the division.
     public static func expShifted(_ x: UnsafeMutablePointer<Float>, scale: Float, _ n: Int) -> Float {
+        1 / expShiftedParts(x, scale: scale, n).sum
+    }
+
+    /// `expShifted` returning its parts: the shift scale * max(x) and the sum of the results (for a
+    /// softmax computed in pieces and merged: piece p weighs exp(shift_p - max shift)).
+    /// With n == 0 the shift is -infinity and the sum 0.
+    public static func expShiftedParts(_ x: UnsafeMutablePointer<Float>, scale: Float, _ n: Int) -> (shift: Float, sum: Float) {
         var m8 = SIMD8<Float>(repeating: -.infinity)
         var i = 0
         while i + 8 <= n {
@@ -152,7 +159,7 @@ public enum ElementWise {
             x[j] = expf(x[j] * scale - shift)
             sum += x[j]
         }
-        return 1 / sum
+        return (shift, sum)
     }
 
     /// In-place softmax over x[0..<n]; returns nothing, leaves probabilities.

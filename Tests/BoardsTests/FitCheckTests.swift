@@ -15,7 +15,7 @@ final class FitCheckTests: BoardsTestCase {
         let file = try GGUFFile(path: tinyModel())
         let mem = memory(availableMiB: 1000)
         let fit = try FitCheck.evaluate(file: file, context: 1024, batch: 32, memory: mem)
-        let plan = try MemoryPlan(file: file, context: 1024, batch: 32)
+        let plan = try MemoryPlan(file: file, context: 1024, batch: 32, threads: EngineOptions.defaultThreads)
         XCTAssertEqual(fit.needed, plan.total)
         XCTAssertEqual([fit.weightsMapped, fit.repackedArena, fit.localKv, fit.globalKv, fit.scratch],
                        [plan.weightsMapped, plan.repackedArena, plan.localKV, plan.globalKV, plan.scratch])
@@ -35,7 +35,7 @@ final class FitCheckTests: BoardsTestCase {
 
     func testBoundaryIsExact() throws {
         let file = try GGUFFile(path: tinyModel())
-        let plan = try MemoryPlan(file: file, context: 512, batch: 64)
+        let plan = try MemoryPlan(file: file, context: 512, batch: 64, threads: EngineOptions.defaultThreads)
         let total = 2 << 30
         let margin = FitCheck.margin(memoryTotal: total)
         let exact = MemoryInfo(total: total, available: plan.total + margin)
@@ -48,7 +48,7 @@ final class FitCheckTests: BoardsTestCase {
         let c = try XCTUnwrap(no.largestFittingContext)
         XCTAssertLessThan(c, 512)
         XCTAssertEqual(c % 128, 0)
-        XCTAssertLessThanOrEqual(try MemoryPlan(file: file, context: c, batch: 64).total + margin, short.available)
+        XCTAssertLessThanOrEqual(try MemoryPlan(file: file, context: c, batch: 64, threads: EngineOptions.defaultThreads).total + margin, short.available)
         XCTAssertTrue(no.advice!.hasPrefix("what to change: --ctx \(c) (needs "), no.advice!)
     }
 

@@ -110,4 +110,84 @@ final class KVRowKernelsTests: XCTestCase {
             }
         }
     }
+
+    /// rows_dot / rows_mix (many queries against many rows, the prefill attention) of every set
+    /// against the scalar set's loops over row_dot / row_axpy: query counts 1..9 (every tile shape
+    /// and remainder), row counts 0..7 and 37, every length 0..67 (q8_0: whole blocks to 160),
+    /// misaligned queries, rows, scores and outputs, row strides wider than a row; nothing outside
+    /// the written ranges may change.
+    func testManyQueryKernelsMatchScalar() {
+        let scalar = KernelSet.scalar
+        var rng = SplitMix64(state: 19)
+        for ks in availableSets() where setName(ks) != "scalar" {
+            for t in types {
+                let k = KVRowKernels(KernelSet(table: ks), type: t)!, ref = KVRowKernels(scalar, type: t)!
+                let lengths = t == CK_Q8_0 ? Array(stride(from: 0, through: 160, by: 32)) : Array(0...67)
+                for n in lengths {
+                    for (nq, nr) in [(1, 0), (1, 1), (2, 3), (3, 2), (4, 5), (4, 37), (5, 7), (9, 2), (8, 37)] {
+                        let off = (n + nq + nr) % 8
+                        let stride = rowBytes(t, n) + (off % 3) * 2 + (t == CK_F32 ? 4 : 0)
+                        var rows = [UInt8](repeating: 0, count: off + max(1, nr) * stride + 8)
+                        var deq: [[Float]] = []
+                        for j in 0..<nr {
+                            let row = storedRow(t, randomFloats(n, block: 32, &rng))
+                            rows.replaceSubrange((off + j * stride)..<(off + j * stride + rowBytes(t, n)), with: row.prefix(rowBytes(t, n)))
+                            deq.append(dequantised(t, row, n))
+                        }
+                        let qStride = n + (off & 3), sStride = nr + 1 + (off & 1), yStride = n + 1 + (off & 3)
+                        let q = (0..<(off + nq * qStride + 1)).map { _ in rng.normal() }
+                        let p = (0..<(off + nq * sStride + 1)).map { _ in rng.normal() }
+                        let y0 = (0..<(off + nq * yStride + 1)).map { _ in rng.normal() }
+                        var s1 = [Float](repeating: -7, count: off + nq * sStride + 1), s2 = s1
+                        var y1 = y0, y2 = y0
+                        rows.withUnsafeBytes { r in
+                            q.withUnsafeBufferPointer { qb in
+                                let rp = r.baseAddress! + off, qp = qb.baseAddress! + off
+                                s1.withUnsafeMutableBufferPointer {
+                                    k.rowsDot(Int64(n), Int64(nq), qp, Int64(qStride), rp, stride, Int64(nr), 0.125, $0.baseAddress! + off, Int64(sStride))
+                                }
+                                s2.withUnsafeMutableBufferPointer {
+                                    ref.rowsDot(Int64(n), Int64(nq), qp, Int64(qStride), rp, stride, Int64(nr), 0.125, $0.baseAddress! + off, Int64(sStride))
+                                }
+                            }
+                            p.withUnsafeBufferPointer { pb in
+                                let rp = r.baseAddress! + off, pp = pb.baseAddress! + off
+                                y1.withUnsafeMutableBufferPointer {
+                                    k.rowsMix(Int64(n), Int64(nq), pp, Int64(sStride), rp, stride, Int64(nr), $0.baseAddress! + off, Int64(yStride))
+                                }
+                                y2.withUnsafeMutableBufferPointer {
+                                    ref.rowsMix(Int64(n), Int64(nq), pp, Int64(sStride), rp, stride, Int64(nr), $0.baseAddress! + off, Int64(yStride))
+                                }
+                            }
+                        }
+                        let what = "\(setName(ks)) \(typeName(t)) n=\(n) nq=\(nq) nrows=\(nr)"
+                        for i in s1.indices {
+                            let (qi, j) = ((i - off) / sStride, (i - off) % sStride)
+                            guard i >= off, qi < nq, j < nr else { XCTAssertEqual(s1[i], -7, "rows_dot wrote outside, \(what)"); continue }
+                            var mag = 0.0
+                            for e in 0..<n { mag += abs(Double(deq[j][e]) * Double(q[off + qi * qStride + e])) }
+                            XCTAssertEqual(Double(s1[i]), Double(s2[i]), accuracy: 2e-6 * 0.125 * mag + 1e-30, "rows_dot \(what)")
+                        }
+                        for i in y1.indices {
+                            let (qi, e) = ((i - off) / yStride, (i - off) % yStride)
+                            guard i >= off, qi < nq, e < n else { XCTAssertEqual(y1[i], y0[i], "rows_mix wrote outside, \(what)"); continue }
+                            var mag = abs(Double(y0[i]))
+                            for j in 0..<nr { mag += abs(Double(p[off + qi * sStride + j]) * Double(deq[j][e])) }
+                            XCTAssertEqual(Double(y1[i]), Double(y2[i]), accuracy: 4e-7 * mag + 1e-30, "rows_mix \(what)")
+                        }
+                    }
+                }
+            }
+            // round_f16: bit for bit the scalar round trip, every length and offset.
+            var a = (0..<80).map { i in rng.normal() * [1, 1e-5, 1e-7, 70000, 3][i % 5] }
+            a[3] = 1 + 0x1p-11  // a tie
+            for n in 0...70 {
+                var x1 = a, x2 = a
+                let off = n % 5
+                x1.withUnsafeMutableBufferPointer { ks.pointee.round_f16($0.baseAddress! + off, Int64(n)) }
+                x2.withUnsafeMutableBufferPointer { scalar.table.pointee.round_f16($0.baseAddress! + off, Int64(n)) }
+                XCTAssertEqual(x1.map(\.bitPattern), x2.map(\.bitPattern), "\(setName(ks)) round_f16 n=\(n)")
+            }
+        }
+    }
 }

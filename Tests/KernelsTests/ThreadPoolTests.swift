@@ -11,23 +11,44 @@ final class ThreadPoolTests: XCTestCase {
     private struct Region {
         var hits: UnsafeMutablePointer<Int32>
         var region: Int32
+        /// Per task, the thread number it ran on; per thread number, whether a task is running there.
+        var ranOn: UnsafeMutablePointer<Int32>
+        var busy: UnsafeMutablePointer<Int32>
     }
 
     /// Runs one region of `count` tasks; each task moves its slot from -1 to the region's number,
     /// so a repeated task, a skipped one or a task run for the wrong region leaves another value.
+    /// Each task also records its thread number, which must be below the pool's thread count and
+    /// never shared by two tasks running at the same time (the number selects per-thread scratch).
     private func runRegion(_ pool: OpaquePointer, _ region: Int, count: Int, hits: UnsafeMutablePointer<Int32>,
                            capacity: Int) -> String? {
         hits.initialize(repeating: -1, count: capacity)
-        var context = Region(hits: hits, region: Int32(region))
+        let ranOn = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+        let busy = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
+        defer { ranOn.deallocate(); busy.deallocate() }
+        ranOn.initialize(repeating: -1, count: capacity)
+        busy.initialize(repeating: 0, count: 64)
+        var context = Region(hits: hits, region: Int32(region), ranOn: ranOn, busy: busy)
         withUnsafeMutablePointer(to: &context) { ctx in
-            ck_pool_run(pool, { ctx, i, n in
+            ck_pool_run(pool, { ctx, i, thread in
                 let r = ctx!.assumingMemoryBound(to: Region.self).pointee
                 let old = r.hits[Int(i)]
-                r.hits[Int(i)] = old == -1 && i < n ? r.region : -2
+                r.hits[Int(i)] = old == -1 ? r.region : -2
+                guard thread >= 0 && thread < 64 else { r.ranOn[Int(i)] = -3; return }
+                // Two tasks holding one thread number at once would see each other's mark.
+                let shared = r.busy[Int(thread)] != 0
+                r.busy[Int(thread)] = 1
+                for _ in 0..<200 { if r.busy[Int(thread)] != 1 { break } }
+                r.busy[Int(thread)] = 0
+                r.ranOn[Int(i)] = shared ? -4 : thread
             }, ctx, Int32(count))
         }
+        let threads = ck_pool_threads(pool)
         for i in 0..<count where hits[i] != Int32(region) { return "task \(i) of \(count) left \(hits[i])" }
         for i in count..<capacity where hits[i] != -1 { return "slot \(i) beyond the count was written" }
+        for i in 0..<count where !(0..<threads).contains(ranOn[i]) {
+            return "task \(i) ran on thread number \(ranOn[i]) of \(threads)"
+        }
         return nil
     }
 

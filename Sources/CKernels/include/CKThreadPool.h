@@ -14,8 +14,9 @@ extern "C" {
 
 typedef struct ck_pool ck_pool;
 
-// The work of one region: task `index` of `count`, run on some thread. `ctx` is the caller's.
-typedef void (*ck_task_fn)(void *ctx, int index, int count);
+// The work of one region: task `index`, run on the thread numbered `thread` (0 is the caller of
+// ck_pool_run, workers are 1 ..< threads), so a task can use per-thread scratch. `ctx` is the caller's.
+typedef void (*ck_task_fn)(void *ctx, int index, int thread);
 
 // Creates a pool that runs regions on `threads` threads in total (the caller's thread included,
 // so threads - 1 workers are started). Optional `cpus` (length threads) pins thread i to cpu[i]
@@ -23,7 +24,7 @@ typedef void (*ck_task_fn)(void *ctx, int index, int count);
 // Returns NULL when a thread cannot be started.
 ck_pool *ck_pool_create(int threads, const int *cpus);
 
-// Runs fn(ctx, i, count) for i in [0, count) across the pool and returns when all are done.
+// Runs fn(ctx, i, thread) for i in [0, count) across the pool and returns when all are done.
 // Tasks are handed out dynamically; count may exceed the thread count.
 void ck_pool_run(ck_pool *pool, ck_task_fn fn, void *ctx, int count);
 

@@ -116,6 +116,22 @@ typedef void (*ck_gemm_fn)(int64_t n, const void *w, size_t row_bytes, int64_t r
 // The float x and y stay f32, so only the stored row loses precision. No alignment is needed.
 typedef void (*ck_row_axpy_fn)(int64_t n, float a, const void *row, float *y);
 
+// Many queries against many stored rows at once (the attention of a prefill batch, or of the query
+// heads that share one KV head): nq query vectors of n floats, q_stride floats apart, and nrows
+// rows of the type, row_stride bytes apart.
+//   rows_dot[type](n, nq, q, q_stride, rows, row_stride, nrows, scale, s, s_stride):
+//       s[i * s_stride + j] = scale * row_dot[type](n, row j, query i)        i < nq, j < nrows
+//   rows_mix[type](n, nq, p, p_stride, rows, row_stride, nrows, y, y_stride):
+//       y[i * y_stride + e] += sum over j of p[i * p_stride + j] * row j [e]   i < nq, e < n
+// Equal to loops of row_dot / row_axpy up to float summation order. The SIMD sets hold a block of
+// queries in registers against each row (rows_dot) and a block of outputs in registers across all
+// rows (rows_mix), so a row is read and converted once per block of queries, not once per query,
+// and y is loaded and stored once per call, not once per row. No alignment is needed.
+typedef void (*ck_rows_dot_fn)(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows,
+                               size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride);
+typedef void (*ck_rows_mix_fn)(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
+                               size_t row_stride, int64_t nrows, float *y, int64_t y_stride);
+
 // A complete kernel set. Entries are never NULL for the types listed in ck_type (the scalar set
 // fills what a SIMD set does not improve), except gemm and gemv: NULL where the set has no
 // microkernel for a type (ck_gemm / ck_gemv then use vec_dot).
@@ -138,6 +154,11 @@ typedef struct {
     // ---- KV cache rows (see "KV cache rows" below) ----
     ck_vec_dot_fn row_dot[CK_TYPE_COUNT];     // indexed by row type: F32, F16, Q8_0; NULL otherwise
     ck_row_axpy_fn row_axpy[CK_TYPE_COUNT];   // indexed by row type: F32, F16, Q8_0; NULL otherwise
+    ck_rows_dot_fn rows_dot[CK_TYPE_COUNT];   // indexed by row type: F32, F16, Q8_0; NULL otherwise
+    ck_rows_mix_fn rows_mix[CK_TYPE_COUNT];   // indexed by row type: F32, F16, Q8_0; NULL otherwise
+    // x[i] = x[i] rounded to the nearest f16 (ties to even) for i < n, in place: how a query meets
+    // F16 rows in ggml, which converts it to the rows' type before the dot product.
+    void (*round_f16)(float *x, int64_t n);
 } ck_kernel_set;
 
 // The scalar reference set (always available).
