@@ -565,48 +565,50 @@ static void test_gemm_kernels(const ck_kernel_set *ks) {
 // (they keep its float order); the scalar set has no repacked kernel, and there the reference is
 // compared with the scalar vec_dot up to float summation order. Outputs past `rows` stay untouched.
 static long g_repack_compared = 0;
-static void test_repack(const ck_kernel_set *ks) {
-    const ck_rp_kernels *rk = ck_rp_select(ks, CK_Q4_0);
+static void test_repack_type(const ck_kernel_set *ks, ck_type wt) {
+    const ck_rp_kernels *rk = ck_rp_select(ks, wt);
     const int simd = strcmp(ks->name, "scalar") != 0;
-    CHECK(simd ? rk != NULL : rk == NULL, "%s: repacked q4_0 kernels %s", ks->name, rk ? "present" : "missing");
-    CHECK(ck_rp_select(ks, CK_Q4_K) == NULL && ck_rp_bytes(CK_Q8_0, 8, 64) == 0, "only q4_0 has a repacked layout");
-    CHECK(ck_rp_bytes(CK_Q4_0, 9, 64) == 2 * 2 * CK_RP_Q4_0_BLOCK_BYTES && ck_rp_bytes(CK_Q4_0, 8, 48) == 0,
-          "q4_0x8 geometry");
-    static const int64_t ns[] = {32, 64, 96, 320, 1024, 1056, 2080};
+    const ck_type at = ck_activation_type(wt);
+    const int64_t be = ck_block_elements(wt);
+    void (*ref_gemm)(int64_t, const void *, int64_t, const void *, size_t, int64_t, float *, int64_t) =
+        wt == CK_Q4_K ? ck_rp_ref_gemm_q4_K : ck_rp_ref_gemm_q4_0;
+    CHECK(simd ? rk != NULL : rk == NULL, "%s: repacked %s kernels %s", ks->name, ck_type_name(wt), rk ? "present" : "missing");
+    if (rk) CHECK(rk->type == wt && rk->group_rows == 8, "%s: %s kernels describe their layout", ks->name, rk->name);
+    static const int64_t blocks[] = {1, 2, 3, 10, 32, 33, 65};
     static const int64_t rowss[] = {1, 3, 7, 8, 9, 15, 16, 17, 40};
     static const int64_t ntoks[] = {1, 2, 3, 4, 5, 9, 70};
-    for (size_t ni = 0; ni < sizeof(ns) / sizeof(ns[0]); ++ni)
+    for (size_t ni = 0; ni < sizeof(blocks) / sizeof(blocks[0]); ++ni)
         for (size_t ri = 0; ri < sizeof(rowss) / sizeof(rowss[0]); ++ri) {
-            const int64_t n = ns[ni], rows = rowss[ri];
+            const int64_t n = be * (wt == CK_Q4_K ? (blocks[ni] + 7) / 8 : blocks[ni]), rows = rowss[ri];
             if (n >= 1024 && rows > 17 && ri % 2) continue;   // keep the emulated runs short
             const int mis = (int)((ni + ri) % 4);             // byte offsets of the buffers
-            const size_t rb = (size_t)ck_row_bytes(CK_Q4_0, n) + (size_t)mis, ab = (size_t)ck_row_bytes(CK_Q8_0, n) + 3;
+            const size_t rb = (size_t)ck_row_bytes(wt, n) + (size_t)mis, ab = (size_t)ck_row_bytes(at, n) + 3;
             const int64_t ntok = ntoks[(ni * 3 + ri) % (sizeof(ntoks) / sizeof(ntoks[0]))];
-            const int64_t os = rows + 3, rpb = ck_rp_bytes(CK_Q4_0, rows, n);
+            const int64_t os = rows + 3, rpb = ck_rp_bytes(wt, rows, n);
             uint8_t *w = calloc(rows * rb + 4, 1), *a = calloc(ntok * ab + 4, 1), *rp = malloc(rpb + 4);
             float *x = malloc(n * sizeof(float)), *ref = malloc(ntok * os * sizeof(float)), *got = malloc(ntok * os * sizeof(float));
             float *fw = malloc(2 * n * sizeof(float));
             uint8_t *w0 = w + mis, *a0 = a + (mis ^ 1), *rp0 = rp + mis;
-            for (int64_t r = 0; r < rows; ++r) make_weights(CK_Q4_0, w0 + r * rb, n, (int)(r & 1), x);
+            for (int64_t r = 0; r < rows; ++r) make_weights(wt, w0 + r * rb, n, (int)(r & 1), x);
             for (int64_t k = 0; k < ntok; ++k) {
                 fill_floats(x, n, 32);
-                ck_kernels_scalar()->quantize[CK_Q8_0](x, a0 + k * ab, n);
+                ck_kernels_scalar()->quantize[at](x, a0 + k * ab, n);
             }
             const int64_t groups = (rows + 7) / 8;
             // two halves of the groups, as concurrent repacking does
-            CHECK(ck_rp_repack(CK_Q4_0, w0, rb, rows, n, 0, groups / 2, rp0) == 0 &&
-                  ck_rp_repack(CK_Q4_0, w0, rb, rows, n, groups / 2, groups, rp0) == 0, "repack");
+            CHECK(ck_rp_repack(wt, w0, rb, rows, n, 0, groups / 2, rp0) == 0 &&
+                  ck_rp_repack(wt, w0, rb, rows, n, groups / 2, groups, rp0) == 0, "repack %s", ck_type_name(wt));
             for (int64_t i = 0; i < ntok * os; ++i) ref[i] = got[i] = -12345.0f;
-            ck_rp_ref_gemm_q4_0(n, rp0, rows, a0, ab, ntok, ref, os);
+            ref_gemm(n, rp0, rows, a0, ab, ntok, ref, os);
             int ok = 1;
             for (int64_t k = 0; k < ntok; ++k)
                 for (int64_t r = 0; r < rows; ++r) {
-                    const float v = ks->vec_dot[CK_Q4_0](n, w0 + r * rb, a0 + k * ab);
+                    const float v = ks->vec_dot[wt](n, w0 + r * rb, a0 + k * ab);
                     if (simd) ok &= memcmp(&v, &ref[k * os + r], 4) == 0;
-                    else ok &= close_enough(ref[k * os + r], v, dot_magnitude(CK_Q4_0, w0 + r * rb, a0 + k * ab, n, fw, fw + n), 1e-5);
+                    else ok &= close_enough(ref[k * os + r], v, dot_magnitude(wt, w0 + r * rb, a0 + k * ab, n, fw, fw + n), 1e-5);
                 }
-            CHECK(ok, "%s: q4_0x8 reference differs from vec_dot (n=%lld rows=%lld ntok=%lld)", ks->name, (long long)n,
-                  (long long)rows, (long long)ntok);
+            CHECK(ok, "%s: %sx8 reference differs from vec_dot (n=%lld rows=%lld ntok=%lld)", ks->name, ck_type_name(wt),
+                  (long long)n, (long long)rows, (long long)ntok);
             if (rk) {
                 rk->gemm(n, rp0, rows, a0, ab, ntok, got, os);
                 ok = 1;
@@ -619,7 +621,7 @@ static void test_repack(const ck_kernel_set *ks) {
                       (long long)n, (long long)rows, (long long)ntok, mis);
                 // decode: one token, rows starting at a group of the matrix
                 if (rows > 8) {
-                    rk->gemm(n, rp0 + ck_rp_group_bytes(CK_Q4_0, n), rows - 8, a0, ab, 1, got, os);
+                    rk->gemm(n, rp0 + ck_rp_group_bytes(wt, n), rows - 8, a0, ab, 1, got, os);
                     ok = 1;
                     for (int64_t r = 8; r < rows; ++r) ok &= memcmp(&got[r - 8], &ref[r], 4) == 0;
                     CHECK(ok, "%s: %s decode from group 1 differs (n=%lld rows=%lld)", ks->name, rk->name, (long long)n,
@@ -628,6 +630,17 @@ static void test_repack(const ck_kernel_set *ks) {
             }
             free(w); free(a); free(rp); free(x); free(ref); free(got); free(fw);
         }
+}
+
+static void test_repack(const ck_kernel_set *ks) {
+    CHECK(ck_rp_select(ks, CK_Q5_0) == NULL && ck_rp_select(ks, CK_Q6_K) == NULL && ck_rp_bytes(CK_Q8_0, 8, 64) == 0,
+          "only q4_0 and q4_K have repacked layouts");
+    CHECK(ck_rp_bytes(CK_Q4_0, 9, 64) == 2 * 2 * CK_RP_Q4_0_BLOCK_BYTES && ck_rp_bytes(CK_Q4_0, 8, 48) == 0,
+          "q4_0x8 geometry");
+    CHECK(ck_rp_bytes(CK_Q4_K, 9, 512) == 2 * 2 * CK_RP_Q4_K_BLOCK_BYTES && ck_rp_bytes(CK_Q4_K, 8, 128) == 0,
+          "q4_Kx8 geometry");
+    test_repack_type(ks, CK_Q4_0);
+    test_repack_type(ks, CK_Q4_K);
 }
 
 // ---- scalar-only checks -------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 // x86_avx2_repack.c (used by the avx2 and avx512vnni sets)
 void ck_avx2_rp_gemm_q4_0(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
                           float *out, int64_t out_stride);
+void ck_avx2_rp_gemm_q4_K(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
+                          float *out, int64_t out_stride);
 // x86_avx512_repack.c (the avx512vnni set)
 void ck_avx512_rp_gemm_q4_0(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
                             float *out, int64_t out_stride);
@@ -19,6 +21,10 @@ void ck_avx512_rp_gemm_q4_0(int64_t n, const void *w, int64_t rows, const void *
 void ck_neon_rp_gemm_q4_0(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
                           float *out, int64_t out_stride);
 void ck_dotprod_rp_gemm_q4_0(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
+                             float *out, int64_t out_stride);
+void ck_neon_rp_gemm_q4_K(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
+                          float *out, int64_t out_stride);
+void ck_dotprod_rp_gemm_q4_K(int64_t n, const void *w, int64_t rows, const void *a, size_t a_stride, int64_t ntok,
                              float *out, int64_t out_stride);
 #endif
 

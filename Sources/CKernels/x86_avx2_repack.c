@@ -116,4 +116,88 @@ CK_AVX2 void ck_avx2_rp_gemm_q4_0(int64_t n, const void *w, int64_t rows, const 
     }
 }
 
+// ---- q4_Kx8 ----------------------------------------------------------------------------------------
+// One super-block of one group against nt tokens (y[t]: the token's Q8_K block). Per sub-block the
+// eight 4-byte chunks' vpmaddubsw sums stay in int16 (8 * 2 * 15 * 127 = 30480), one vpmaddwd with
+// the rows' scales (as int16 pairs) widens and scales them exactly; the mins meet the Q8_K bsums the
+// same way. Then the two fused multiply-adds of the Q4_K vec_dot, per row lane.
+CK_AVX2 CK_INLINE void kblock(const uint8_t *blk, const uint8_t *const *y, const int nt, __m256 *f) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i si[NT], mn[NT];
+    CK_UNROLL for (int t = 0; t < nt; ++t) si[t] = mn[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+        CK_UNROLL for (int h = 0; h < 2; ++h) {
+            __m256i p[NT];
+            CK_UNROLL for (int t = 0; t < nt; ++t) p[t] = _mm256_setzero_si256();
+            CK_UNROLL for (int k = 0; k < 8; ++k) {
+                const __m256i v = ld256(blk + 160 + 256 * c + 32 * k);
+                const __m256i q = h ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+                CK_UNROLL for (int t = 0; t < nt; ++t)
+                    p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(q, bcast32(y[t] + 4 + 64 * c + 32 * h + 4 * k)));
+            }
+            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(blk + 32 + 8 * (2 * c + h))));
+            const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+            CK_UNROLL for (int t = 0; t < nt; ++t) si[t] = _mm256_add_epi32(si[t], _mm256_madd_epi16(p[t], sc2));
+        }
+    }
+    CK_UNROLL for (int sb = 0; sb < 8; ++sb) {
+        const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(blk + 96 + 8 * sb)));
+        const __m256i m2 = _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
+        CK_UNROLL for (int t = 0; t < nt; ++t) mn[t] = _mm256_add_epi32(mn[t], _mm256_madd_epi16(m2, bcast32(y[t] + 260 + 4 * sb)));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)blk));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(blk + 16)));
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    CK_UNROLL for (int t = 0; t < nt; ++t) {
+        const __m256 yd = _mm256_set1_ps(ck_rd_f32(y[t]));
+        f[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si[t]), _mm256_mul_ps(d, yd), f[t]);
+        f[t] = _mm256_fmadd_ps(_mm256_xor_ps(_mm256_cvtepi32_ps(mn[t]), sign), _mm256_mul_ps(dmin, yd), f[t]);
+    }
+}
+
+CK_AVX2 CK_INLINE void ktile(const uint8_t *g, int64_t nb, const uint8_t *a, size_t as, const int nt, float *out, int64_t os,
+                             int nr) {
+    __m256 f[NT];
+    const uint8_t *y[NT];
+    CK_UNROLL for (int t = 0; t < nt; ++t) {
+        f[t] = _mm256_setzero_ps();
+        y[t] = a + (size_t)t * as;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *yi[NT];
+        CK_UNROLL for (int t = 0; t < nt; ++t) yi[t] = y[t] + i * (int64_t)sizeof(ck_block_q8_K);
+        kblock(g + i * CK_RP_Q4_K_BLOCK_BYTES, yi, nt, f);
+    }
+    CK_UNROLL for (int t = 0; t < nt; ++t) {
+        float *o = out + t * os;
+        if (nr == CK_RP_Q4_K_ROWS) {
+            _mm256_storeu_ps(o, f[t]);
+        } else {
+            float v[CK_RP_Q4_K_ROWS];
+            _mm256_storeu_ps(v, f[t]);
+            for (int r = 0; r < nr; ++r) o[r] = v[r];
+        }
+    }
+}
+
+CK_AVX2 void ck_avx2_rp_gemm_q4_K(int64_t n, const void *w, int64_t rows, const void *a, size_t as, int64_t ntok,
+                                  float *out, int64_t os) {
+    const int64_t nb = n / CK_QKK, gb = nb * CK_RP_Q4_K_BLOCK_BYTES;
+    const uint8_t *ab = a, *wb = w;
+    for (int64_t r0 = 0; r0 < rows; r0 += CK_RP_Q4_K_ROWS) {
+        const int nr = (int)(rows - r0 < CK_RP_Q4_K_ROWS ? rows - r0 : CK_RP_Q4_K_ROWS);
+        const uint8_t *g = wb + (r0 / CK_RP_Q4_K_ROWS) * gb;
+        int64_t t = 0;
+        for (; t + NT <= ntok; t += NT) ktile(g, nb, ab + (size_t)t * as, as, NT, out + t * os + r0, os, nr);
+        const uint8_t *at = ab + (size_t)t * as;
+        float *ot = out + t * os + r0;
+        switch (ntok - t) {
+        case 3: ktile(g, nb, at, as, 3, ot, os, nr); break;
+        case 2: ktile(g, nb, at, as, 2, ot, os, nr); break;
+        case 1: ktile(g, nb, at, as, 1, ot, os, nr); break;
+        default: break;
+        }
+    }
+}
+
 #endif

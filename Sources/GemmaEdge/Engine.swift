@@ -36,6 +36,9 @@ public struct EngineOptions: Sendable {
     /// later starts; see `RepackedArena`). Also off when the environment sets
     /// GEMMA_EDGE_NO_REPACK=1.
     public var repack: Bool = true
+    /// Also repack the types whose layouts were not measured to pay on this CPU's kernel set
+    /// (q4_Kx8; see `ck_rp_kernels.pays`), for measuring them. Also set by GEMMA_EDGE_REPACK_ALL=1.
+    public var repackAll: Bool = false
 
     public init() {}
 
@@ -118,9 +121,10 @@ public final class Engine: @unchecked Sendable {
         }
         let compute = try Compute(kernels: kernels, threads: options.threads, cpus: options.cpus)
         let noRepack = getenv("GEMMA_EDGE_NO_REPACK").map { String(cString: $0) == "1" } ?? false
+        let repackAll = options.repackAll || (getenv("GEMMA_EDGE_REPACK_ALL").map { String(cString: $0) == "1" } ?? false)
         repacked = options.repack && !noRepack
             ? RepackedArena.load(file: file, names: Gemma3Weights.matmulTensorNames(file: file, config: config),
-                                 kernels: kernels)
+                                 kernels: kernels, everyLayout: repackAll)
             : nil
         model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context,
                                 repacked: repacked)

@@ -85,14 +85,15 @@ public final class RepackedArena: @unchecked Sendable {
     /// - Parameters:
     ///   - cacheDirectories: where to look for and write the cache file, in order; nil means beside
     ///     the model, then `$GEMMA_EDGE_CACHE` or `~/.cache/gemma-edge`, under `repack/`.
+    ///   - everyLayout: also use layouts not measured to pay on this kernel set (`ck_rp_kernels.pays`).
     public static func load(file: GGUFFile, names: [String], kernels: KernelSet,
-                            cacheDirectories: [String]? = nil) -> RepackedArena? {
+                            cacheDirectories: [String]? = nil, everyLayout: Bool = false) -> RepackedArena? {
         var entries: [Entry] = []
         var offset = 0
         for name in names {
             guard let t = file.tensor(named: name), t.dimensions.count == 2 else { continue }
             let type = ck_type(rawValue: t.type.rawValue)
-            guard ck_rp_select(kernels.table, type) != nil else { continue }
+            guard let k = ck_rp_select(kernels.table, type), everyLayout || k.pointee.pays != 0 else { continue }
             let columns = t.dimensions[0], rows = t.dimensions[1]
             let bytes = Int(ck_rp_bytes(type, Int64(rows), Int64(columns)))
             guard bytes > 0 else { continue }

@@ -28,6 +28,8 @@ struct Bench: ParsableCommand {
     @Option(help: "KV cache type of the global layers (f16, q8, f32).") var kvType: KVType = .f16
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Read the GGUF's own blocks; do not repack weights (or map the repacked cache).") var noRepack = false
+    @Flag(help: "Also repack the types whose layouts are not measured to pay on this CPU (q4_K), to measure them.")
+    var repackAll = false
 
     func validate() throws {
         guard prompt >= 0, generate >= 0, prompt + generate > 0 else { throw ValidationError("-p and -n must be >= 0, not both 0") }
@@ -47,6 +49,7 @@ struct Bench: ParsableCommand {
         o.batch = min(batch, max(prompt, depth, 1))
         o.kernels = kernels
         o.repack = !noRepack
+        o.repackAll = repackAll
         o.context = ctx > 0 ? ctx : needed
         o.kvType = kvType
         let path = ModelOptionsPath.resolve(model)

@@ -24,10 +24,10 @@ final class DecodeAllocationTests: XCTestCase {
         return alloc_counter_stop()
     }
 
-    /// Q4_K projections read the GGUF's blocks; Q4_0 ones are repacked (RepackedArena) and read
-    /// through the repacked kernels: neither path may allocate per token.
+    /// Q4_K and Q4_0 projections are repacked (RepackedArena) and read through the repacked
+    /// kernels, Q8_0 ones read the GGUF's blocks: no path may allocate per token.
     func testNoAllocationPerDecodedToken() throws {
-        for type in [TensorType.q4_K, .q4_0] {
+        for type in [TensorType.q4_K, .q4_0, .q8_0] {
             var m = TinyGemma()
             m.blocks = 7
             m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
@@ -40,9 +40,10 @@ final class DecodeAllocationTests: XCTestCase {
             var o = EngineOptions()
             o.threads = 2
             o.context = 512
+            o.repackAll = true   // q4_Kx8 is opt-in where it does not pay
             let engine = try Engine(modelPath: path, options: o)
-            if type == .q4_0 && engine.model.compute.kernels.name != "scalar" {
-                XCTAssertNotNil(engine.repacked, "the Q4_0 projections should be repacked")
+            if type != .q8_0 && engine.model.compute.kernels.name != "scalar" {
+                XCTAssertNotNil(engine.repacked, "the \(type) projections should be repacked")
             }
             var sampled = SamplingParameters()
             sampled.repetitionPenalty = 1.1

@@ -10,13 +10,21 @@ import XCTest
 /// own blocks: the repacked kernels keep the native float order, so every logit is equal bit for
 /// bit, for a prefill in several batches and for decode steps, cold (built) and warm (cached).
 final class RepackForwardTests: XCTestCase {
+    /// The tied Q4_0 output projection is repacked too: its 311 rows end in a partial group.
     func testRepackedForwardEqualsNativeBitForBit() throws {
+        try check(ForwardTests.tiny(.q4_0, embeddingType: .q4_0))
+    }
+
+    /// Q4_K projections (q4_Kx8), Q8_0 embedding (not repacked).
+    func testRepackedQ4KForwardEqualsNativeBitForBit() throws {
+        try check(ForwardTests.tiny(.q4_K, embeddingType: .q8_0))
+    }
+
+    func check(_ m: TinyGemma) throws {
         guard KernelSet.best().name != "scalar" else { throw XCTSkip("the scalar set has no repacked kernels") }
         let dir = NSTemporaryDirectory() + "repack-forward-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // The tied Q4_0 output projection is repacked too: its 311 rows end in a partial group.
-        let m = ForwardTests.tiny(.q4_0, embeddingType: .q4_0)
         let path = try m.write(directory: dir)
         let tokens = ForwardTests.tokens(23, vocab: m.vocabularySize)
 
@@ -26,6 +34,7 @@ final class RepackForwardTests: XCTestCase {
             o.batch = 8
             o.context = 64
             o.repack = repack
+            o.repackAll = true   // q4_Kx8 is opt-in where it does not pay
             let engine = try Engine(modelPath: path, options: o)
             let session = engine.makeSession()
             var out: [[Float]] = []

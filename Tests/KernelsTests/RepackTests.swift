@@ -9,12 +9,12 @@ import XCTest
 // Helpers (SplitMix64, randomWeights, quantize, misaligned, ...) are in CKernelsTests.swift;
 // Cross/kernel_test.c runs the same kernel comparisons for the AArch64 sets under qemu.
 
-/// Repacks a rows x n Q4_0 matrix (rows `rb` bytes apart) into a fresh array.
-private func repackQ4_0(_ w: UnsafeRawPointer, rb: Int, rows: Int, n: Int) -> [UInt8] {
-    var out = [UInt8](repeating: 0xA5, count: Int(ck_rp_bytes(CK_Q4_0, Int64(rows), Int64(n))))
+/// Repacks a rows x n matrix of `type` (rows `rb` bytes apart) into a fresh array.
+private func repack(_ type: ck_type, _ w: UnsafeRawPointer, rb: Int, rows: Int, n: Int) -> [UInt8] {
+    var out = [UInt8](repeating: 0xA5, count: Int(ck_rp_bytes(type, Int64(rows), Int64(n))))
     let groups = Int64((rows + 7) / 8)
     out.withUnsafeMutableBytes {
-        XCTAssertEqual(ck_rp_repack(CK_Q4_0, w, rb, Int64(rows), Int64(n), 0, groups, $0.baseAddress), 0)
+        XCTAssertEqual(ck_rp_repack(type, w, rb, Int64(rows), Int64(n), 0, groups, $0.baseAddress), 0)
     }
     return out
 }
@@ -24,53 +24,66 @@ final class RepackTests: XCTestCase {
         XCTAssertEqual(ck_rp_group_bytes(CK_Q4_0, 640), 20 * 144)
         XCTAssertEqual(ck_rp_bytes(CK_Q4_0, 17, 64), 3 * 2 * 144)
         XCTAssertEqual(ck_rp_bytes(CK_Q4_0, 8, 48), 0, "ragged rows have no layout")
-        XCTAssertEqual(ck_rp_bytes(CK_Q4_K, 8, 256), 0, "only Q4_0 has a layout so far")
+        XCTAssertEqual(ck_rp_group_bytes(CK_Q4_K, 512), 2 * 1184)
+        XCTAssertEqual(ck_rp_bytes(CK_Q4_K, 9, 256), 2 * 1184)
+        XCTAssertEqual(ck_rp_bytes(CK_Q4_K, 8, 128), 0, "Q4_K rows are whole super-blocks")
+        XCTAssertEqual(ck_rp_bytes(CK_Q6_K, 8, 256), 0, "only Q4_0 and Q4_K have layouts")
         XCTAssertEqual(ck_rp_bytes(CK_Q4_0, 8, Int64(CK_RP_MAX_COLUMNS) + 32), 0)
         for ks in availableSets() {
-            let rk = ck_rp_select(ks, CK_Q4_0)
-            if ks == ck_kernels_scalar() {
-                XCTAssertNil(rk, "the scalar set sums in another order: no repacked kernel")
-            } else {
-                XCTAssertNotNil(rk, setName(ks))
-                XCTAssertEqual(rk?.pointee.group_rows, 8)
+            for type in [CK_Q4_0, CK_Q4_K] {
+                let rk = ck_rp_select(ks, type)
+                if ks == ck_kernels_scalar() {
+                    XCTAssertNil(rk, "the scalar set sums in another order: no repacked kernel")
+                } else {
+                    XCTAssertNotNil(rk, setName(ks))
+                    XCTAssertEqual(rk?.pointee.group_rows, 8)
+                    XCTAssertEqual(rk?.pointee.type, type)
+                }
             }
             XCTAssertNil(ck_rp_select(ks, CK_Q8_0))
+            XCTAssertNil(ck_rp_select(ks, CK_Q6_K))
         }
     }
 
-    /// Every set's repacked kernel against the layout's scalar reference and the set's own native
-    /// Q4_0 vec_dot, bit for bit, for row counts around the groups (and group pairs), lengths around
-    /// the chain chunks, token counts around the register tiles, misaligned buffers and strides,
-    /// and outputs past the rows left untouched.
+    /// Every set's repacked kernels (q4_0x8, q4_Kx8) against the layout's scalar reference and the
+    /// set's own native vec_dot, bit for bit, for row counts around the groups (and group pairs),
+    /// lengths around the chain chunks, token counts around the register tiles, misaligned buffers
+    /// and strides, and outputs past the rows left untouched.
     func testRepackedKernelsEqualNativeVecDotBitForBit() {
+        for type in [CK_Q4_0, CK_Q4_K] { checkRepackedKernels(type) }
+    }
+
+    func checkRepackedKernels(_ type: ck_type) {
         var rng = SplitMix64(state: 42)
-        let lengths = [32, 64, 96, 640, 1024, 1056, 2080]
+        let lengths = type == CK_Q4_K ? [256, 512, 768, 1280, 2304] : [32, 64, 96, 640, 1024, 1056, 2080]
         let rowCounts = [1, 2, 7, 8, 9, 15, 16, 17, 24, 33]
         let tokenCounts = [1, 2, 3, 4, 5, 8, 9, 13, 70]
+        let activation = ck_activation_type(type)
+        let reference = type == CK_Q4_K ? ck_rp_ref_gemm_q4_K : ck_rp_ref_gemm_q4_0
         var compared = 0
         for ks in availableSets() {
-            guard let rk = ck_rp_select(ks, CK_Q4_0) else { continue }
-            let dot = vecDot(ks, CK_Q4_0)!
+            guard let rk = ck_rp_select(ks, type) else { continue }
+            let dot = vecDot(ks, type)!
             for (li, n) in lengths.enumerated() {
                 for (ri, rows) in rowCounts.enumerated() where n < 1024 || ri % 3 == 0 {
                     let ntok = tokenCounts[(li * 3 + ri) % tokenCounts.count]
                     let mis = (li + ri) % 4
-                    let rb = rowBytes(CK_Q4_0, n) + mis, ab = rowBytes(CK_Q8_0, n) + 3, os = rows + 5
+                    let rb = rowBytes(type, n) + mis, ab = rowBytes(activation, n) + 3, os = rows + 5
                     var w = [UInt8](repeating: 0, count: rows * rb)
                     for r in 0..<rows {
-                        let row = randomWeights(CK_Q4_0, n, mode: r & 1, &rng)
+                        let row = randomWeights(type, n, mode: r & 1, &rng)
                         w.replaceSubrange((r * rb)..<(r * rb + row.count), with: row)
                     }
                     var a = [UInt8](repeating: 0, count: ntok * ab)
                     for t in 0..<ntok {
-                        let row = quantize(ck_kernels_scalar(), CK_Q8_0, randomFloats(n, block: 32, &rng))
+                        let row = quantize(ck_kernels_scalar(), activation, randomFloats(n, block: 32, &rng))
                         a.replaceSubrange((t * ab)..<(t * ab + row.count), with: row)
                     }
-                    let rp = w.withUnsafeBytes { repackQ4_0($0.baseAddress!, rb: rb, rows: rows, n: n) }
+                    let rp = w.withUnsafeBytes { repack(type, $0.baseAddress!, rb: rb, rows: rows, n: n) }
                     var ref = [Float](repeating: -7, count: ntok * os), got = ref
                     misaligned(rp, mis) { wp in
                         a.withUnsafeBytes { ap in
-                            ck_rp_ref_gemm_q4_0(Int64(n), wp, Int64(rows), ap.baseAddress, ab, Int64(ntok), &ref, Int64(os))
+                            reference(Int64(n), wp, Int64(rows), ap.baseAddress, ab, Int64(ntok), &ref, Int64(os))
                             rk.pointee.gemm(Int64(n), wp, Int64(rows), ap.baseAddress, ab, Int64(ntok), &got, Int64(os))
                         }
                     }
