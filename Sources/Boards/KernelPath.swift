@@ -52,10 +52,11 @@ public enum KernelPath {
         return sets(for: architecture).first { $0.needs.isSubset(of: have) }?.name ?? "scalar"
     }
 
-    /// Every set such a CPU can run, scalar first (the order `KernelSet.available` reports).
+    /// Every set such a CPU can run, scalar and the Swift SIMD `portable` set first (the order
+    /// `KernelSet.available` reports).
     public static func available(architecture: CPUArchitecture, features: [String]) -> [String] {
         let have = Set(features)
-        return ["scalar"] + sets(for: architecture).reversed().filter { $0.needs.isSubset(of: have) }.map(\.name)
+        return ["scalar", "portable"] + sets(for: architecture).reversed().filter { $0.needs.isSubset(of: have) }.map(\.name)
     }
 
     /// The kernel decision for a root: for the host, what this process really selects; for a
@@ -67,7 +68,7 @@ public enum KernelPath {
                                   source: "chosen by this process at run time: cpuid / getauxval")
         }
         guard let cpu else {
-            return KernelDecision(path: "scalar", features: [], available: ["scalar"],
+            return KernelDecision(path: "scalar", features: [], available: ["scalar", "portable"],
                                   source: "no readable /proc/cpuinfo under the root: assuming the scalar reference")
         }
         let f = features(of: cpu)

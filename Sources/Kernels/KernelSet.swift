@@ -13,14 +13,17 @@ public struct KernelSet: @unchecked Sendable {
     /// The fastest set the CPU can run, limited to `allowed` feature bits (all by default).
     public static func best(allowed: UInt32 = ~0) -> KernelSet { KernelSet(table: ck_kernels_select(allowed)) }
 
-    /// Picks by name ("scalar", "avx2", "neon", "neon-dotprod", ...) among the sets this CPU runs.
+    /// Picks by name ("scalar", "portable", "avx2", "neon", "neon-dotprod", ...) among the sets this CPU runs.
     public static func named(_ name: String) -> KernelSet? { available.first { $0.name == name } }
 
-    /// Every set compiled in whose features this CPU has.
+    /// Every set this CPU runs: the scalar reference, `portable` (PortableInt4.swift), then the C
+    /// SIMD sets compiled in whose features the CPU has.
     public static var available: [KernelSet] {
         var out = [UnsafePointer<ck_kernel_set>?](repeating: nil, count: 16)
         let n = Int(ck_kernels_available(&out, 16))
-        return out.prefix(n).compactMap { $0.map(KernelSet.init(table:)) }
+        var sets = out.prefix(n).compactMap { $0.map(KernelSet.init(table:)) }
+        sets.insert(.portable, at: 1)
+        return sets
     }
 
     public var name: String { String(cString: table.pointee.name) }

@@ -1,0 +1,121 @@
+import CKernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The int4 dot products written with Swift SIMD types instead of a C shim: Q4_0 against Q8_0 and
+/// Q4_K against Q8_K activation rows, with the signatures of `ck_vec_dot_fn`. Nothing here names an
+/// instruction set: the compiler vectorises the 16-lane integer arithmetic for whatever target it
+/// builds (SSE2 on any x86-64, NEON on AArch64, RVV, WebAssembly SIMD), so a build for a CPU that
+/// CKernels has no SIMD file for still gets vector int4 products. `KernelSet.portable` is the scalar
+/// set with these two entries swapped in.
+///
+/// Integer sums are exact (the same as the C kernels'); the float order is the scalar reference's,
+/// so results equal `ck_scalar_vec_dot_q4_0` / `_q4_K` bit for bit.
+public enum PortableInt4 {
+    public typealias Dot = @convention(c) (Int64, UnsafeRawPointer?, UnsafeRawPointer?) -> Float
+
+    /// Q4_0 (18-byte blocks: f16 d, 16 bytes of nibbles) against Q8_0 (34-byte blocks: f16 d, 32 int8).
+    public static let q4_0: Dot = { n, w, a in dotQ4_0(Int(n), w!, a!) }
+    /// Q4_K (144-byte super-blocks of 256) against Q8_K (292-byte blocks: f32 d, 256 int8, 16 int16 sums).
+    public static let q4_K: Dot = { n, w, a in dotQ4_K(Int(n), w!, a!) }
+
+    /// f16 bits to f32, exact (ck_h2f's definition), in integer operations: Float16 conversions
+    /// are library calls on targets without a hardware instruction.
+    @inline(__always)
+    static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+        let h = UInt32(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        let sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF
+        if exp == 0 { return Float(bitPattern: sign | (Float(man) * 0x1p-24).bitPattern) }
+        if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (man << 13) | (man != 0 ? 0x40_0000 : 0)) }
+        return Float(bitPattern: sign | ((exp + 112) << 23) | (man << 13))
+    }
+
+    // 16 bytes as eight 16-bit lanes: lane k holds bytes 2k (low half) and 2k + 1 (high half).
+    // Everything below stays in such lanes (shifts, masks, wrapping products), which every SIMD
+    // instruction set has, instead of converting lane widths.
+    typealias Lanes = SIMD8<Int16>
+
+    @inline(__always)
+    static func lanes(_ p: UnsafeRawPointer, _ offset: Int) -> Lanes { p.loadUnaligned(fromByteOffset: offset, as: Lanes.self) }
+
+    /// The even and the odd bytes of 16 int8 values, sign-extended.
+    @inline(__always)
+    static func bytes(_ v: Lanes) -> (even: Lanes, odd: Lanes) { ((v &<< 8) &>> 8, v &>> 8) }
+
+    static func dotQ4_0(_ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {
+        var sum: Float = 0
+        for i in 0..<(n / 32) {
+            let x = w + i * 18, y = a + i * 34
+            // Byte j holds element j (low nibble) and element j + 16 (high nibble), each q - 8.
+            let q = lanes(x, 2)
+            let (a0, a1) = bytes(lanes(y, 2)), (a2, a3) = bytes(lanes(y, 18))
+            let p = ((q & 0xF) &- 8) &* a0 &+ (((q &>> 8) & 0xF) &- 8) &* a1
+                &+ (((q &>> 4) & 0xF) &- 8) &* a2 &+ (((q &>> 12) & 0xF) &- 8) &* a3
+            // |(q - 8) * a| <= 8 * 127: four per lane, eight lanes, at most 32512. No wrap.
+            sum += Float(p.wrappedSum()) * (half(x, 0) * half(y, 0))
+        }
+        return sum
+    }
+
+    static func dotQ4_K(_ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {
+        var sum: Float = 0
+        for i in 0..<(n / 256) {
+            let x = w + i * 144, y = a + i * 292
+            // The 6-bit scales and mins of the 8 sub-blocks (ggml's get_scale_min_k4).
+            let s = x + 4
+            var scale = SIMD8<Int32>(), minimum = SIMD8<Int32>()
+            for j in 0..<4 {
+                let q0 = Int32(s.load(fromByteOffset: j, as: UInt8.self))
+                let q4 = Int32(s.load(fromByteOffset: j + 4, as: UInt8.self))
+                let q8 = Int32(s.load(fromByteOffset: j + 8, as: UInt8.self))
+                scale[j] = q0 & 63
+                minimum[j] = q4 & 63
+                scale[j + 4] = (q8 & 0x0F) | ((q0 >> 6) << 4)
+                minimum[j + 4] = (q8 >> 4) | ((q4 >> 6) << 4)
+            }
+            var summ: Int32 = 0
+            for j in 0..<8 {
+                let b = Int32(y.loadUnaligned(fromByteOffset: 260 + 4 * j, as: Int16.self))
+                    + Int32(y.loadUnaligned(fromByteOffset: 262 + 4 * j, as: Int16.self))
+                summ += minimum[j] * b
+            }
+            var sumi: Int32 = 0
+            for c in 0..<4 {
+                // 64 elements: byte l of the 32 holds element l (low nibble, sub-block 2c) and
+                // element 32 + l (high nibble, sub-block 2c + 1).
+                var s0: Int32 = 0, s1: Int32 = 0
+                for h in 0..<2 {
+                    let q = lanes(x, 16 + 32 * c + 16 * h)
+                    let (a0, a1) = bytes(lanes(y, 4 + 64 * c + 16 * h))
+                    let (a2, a3) = bytes(lanes(y, 36 + 64 * c + 16 * h))
+                    // q * a <= 15 * 127: two per lane, eight lanes, at most 30480. No wrap.
+                    s0 += Int32(((q & 0xF) &* a0 &+ ((q &>> 8) & 0xF) &* a1).wrappedSum())
+                    s1 += Int32((((q &>> 4) & 0xF) &* a2 &+ ((q &>> 12) & 0xF) &* a3).wrappedSum())
+                }
+                sumi += scale[2 * c] * s0 + scale[2 * c + 1] * s1
+            }
+            let yd = y.loadUnaligned(as: Float.self)
+            sum += (half(x, 0) * yd) * Float(sumi) - (half(x, 2) * yd) * Float(summ)
+        }
+        return sum
+    }
+}
+
+extension KernelSet {
+    /// The scalar reference set with the int4 dot products (Q4_0, Q4_K) of `PortableInt4`: the
+    /// portable path for CPUs without a C SIMD set (`--kernels portable`). Made once per process.
+    public static let portable: KernelSet = {
+        let table = UnsafeMutablePointer<ck_kernel_set>.allocate(capacity: 1)
+        table.initialize(to: ck_kernels_scalar().pointee)
+        table.pointee.name = UnsafePointer(strdup("portable"))
+        let entries = UnsafeMutableRawPointer(table) + MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.vec_dot)!
+        let stride = MemoryLayout<ck_vec_dot_fn?>.stride
+        (entries + Int(CK_Q4_0.rawValue) * stride).storeBytes(of: PortableInt4.q4_0, as: ck_vec_dot_fn?.self)
+        (entries + Int(CK_Q4_K.rawValue) * stride).storeBytes(of: PortableInt4.q4_K, as: ck_vec_dot_fn?.self)
+        return KernelSet(table: table)
+    }()
+}
