@@ -60,34 +60,6 @@ CK_INLINE void dot_tile(const int nq, const int nr, const int f16, int64_t n, co
         }
 }
 
-CK_INLINE void rows_dot(const int f16, int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows,
-                        size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride) {
-    for (int64_t i0 = 0; i0 < nq; i0 += QB) {
-        const int qn = nq - i0 < QB ? (int)(nq - i0) : QB;
-        const float *qi = q + i0 * q_stride;
-        float *si = s + i0 * s_stride;
-        int64_t j = 0;
-        for (; j + RB <= nrows; j += RB) {
-            const uint8_t *r = (const uint8_t *)rows + (size_t)j * row_stride;
-            switch (qn) {
-            case 4: dot_tile(4, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 3: dot_tile(3, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 2: dot_tile(2, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            default: dot_tile(1, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            }
-        }
-        for (; j < nrows; ++j) {
-            const uint8_t *r = (const uint8_t *)rows + (size_t)j * row_stride;
-            switch (qn) {
-            case 4: dot_tile(4, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 3: dot_tile(3, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 2: dot_tile(2, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            default: dot_tile(1, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            }
-        }
-    }
-}
-
 CK_INLINE void mix_tile(const int nq, const int nv, const int f16, int64_t e0, const float *p, int64_t p_stride,
                         const uint8_t *rows, size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
     const int esz = f16 ? 2 : 4;
@@ -120,40 +92,9 @@ CK_INLINE void mix_span(const int nq, const int f16, int64_t n, const float *p, 
         }
 }
 
-CK_INLINE void rows_mix(const int f16, int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
-                        size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
-    for (int64_t i0 = 0; i0 < nq; i0 += QB) {
-        const int qn = nq - i0 < QB ? (int)(nq - i0) : QB;
-        const float *pi = p + i0 * p_stride;
-        float *yi = y + i0 * y_stride;
-        switch (qn) {
-        case 4: mix_span(4, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        case 3: mix_span(3, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        case 2: mix_span(2, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        default: mix_span(1, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        }
-    }
-}
-
-void ck_neon_f16_rows_dot(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows,
-                          size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride) {
-    rows_dot(1, n, nq, q, q_stride, rows, row_stride, nrows, scale, s, s_stride);
-}
-
-void ck_neon_f32_rows_dot(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows,
-                          size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride) {
-    rows_dot(0, n, nq, q, q_stride, rows, row_stride, nrows, scale, s, s_stride);
-}
-
-void ck_neon_f16_rows_mix(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
-                          size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
-    rows_mix(1, n, nq, p, p_stride, rows, row_stride, nrows, y, y_stride);
-}
-
-void ck_neon_f32_rows_mix(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
-                          size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
-    rows_mix(0, n, nq, p, p_stride, rows, row_stride, nrows, y, y_stride);
-}
+#define CK_ATTN_ATTR
+#define CK_ATTN_PREFIX ck_neon
+#include "ck_attn_blocks.h"
 
 CK_DEFINE_ROWS_LOOPS(ck_neon_q8_0, ck_neon_row_dot_q8_0, ck_neon_row_axpy_q8_0)
 

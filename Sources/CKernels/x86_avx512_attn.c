@@ -49,36 +49,6 @@ CK_AVX512 CK_INLINE void dot_tile(const int nq, const int nr, const int f16, int
         for (int r = 0; r < nr; ++r) s[i * s_stride + r] = scale * _mm512_reduce_add_ps(acc[i][r]);
 }
 
-CK_AVX512 CK_INLINE void rows_dot(const int f16, int64_t n, int64_t nq, const float *q, int64_t q_stride,
-                                  const void *rows, size_t row_stride, int64_t nrows, float scale, float *s,
-                                  int64_t s_stride) {
-    for (int64_t i0 = 0; i0 < nq; i0 += QB) {
-        const int qn = nq - i0 < QB ? (int)(nq - i0) : QB;
-        const float *qi = q + i0 * q_stride;
-        float *si = s + i0 * s_stride;
-        int64_t j = 0;
-        for (; j + RB <= nrows; j += RB) {
-            const uint8_t *r = (const uint8_t *)rows + (size_t)j * row_stride;
-            switch (qn) {
-            case 4: dot_tile(4, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 3: dot_tile(3, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 2: dot_tile(2, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            default: dot_tile(1, RB, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            }
-        }
-        for (; j < nrows; ++j) {
-            const uint8_t *r = (const uint8_t *)rows + (size_t)j * row_stride;
-            switch (qn) {
-            case 4: dot_tile(4, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 3: dot_tile(3, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            case 2: dot_tile(2, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            default: dot_tile(1, 1, f16, n, qi, q_stride, r, row_stride, scale, si + j, s_stride); break;
-            }
-        }
-    }
-}
-
-// y[i][e0 .. e0 + 16 nv) += sum_j p[i][j] * row j [e0 ..], i < nq; the last vector masked by m.
 CK_AVX512 CK_INLINE void mix_tile(const int nq, const int nv, const int f16, int64_t e0, __mmask16 m, const float *p,
                                   int64_t p_stride, const uint8_t *rows, size_t row_stride, int64_t nrows, float *y,
                                   int64_t y_stride) {
@@ -112,39 +82,8 @@ CK_AVX512 CK_INLINE void mix_span(const int nq, const int f16, int64_t n, const 
     }
 }
 
-CK_AVX512 CK_INLINE void rows_mix(const int f16, int64_t n, int64_t nq, const float *p, int64_t p_stride,
-                                  const void *rows, size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
-    for (int64_t i0 = 0; i0 < nq; i0 += QB) {
-        const int qn = nq - i0 < QB ? (int)(nq - i0) : QB;
-        const float *pi = p + i0 * p_stride;
-        float *yi = y + i0 * y_stride;
-        switch (qn) {
-        case 4: mix_span(4, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        case 3: mix_span(3, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        case 2: mix_span(2, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        default: mix_span(1, f16, n, pi, p_stride, rows, row_stride, nrows, yi, y_stride); break;
-        }
-    }
-}
-
-CK_AVX512 void ck_avx512_f16_rows_dot(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows,
-                                      size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride) {
-    rows_dot(1, n, nq, q, q_stride, rows, row_stride, nrows, scale, s, s_stride);
-}
-
-CK_AVX512 void ck_avx512_f32_rows_dot(int64_t n, int64_t nq, const float *q, int64_t q_stride, const void *rows,
-                                      size_t row_stride, int64_t nrows, float scale, float *s, int64_t s_stride) {
-    rows_dot(0, n, nq, q, q_stride, rows, row_stride, nrows, scale, s, s_stride);
-}
-
-CK_AVX512 void ck_avx512_f16_rows_mix(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
-                                      size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
-    rows_mix(1, n, nq, p, p_stride, rows, row_stride, nrows, y, y_stride);
-}
-
-CK_AVX512 void ck_avx512_f32_rows_mix(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
-                                      size_t row_stride, int64_t nrows, float *y, int64_t y_stride) {
-    rows_mix(0, n, nq, p, p_stride, rows, row_stride, nrows, y, y_stride);
-}
+#define CK_ATTN_ATTR CK_AVX512
+#define CK_ATTN_PREFIX ck_avx512
+#include "ck_attn_blocks.h"
 
 #endif
