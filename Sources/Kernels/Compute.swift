@@ -57,12 +57,20 @@ public final class Compute: @unchecked Sendable {
                               rowBytes: w.rowBytes, rows: w.rows, a: a.base + firstToken * a.stride, aStride: a.stride,
                               tokens: Int64(tokens), out: out, outStride: Int64(outStride),
                               rowsPerTask: perTask, repacked: w.repacked)
-        let tasks = (w.rows + job.pointee.rowsPerTask - 1) / job.pointee.rowsPerTask
+        matmulRegion()
+    }
+
+    /// Runs `job` over the pool, one task per `rowsPerTask` rows.
+    private func matmulRegion() {
+        let tasks = (job.pointee.rows + job.pointee.rowsPerTask - 1) / job.pointee.rowsPerTask
         ck_pool_run(pool, { ctx, i, _ in
             let j = ctx!.assumingMemoryBound(to: GemmJob.self).pointee
             let r0 = Int(i) * j.rowsPerTask
             let r1 = min(j.rows, r0 + j.rowsPerTask)
-            if let rp = j.repacked {   // whole groups of rows: rowsPerTask is a multiple of groupRows
+            if let rowsDot = j.rowsDot {   // batchMatmul: f32 activation rows as the queries
+                rowsDot(j.n, j.tokens, j.a.assumingMemoryBound(to: Float.self), Int64(j.aStride / 4), j.w + r0 * j.rowBytes,
+                        j.rowBytes, Int64(r1 - r0), 1, j.out + r0, j.outStride)
+            } else if let rp = j.repacked {   // whole groups of rows: rowsPerTask is a multiple of groupRows
                 rp.gemm(j.n, rp.base + r0 / rp.groupRows * rp.groupBytes, Int64(r1 - r0), j.a, j.aStride, j.tokens,
                         j.out + r0, j.outStride)
             } else if j.tokens == 1 {
@@ -72,6 +80,28 @@ public final class Compute: @unchecked Sendable {
                         j.tokens, j.out + r0, j.outStride)
             }
         }, job, Int32(tasks))
+    }
+
+    /// `matmul` for batch-only work (the vision encoder): F16 and F32 weights go through the
+    /// blocked many-queries kernel `rows_dot` (4 tokens x 2 weight rows per register tile, so a
+    /// weight row is loaded and converted once per 4 tokens instead of once per token). Its float
+    /// order is not `vec_dot`'s, so a text model's prefill, which must give what its decode steps
+    /// give, keeps `matmul`. Other weight types, and single tokens, are `matmul` exactly.
+    public func batchMatmul(_ w: Matrix, _ input: QuantizedRows, firstToken: Int = 0, tokens: Int,
+                            out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard tokens > 1, w.repacked == nil, w.ckType == CK_F16 || w.ckType == CK_F32,
+              let rows = KVRowKernels(kernels, type: w.ckType) else {
+            return matmul(w, input, firstToken: firstToken, tokens: tokens, out: out, outStride: outStride)
+        }
+        let a = input.rows(for: CK_F32)
+        precondition(firstToken >= 0 && firstToken + tokens <= input.validTokens && w.columns == input.width)
+        job.pointee = GemmJob(kernels: kernels.table, type: w.ckType, n: Int64(w.columns), w: w.base,
+                              rowBytes: w.rowBytes, rows: w.rows, a: a.base + firstToken * a.stride, aStride: a.stride,
+                              tokens: Int64(tokens), out: out, outStride: Int64(outStride),
+                              rowsPerTask: min(Self.rowsPerTask(rows: w.rows, threads: threads, tokens: tokens),
+                                               max(16, Self.blockedTaskBytes / w.rowBytes / 16 * 16)),
+                              repacked: nil, rowsDot: rows.rowsDot)
+        matmulRegion()
     }
 
     /// g = gelu_tanh(g) * u over `count` floats (`ElementWise.geluTanhMul`), split across the pool
@@ -89,6 +119,10 @@ public final class Compute: @unchecked Sendable {
             ElementWise.geluTanhMul(j.g + start, j.u + start, min(j.chunk, j.count - start))
         }, gluJob, Int32(tasks))
     }
+
+    /// Most weight bytes a `batchMatmul` task streams for each block of 4 tokens, so that they stay
+    /// in a core's L2 cache while every token block passes.
+    static let blockedTaskBytes = 256 << 10
 
     /// Fewest floats worth a task of their own (a few microseconds of work).
     static let minGatedChunk = 8192
@@ -131,4 +165,6 @@ struct GemmJob {
     var outStride: Int64 = 0
     var rowsPerTask: Int = 1
     var repacked: RepackedView? = nil
+    /// Set by `batchMatmul`: the blocked kernel that replaces vec_dot for F16 / F32 weights.
+    var rowsDot: KVRowKernels.RowsDot? = nil
 }

@@ -118,7 +118,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         patches.invalidate(tokens: n)
-        compute.matmul(w.patchEmbedding, patches, tokens: n, out: x, outStride: d)
+        compute.batchMatmul(w.patchEmbedding, patches, tokens: n, out: x, outStride: d)
         addBias(w.patchBias, to: x, rows: n, width: d)
         if let pos = w.positionEmbedding {
             for t in 0..<n {
@@ -132,14 +132,14 @@ public final class SigLIPEncoder: @unchecked Sendable {
             // x = x + attn_out(attention(LN1(x)))
             layerNorm(x, b.norm1, into: normed.floats, rows: n)
             normed.invalidate(tokens: n)
-            compute.matmul(b.q, normed, tokens: n, out: q, outStride: d)
-            compute.matmul(b.k, normed, tokens: n, out: k, outStride: d)
-            compute.matmul(b.v, normed, tokens: n, out: v, outStride: d)
+            compute.batchMatmul(b.q, normed, tokens: n, out: q, outStride: d)
+            compute.batchMatmul(b.k, normed, tokens: n, out: k, outStride: d)
+            compute.batchMatmul(b.v, normed, tokens: n, out: v, outStride: d)
             addBias(b.qBias, to: q, rows: n, width: d)
             addBias(b.kBias, to: k, rows: n, width: d)
             addBias(b.vBias, to: v, rows: n, width: d)
             attention()
-            compute.matmul(b.output, attended, tokens: n, out: projected, outStride: d)
+            compute.batchMatmul(b.output, attended, tokens: n, out: projected, outStride: d)
             addBias(b.outputBias, to: projected, rows: n, width: d)
             ElementWise.add(projected, into: x, n * d)
 
@@ -150,10 +150,10 @@ public final class SigLIPEncoder: @unchecked Sendable {
             var r0 = 0
             while r0 < n {
                 let rows = min(mlpBlock, n - r0)
-                compute.matmul(b.up, normed, firstToken: r0, tokens: rows, out: hidden.floats, outStride: ff)
+                compute.batchMatmul(b.up, normed, firstToken: r0, tokens: rows, out: hidden.floats, outStride: ff)
                 run(.biasGelu, rows: rows, width: ff, src: hidden.floats, bias: b.upBias)
                 hidden.invalidate(tokens: rows)
-                compute.matmul(b.down, hidden, tokens: rows, out: projected + r0 * d, outStride: d)
+                compute.batchMatmul(b.down, hidden, tokens: rows, out: projected + r0 * d, outStride: d)
                 r0 += rows
             }
             addBias(b.downBias, to: projected, rows: n, width: d)
@@ -179,7 +179,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         pooled.invalidate(tokens: c.tokensPerImage)
-        compute.matmul(w.projection, pooled, tokens: c.tokensPerImage, out: out, outStride: w.textWidth)
+        compute.batchMatmul(w.projection, pooled, tokens: c.tokensPerImage, out: out, outStride: w.textWidth)
         lastSeconds = monotonicNow() - t0
     }
 

@@ -48,7 +48,7 @@ final class DetectionTests: BoardsTestCase {
         let root = try Repo.root("raspberry-pi-4")
         let k = KernelPath.decide(root: root, cpu: try CPUInfo(root: root))
         XCTAssertEqual(k.features, ["neon"])
-        XCTAssertEqual(k.available, ["scalar", "neon"])
+        XCTAssertEqual(k.available, ["scalar", "portable", "neon"])
         XCTAssertFalse(k.available.contains("neon-dotprod"))
     }
 
