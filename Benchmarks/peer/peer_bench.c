@@ -36,6 +36,27 @@ static unsigned next_random(void) {
     return (unsigned) (rng_state >> 33);
 }
 
+// Decodes n tokens one at a time from position `first`: a random token, then each greedy pick fed
+// back. Returns the seconds it took, or -1 when llama_decode fails.
+static double decode_round(struct llama_context *ctx, struct llama_batch *batch, int n_vocab, int first, int n) {
+    llama_token tok = (llama_token) (next_random() % (unsigned) n_vocab);
+    double s = now();
+    for (int i = 0; i < n; i++) {
+        batch->n_tokens = 1;
+        batch->token[0] = tok;
+        batch->pos[0] = first + i;
+        batch->n_seq_id[0] = 1;
+        batch->seq_id[0][0] = 0;
+        batch->logits[0] = 1;
+        if (llama_decode(ctx, *batch) != 0) return -1;
+        const float *logits = llama_get_logits_ith(ctx, 0);
+        int best = 0;
+        for (int j = 1; j < n_vocab; j++) if (logits[j] > logits[best]) best = j;
+        tok = best;
+    }
+    return now() - s;
+}
+
 int main(int argc, char **argv) {
     if (argc != 6 && argc != 8) {
         fprintf(stderr, "usage: peer_bench MODEL P N THREADS REPS [DEPTH CTX]\n");
@@ -103,8 +124,9 @@ int main(int argc, char **argv) {
             double e = now() - s;
             if (rep > 0) pp_sum += p / e;
         }
-        if (n > 0 && depth > 0) {
-            if (rep == 0) {   // fill the cache once, untimed
+        if (n > 0) {
+            if (depth == 0) llama_memory_clear(mem, true);   // decode from a fresh state
+            if (depth > 0 && rep == 0) {   // fill the cache once, untimed
                 llama_memory_clear(mem, true);
                 for (int done = 0; done < depth;) {
                     const int k = depth - done < 512 ? depth - done : 512;
@@ -120,42 +142,8 @@ int main(int argc, char **argv) {
                     done += k;
                 }
             }
-            const int first = depth + rep * n;
-            llama_token tok = (llama_token) (next_random() % (unsigned) n_vocab);
-            double s = now();
-            for (int i = 0; i < n; i++) {
-                batch.n_tokens = 1;
-                batch.token[0] = tok;
-                batch.pos[0] = first + i;
-                batch.n_seq_id[0] = 1;
-                batch.seq_id[0][0] = 0;
-                batch.logits[0] = 1;
-                if (llama_decode(ctx, batch) != 0) { fprintf(stderr, "peer_bench: decode failed\n"); return 1; }
-                const float *logits = llama_get_logits_ith(ctx, 0);
-                int best = 0;
-                for (int j = 1; j < n_vocab; j++) if (logits[j] > logits[best]) best = j;
-                tok = best;
-            }
-            double e = now() - s;
-            if (rep > 0) tg_sum += n / e;
-        } else if (n > 0) {
-            llama_memory_clear(mem, true);
-            llama_token tok = (llama_token) (next_random() % (unsigned) n_vocab);
-            double s = now();
-            for (int i = 0; i < n; i++) {
-                batch.n_tokens = 1;
-                batch.token[0] = tok;
-                batch.pos[0] = i;
-                batch.n_seq_id[0] = 1;
-                batch.seq_id[0][0] = 0;
-                batch.logits[0] = 1;
-                if (llama_decode(ctx, batch) != 0) { fprintf(stderr, "peer_bench: decode failed\n"); return 1; }
-                const float *logits = llama_get_logits_ith(ctx, 0);
-                int best = 0;
-                for (int j = 1; j < n_vocab; j++) if (logits[j] > logits[best]) best = j;
-                tok = best;
-            }
-            double e = now() - s;
+            const double e = decode_round(ctx, &batch, n_vocab, depth > 0 ? depth + rep * n : 0, n);
+            if (e < 0) { fprintf(stderr, "peer_bench: decode failed\n"); return 1; }
             if (rep > 0) tg_sum += n / e;
         }
     }

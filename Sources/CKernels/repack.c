@@ -28,16 +28,9 @@ static void repack_q4_K(const uint8_t *s, size_t row_bytes, int64_t rows, int64_
     for (int64_t g = g0; g < g1; ++g) {
         uint8_t *out = d + g * gb;
         for (int64_t b = 0; b < nb; ++b, out += CK_RP_Q4_K_BLOCK_BYTES) {
-            for (int r = 0; r < CK_RP_Q4_K_ROWS; ++r) {
+            memset(out, 0, CK_RP_Q4_K_BLOCK_BYTES);   // padding rows stay all zero (d = dmin = 0)
+            for (int r = 0; r < CK_RP_Q4_K_ROWS && g * CK_RP_Q4_K_ROWS + r < rows; ++r) {
                 const int64_t row = g * CK_RP_Q4_K_ROWS + r;
-                if (row >= rows) {  // padding rows: all zero (d = dmin = 0)
-                    ck_wr_u16(out + 2 * r, 0);
-                    ck_wr_u16(out + 16 + 2 * r, 0);
-                    for (int sb = 0; sb < 8; ++sb) out[32 + 8 * sb + r] = out[96 + 8 * sb + r] = 0;
-                    for (int c = 0; c < 4; ++c)
-                        for (int k = 0; k < 8; ++k) memset(out + 160 + 256 * c + 32 * k + 4 * r, 0, 4);
-                    continue;
-                }
                 const ck_block_q4_K *blk = (const ck_block_q4_K *)(const void *)(s + (size_t)row * row_bytes) + b;
                 memcpy(out + 2 * r, blk->d, 2);
                 memcpy(out + 16 + 2 * r, blk->dmin, 2);

@@ -414,7 +414,7 @@ struct AttentionJob {
     }
 
     /// Combines the pieces of every unit: out = sum_p w_p o_p / sum_p w_p sum_p, with
-    /// w_p = exp(shift_p - max shift) (empty pieces have shift -infinity and weigh 0).
+    /// w_p = exp(shift_p - max shift) (empty pieces have shift -infinity, so weigh exp(-inf) = 0).
     func mergeSplits() {
         let nq = heads / kvHeads
         for unit in 0..<(tokens * kvHeads) {
@@ -431,7 +431,7 @@ struct AttentionJob {
                 o.initialize(repeating: 0, count: headDim)
                 for p in 0..<splits {
                     let i = (unit * splits + p) * nq + j
-                    let w = partialShift[i] == -.infinity ? 0 : expf(partialShift[i] - top) / total
+                    let w = expf(partialShift[i] - top) / total
                     let src = partialOut + i * headDim
                     for e in 0..<headDim { o[e] += w * src[e] }
                 }

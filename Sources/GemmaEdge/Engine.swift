@@ -120,9 +120,9 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.invalidOption("\(options.threads) threads need \(options.threads) cpu ids, got \(cpus.count)")
         }
         let compute = try Compute(kernels: kernels, threads: options.threads, cpus: options.cpus)
-        let noRepack = getenv("GEMMA_EDGE_NO_REPACK").map { String(cString: $0) == "1" } ?? false
-        let repackAll = options.repackAll || (getenv("GEMMA_EDGE_REPACK_ALL").map { String(cString: $0) == "1" } ?? false)
-        repacked = options.repack && !noRepack
+        func environmentFlag(_ name: String) -> Bool { getenv(name).map { String(cString: $0) == "1" } ?? false }
+        let repackAll = options.repackAll || environmentFlag("GEMMA_EDGE_REPACK_ALL")
+        repacked = options.repack && !environmentFlag("GEMMA_EDGE_NO_REPACK")
             ? RepackedArena.load(file: file, names: Gemma3Weights.matmulTensorNames(file: file, config: config),
                                  kernels: kernels, everyLayout: repackAll)
             : nil

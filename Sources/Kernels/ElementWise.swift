@@ -139,7 +139,7 @@ public enum ElementWise {
         var m8 = SIMD8<Float>(repeating: -.infinity)
         var i = 0
         while i + 8 <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            let v = load8(x + i)
             m8.replace(with: v, where: v .> m8)  // (pointwiseMax is not inlined: 10x slower)
             i += 8
         }
@@ -149,8 +149,8 @@ public enum ElementWise {
         var sum8 = SIMD8<Float>()
         i = 0
         while i + 8 <= n {
-            let e = exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * scale - shift)
-            UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
+            let e = exp(load8(x + i) * scale - shift)
+            store8(e, x + i)
             sum8 += e
             i += 8
         }

@@ -22,22 +22,7 @@ final class BadInputTests: XCTestCase {
 
     struct Outcome { var status: Int32; var signaled: Bool; var stdout: String; var stderr: String }
 
-    func run(_ args: [String], timeout: TimeInterval = 60) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate(); XCTFail("gemma-edge \(args) hung") }
-        p.waitUntilExit()
-        return Outcome(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
-                       stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                       stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-    }
+    func run(_ args: [String], timeout: TimeInterval = 60) throws -> Outcome { try runGemmaEdge(args, timeout: timeout) }
 
     func assertFails(_ args: [String], mentioning text: String, line: UInt = #line) throws {
         let o = try run(args)
@@ -152,4 +137,23 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(i.status, 0, i.stderr)
         XCTAssertTrue(i.stdout.contains("blk.1.ffn_down.weight"))
     }
+}
+
+/// Runs the `gemma-edge` binary built beside this test bundle with `args`; a run that outlives
+/// `timeout` seconds is terminated and fails the test. Shared by the CLI test classes.
+func runGemmaEdge(_ args: [String], timeout: TimeInterval = 60) throws -> BadInputTests.Outcome {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: BadInputTests.binary)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(10_000) }
+    if p.isRunning { p.terminate(); XCTFail("gemma-edge \(args) hung") }
+    p.waitUntilExit()
+    return BadInputTests.Outcome(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
+                                 stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                                 stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
 }
