@@ -7,9 +7,9 @@ VERSION="${PEER_VERSION:-0.3.36}"
 CACHE="${GEMMA_EDGE_CACHE:-$HOME/.cache/gemma-edge}/peer"
 SRC="$CACHE/llama_cpp_python-$VERSION/vendor/llama.cpp"
 BUILD="$SRC/build"
-TARGETS=(llama-bench llama-cli llama-perplexity llama-tokenize llama-quantize llama-simple mtmd llama-mtmd-cli)
+TARGETS=(llama-bench llama-cli llama-perplexity llama-tokenize llama-quantize llama-simple mtmd llama-mtmd-cli llama-server llama-lookup)
 
-if [ -x "$BUILD/bin/llama-bench" ] && [ -x "$BUILD/bin/llama-perplexity" ] && [ -x "$BUILD/bin/llama-mtmd-cli" ] \
+if [ -x "$BUILD/bin/llama-bench" ] && [ -x "$BUILD/bin/llama-perplexity" ] && [ -x "$BUILD/bin/llama-mtmd-cli" ] && [ -x "$BUILD/bin/llama-server" ] \
    && [ -f "$BUILD/.gemma-edge-complete" ]; then
   echo "$BUILD"; exit 0
 fi
