@@ -2,15 +2,18 @@
 // GemmaEdge: a Gemma 3 inference runtime for ARM single-board computers.
 //
 // Modules, bottom to top (each has one job; nothing below GemmaEdge knows about the CLI):
-//   CKernels       C kernels: scalar reference + AVX2 / NEON / dotprod paths, run-time CPU detection
+//   CKernels       C kernels: the type-traits table and scalar reference, AVX2 / AVX-512 / NEON / dotprod
+//                  sets completed from it, run-time CPU detection (only Kernels imports it)
 //   GGUF           the file format: validated reader over one mmap (the weight arena), writer
 //   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops,
 //                  the repacked weight arena (kernel-ready layouts, cached beside the model)
 //   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
 //   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
-//   Gemma3         config from metadata, typed weight views, KV cache, the forward pass
+//   Gemma3         config from metadata, typed weight views, KV cache, the forward pass, its run
+//                  state (activations, scratch) and attention over the cache
 //   Vision         PNG/PPM input, the SigLIP encoder and projector of the 4B (mmproj), Pan & Scan
-//   GemmaEdge      the engine API used by the CLI, the server and the profiler
+//   GemmaEdge      the engine API used by the CLI, the server and the profiler: the one prompt path
+//                  (chat template pieces -> prompt items -> Session.prefill), sessions, generation
 //   Profiler       power and energy sources, sampler, latency percentiles, reports and charts
 //   Boards         board profiles, detection from /proc and /sys, the fit check, `doctor`
 //   OpenAIRequests the OpenAI request bodies: decoding and range checks (no HTTP, fuzzed)
@@ -20,7 +23,13 @@
 //   FuzzTargets, gemma-edge-fuzz (Tests/Fuzz)  libFuzzer targets for every parser of untrusted bytes
 import PackageDescription
 
-let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Release builds drop Swift's overflow and bounds checks only in the two number-crunching modules
+// (Kernels and Gemma3: the kernels' Swift face and the forward pass), where Benchmarks/RESULTS.md
+// ("Checked and unchecked builds") measured what the checks cost. Everything that parses untrusted
+// bytes (GGUF, the tokenizer, requests, images in Vision), the server, the watchdog and the rest
+// keep them.
+let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let checked: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))]
 
 let package = Package(
     name: "GemmaEdge",
@@ -56,26 +65,26 @@ let package = Package(
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
 
         // Core library.
-        .target(name: "GGUF", swiftSettings: optimise),
-        .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: optimise),
-        .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: optimise),
-        .target(name: "Sampling", swiftSettings: optimise),
-        .target(name: "Gemma3", dependencies: ["GGUF", "Kernels"], swiftSettings: optimise),
-        .target(name: "Vision", dependencies: ["GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: optimise),
+        .target(name: "GGUF", swiftSettings: checked),
+        .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: unchecked),
+        .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: checked),
+        .target(name: "Sampling", swiftSettings: checked),
+        .target(name: "Gemma3", dependencies: ["GGUF", "Kernels"], swiftSettings: unchecked),
+        .target(name: "Vision", dependencies: ["GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: checked),
         .target(
             name: "GemmaEdge",
             dependencies: ["GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Vision"],
-            swiftSettings: optimise
+            swiftSettings: checked
         ),
 
         // Around the engine: measurement, boards, serving, supervision.
         .target(
             name: "Profiler",
             dependencies: ["GemmaEdge", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift")],
-            swiftSettings: optimise
+            swiftSettings: checked
         ),
-        .target(name: "Boards", dependencies: ["GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: optimise),
-        .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer"], swiftSettings: optimise),
+        .target(name: "Boards", dependencies: ["GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: checked),
+        .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer"], swiftSettings: checked),
         .target(
             name: "Service",
             dependencies: [
@@ -86,7 +95,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: optimise
+            swiftSettings: checked
         ),
         .target(
             name: "Watchdog",
@@ -95,7 +104,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: optimise
+            swiftSettings: checked
         ),
 
         // Tools.
@@ -105,7 +114,7 @@ let package = Package(
                 "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: optimise
+            swiftSettings: checked
         ),
 
         // Tests.

@@ -321,6 +321,9 @@ CK_DECLARE_ROWS(ck_scalar_f16)
 CK_DECLARE_ROWS(ck_scalar_q8_0)
 void ck_scalar_round_f16(float *x, int64_t n);
 
+// The scalar set (scalar.c): the traits' kernels once completed (dispatch.c completes every set once).
+extern ck_kernel_set ck_scalar_set;
+
 #if defined(__x86_64__)
 // x86_avx2_attn.c / x86_avx512_attn.c
 CK_DECLARE_ROWS(ck_avx2_f32)

@@ -2,14 +2,13 @@
 // driver of the gemm microkernels.
 #include "ck_internal.h"
 
-// Quantiser entries every SIMD set takes from scalar.c: the storage quantisers (only the writer and
-// tests use them) and the F32 copy. Likewise vec_dot of Q8_1 / Q8_K used as weights (no model stores
-// them) is the scalar one in every set.
-#define CK_COMMON_ENTRIES                                                                          \
-    [CK_Q4_0] = ck_scalar_quantize_q4_0, [CK_Q4_1] = ck_scalar_quantize_q4_1,                     \
-    [CK_Q5_0] = ck_scalar_quantize_q5_0, [CK_Q5_1] = ck_scalar_quantize_q5_1,                     \
-    [CK_Q4_K] = ck_scalar_quantize_q4_K, [CK_Q5_K] = ck_scalar_quantize_q5_K,                     \
-    [CK_Q6_K] = ck_scalar_quantize_q6_K, [CK_F32] = ck_scalar_quantize_f32
+// Kernel sets list only the kernels they improve; `ck_kernel_set_complete` fills every other entry
+// from the type traits (scalar.c) and the scalar set, as ggml's arch-fallback does, and every set is
+// completed and checked once, before the first one is handed out.
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #define CK_GEMM_ENTRIES(prefix)                                                                    \
     .gemm = {                                                                                      \
@@ -35,103 +34,59 @@
                  [CK_Q8_0] = prefix##_q8_0_rows_mix},                                              \
     .round_f16 = prefix##_round_f16
 
-#if defined(__x86_64__)
-#define CK_AVX2_ENTRIES                                                                            \
-    .vec_dot = {                                                                                   \
-        [CK_F32] = ck_avx2_vec_dot_f32,                                                            \
-        [CK_F16] = ck_avx2_vec_dot_f16,                                                            \
-        [CK_BF16] = ck_avx2_vec_dot_bf16,                                                          \
-        [CK_Q4_0] = ck_avx2_vec_dot_q4_0,                                                          \
-        [CK_Q4_1] = ck_avx2_vec_dot_q4_1,                                                          \
-        [CK_Q5_0] = ck_avx2_vec_dot_q5_0,                                                          \
-        [CK_Q5_1] = ck_avx2_vec_dot_q5_1,                                                          \
-        [CK_Q8_0] = ck_avx2_vec_dot_q8_0,                                                          \
-        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,                                                        \
-        [CK_Q4_K] = ck_avx2_vec_dot_q4_K,                                                          \
-        [CK_Q5_K] = ck_avx2_vec_dot_q5_K,                                                          \
-        [CK_Q6_K] = ck_avx2_vec_dot_q6_K,                                                          \
-        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,                                                        \
-    },                                                                                             \
+// The activation quantisers and F16 / BF16 conversions of a set (the storage quantisers and the F32
+// copy are the traits' scalar ones).
+#define CK_QUANTIZE_ENTRIES(prefix)                                                                \
     .quantize = {                                                                                  \
-        CK_COMMON_ENTRIES,                                                                         \
-        [CK_F16] = ck_avx2_quantize_f16,                                                           \
-        [CK_BF16] = ck_avx2_quantize_bf16,                                                         \
-        [CK_Q8_0] = ck_avx2_quantize_q8_0,                                                         \
-        [CK_Q8_1] = ck_avx2_quantize_q8_1,                                                         \
-        [CK_Q8_K] = ck_avx2_quantize_q8_K,                                                         \
+        [CK_F16] = prefix##_quantize_f16, [CK_BF16] = prefix##_quantize_bf16,                      \
+        [CK_Q8_0] = prefix##_quantize_q8_0, [CK_Q8_1] = prefix##_quantize_q8_1,                    \
+        [CK_Q8_K] = prefix##_quantize_q8_K,                                                        \
     },                                                                                             \
-    .dot_f32 = ck_avx2_dot_f32,                                                                    \
-    .axpy_f32 = ck_avx2_axpy_f32
+    .dot_f32 = prefix##_dot_f32, .axpy_f32 = prefix##_axpy_f32
 
-static const ck_kernel_set avx2_set = {
+// The dot products of the float types and of the weight types models store (Q8_1 and Q8_K as
+// weights are the traits' scalar ones: no model stores them).
+#define CK_VEC_DOT_ENTRIES(fp, q)                                                                  \
+    .vec_dot = {                                                                                   \
+        [CK_F32] = fp##_vec_dot_f32, [CK_F16] = fp##_vec_dot_f16, [CK_BF16] = fp##_vec_dot_bf16,   \
+        [CK_Q4_0] = q##_vec_dot_q4_0, [CK_Q4_1] = q##_vec_dot_q4_1, [CK_Q5_0] = q##_vec_dot_q5_0,  \
+        [CK_Q5_1] = q##_vec_dot_q5_1, [CK_Q8_0] = q##_vec_dot_q8_0, [CK_Q4_K] = q##_vec_dot_q4_K,  \
+        [CK_Q5_K] = q##_vec_dot_q5_K, [CK_Q6_K] = q##_vec_dot_q6_K,                                \
+    }
+
+#if defined(__x86_64__)
+static ck_kernel_set avx2_set = {
     .name = "avx2",
-    CK_AVX2_ENTRIES,
+    CK_VEC_DOT_ENTRIES(ck_avx2, ck_avx2),
+    CK_QUANTIZE_ENTRIES(ck_avx2),
     CK_GEMM_ENTRIES(ck_avx2),
     CK_ROW_ENTRIES(ck_avx2, ck_avx2),
 };
 
 // AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
 // quantisers and the float helpers are the AVX2 ones (decode is bound by memory bandwidth).
-static const ck_kernel_set avx512vnni_set = {
+static ck_kernel_set avx512vnni_set = {
     .name = "avx512vnni",
-    CK_AVX2_ENTRIES,
+    CK_VEC_DOT_ENTRIES(ck_avx2, ck_avx2),
+    CK_QUANTIZE_ENTRIES(ck_avx2),
     CK_GEMM_ENTRIES(ck_avx512),
     CK_ROW_ENTRIES(ck_avx2, ck_avx512),
 };
 #endif
 
 #if defined(__aarch64__)
-#define CK_NEON_QUANTIZE                                                                           \
-    .quantize = {                                                                                  \
-        CK_COMMON_ENTRIES,                                                                         \
-        [CK_F16] = ck_neon_quantize_f16,                                                           \
-        [CK_BF16] = ck_neon_quantize_bf16,                                                         \
-        [CK_Q8_0] = ck_neon_quantize_q8_0,                                                         \
-        [CK_Q8_1] = ck_neon_quantize_q8_1,                                                         \
-        [CK_Q8_K] = ck_neon_quantize_q8_K,                                                         \
-    },                                                                                             \
-    .dot_f32 = ck_neon_dot_f32, .axpy_f32 = ck_neon_axpy_f32
-
-static const ck_kernel_set neon_set = {
+static ck_kernel_set neon_set = {
     .name = "neon",
-    .vec_dot = {
-        [CK_F32] = ck_neon_vec_dot_f32,
-        [CK_F16] = ck_neon_vec_dot_f16,
-        [CK_BF16] = ck_neon_vec_dot_bf16,
-        [CK_Q4_0] = ck_neon_vec_dot_q4_0,
-        [CK_Q4_1] = ck_neon_vec_dot_q4_1,
-        [CK_Q5_0] = ck_neon_vec_dot_q5_0,
-        [CK_Q5_1] = ck_neon_vec_dot_q5_1,
-        [CK_Q8_0] = ck_neon_vec_dot_q8_0,
-        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
-        [CK_Q4_K] = ck_neon_vec_dot_q4_K,
-        [CK_Q5_K] = ck_neon_vec_dot_q5_K,
-        [CK_Q6_K] = ck_neon_vec_dot_q6_K,
-        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
-    },
-    CK_NEON_QUANTIZE,
+    CK_VEC_DOT_ENTRIES(ck_neon, ck_neon),
+    CK_QUANTIZE_ENTRIES(ck_neon),
     CK_GEMM_ENTRIES(ck_neon),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
 };
 
-static const ck_kernel_set dotprod_set = {
+static ck_kernel_set dotprod_set = {
     .name = "neon-dotprod",
-    .vec_dot = {
-        [CK_F32] = ck_neon_vec_dot_f32,
-        [CK_F16] = ck_neon_vec_dot_f16,
-        [CK_BF16] = ck_neon_vec_dot_bf16,
-        [CK_Q4_0] = ck_dotprod_vec_dot_q4_0,
-        [CK_Q4_1] = ck_dotprod_vec_dot_q4_1,
-        [CK_Q5_0] = ck_dotprod_vec_dot_q5_0,
-        [CK_Q5_1] = ck_dotprod_vec_dot_q5_1,
-        [CK_Q8_0] = ck_dotprod_vec_dot_q8_0,
-        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
-        [CK_Q4_K] = ck_dotprod_vec_dot_q4_K,
-        [CK_Q5_K] = ck_dotprod_vec_dot_q5_K,
-        [CK_Q6_K] = ck_dotprod_vec_dot_q6_K,
-        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
-    },
-    CK_NEON_QUANTIZE,
+    CK_VEC_DOT_ENTRIES(ck_neon, ck_dotprod),
+    CK_QUANTIZE_ENTRIES(ck_neon),
     CK_GEMM_ENTRIES(ck_dotprod),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
 };
@@ -139,7 +94,7 @@ static const ck_kernel_set dotprod_set = {
 
 // Sets this binary holds, best first, with the CPU features each one needs.
 typedef struct {
-    const ck_kernel_set *set;
+    ck_kernel_set *set;
     unsigned needs;
 } ck_set_entry;
 
@@ -155,16 +110,79 @@ static const ck_set_entry simd_sets[] = {
     {NULL, 0},
 };
 
+void ck_kernel_set_complete(ck_kernel_set *set) {
+    const ck_kernel_set *fallback = &ck_scalar_set;
+    for (int t = 0; t < CK_TYPE_COUNT; ++t) {
+        const ck_type_traits *tr = ck_get_type_traits((ck_type)t);
+        if (!tr) continue;
+        if (!set->vec_dot[t]) set->vec_dot[t] = tr->vec_dot;
+        if (!set->quantize[t]) set->quantize[t] = tr->from_float;
+        if (!set->row_dot[t]) set->row_dot[t] = tr->row_dot;
+        if (!set->row_axpy[t]) set->row_axpy[t] = tr->row_axpy;
+        if (!set->rows_dot[t]) set->rows_dot[t] = tr->rows_dot;
+        if (!set->rows_mix[t]) set->rows_mix[t] = tr->rows_mix;
+    }
+    if (set != fallback) {
+        if (!set->dot_f32) set->dot_f32 = fallback->dot_f32;
+        if (!set->axpy_f32) set->axpy_f32 = fallback->axpy_f32;
+        if (!set->round_f16) set->round_f16 = fallback->round_f16;
+    }
+    if (!set->name) set->name = "custom";
+}
+
+const char *ck_kernel_set_missing(const ck_kernel_set *set) {
+    static _Thread_local char what[48];
+    if (!set->dot_f32) return "dot_f32";
+    if (!set->axpy_f32) return "axpy_f32";
+    if (!set->round_f16) return "round_f16";
+    for (int t = 0; t < CK_TYPE_COUNT; ++t) {
+        const ck_type_traits *tr = ck_get_type_traits((ck_type)t);
+        if (!tr) continue;
+        const char *field = !set->vec_dot[t] ? "vec_dot" : !set->quantize[t] ? "quantize" : NULL;
+        if (!field && tr->row_dot)
+            field = !set->row_dot[t] ? "row_dot" : !set->row_axpy[t] ? "row_axpy"
+                  : !set->rows_dot[t] ? "rows_dot" : !set->rows_mix[t] ? "rows_mix" : NULL;
+        if (field) {
+            snprintf(what, sizeof what, "%s[%s]", field, tr->name);
+            return what;
+        }
+    }
+    return NULL;
+}
+
+// Completes and checks every set once. A set that lacks an entry after completion is a build
+// error of this library, so it stops the process with a message rather than run without a kernel.
+static void complete_all_sets(void) {
+    ck_kernel_set_complete(&ck_scalar_set);
+    const char *missing = ck_kernel_set_missing(&ck_scalar_set);
+    for (const ck_set_entry *e = simd_sets; !missing && e->set; ++e) {
+        ck_kernel_set_complete(e->set);
+        missing = ck_kernel_set_missing(e->set);
+        if (missing) fprintf(stderr, "CKernels: kernel set %s has no %s\n", e->set->name, missing);
+    }
+    if (missing) abort();
+}
+
+static pthread_once_t sets_once = PTHREAD_ONCE_INIT;
+static void ensure_sets(void) { pthread_once(&sets_once, complete_all_sets); }
+
+const ck_kernel_set *ck_kernels_scalar(void) {
+    ensure_sets();
+    return &ck_scalar_set;
+}
+
 const ck_kernel_set *ck_kernels_select(unsigned allowed) {
+    ensure_sets();
     const unsigned have = ck_cpu_features() & allowed;
     for (const ck_set_entry *e = simd_sets; e->set; ++e)
         if ((e->needs & have) == e->needs) return e->set;
-    return ck_kernels_scalar();
+    return &ck_scalar_set;
 }
 
 int ck_kernels_available(const ck_kernel_set **out, int max) {
+    ensure_sets();
     int count = 0;
-    if (count < max) out[count++] = ck_kernels_scalar();
+    if (count < max) out[count++] = &ck_scalar_set;
     const unsigned have = ck_cpu_features();
     // report in ascending order of capability after scalar
     int nsets = 0;
@@ -174,11 +192,34 @@ int ck_kernels_available(const ck_kernel_set **out, int max) {
     return count;
 }
 
+// ---- accessors (Swift reads a set through these, never through field offsets) ----------------------
+
+#define CK_ACCESSOR(type_, field)                                                                  \
+    type_ ck_set_##field(const ck_kernel_set *ks, ck_type t) {                                     \
+        return (unsigned)t < CK_TYPE_COUNT ? ks->field[t] : NULL;                                  \
+    }
+CK_ACCESSOR(ck_vec_dot_fn, vec_dot)
+CK_ACCESSOR(ck_quantize_fn, quantize)
+CK_ACCESSOR(ck_gemm_fn, gemm)
+CK_ACCESSOR(ck_vec_dot_fn, row_dot)
+CK_ACCESSOR(ck_row_axpy_fn, row_axpy)
+CK_ACCESSOR(ck_rows_dot_fn, rows_dot)
+CK_ACCESSOR(ck_rows_mix_fn, rows_mix)
+
+void ck_set_put_vec_dot(ck_kernel_set *ks, ck_type t, ck_vec_dot_fn fn) {
+    if ((unsigned)t < CK_TYPE_COUNT) ks->vec_dot[t] = fn;
+}
+
+// A kernel set with no kernels of its own is a programming error; so is a type without traits.
+__attribute__((noreturn)) static void no_kernel(const ck_kernel_set *ks, ck_type type) {
+    fprintf(stderr, "CKernels: kernel set %s has no dot product for type %d\n", ks->name, (int)type);
+    abort();
+}
+
 void ck_gemv(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
              int64_t rows, const void *a, float *out) {
-    if ((unsigned)type >= CK_TYPE_COUNT) return;
-    const ck_vec_dot_fn dot = ks->vec_dot[type];
-    if (!dot) return;
+    const ck_vec_dot_fn dot = ck_set_vec_dot(ks, type);
+    if (!dot) no_kernel(ks, type);
     const uint8_t *wr = w;
     for (int64_t r = 0; r < rows; ++r) out[r] = dot(n, wr + (size_t)r * row_bytes, a);
 }
@@ -196,9 +237,9 @@ static int gemm_min_tokens(ck_type type) {
 
 void ck_gemm(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
              int64_t rows, const void *a, size_t a_stride, int64_t ntok, float *out, int64_t out_stride) {
-    if ((unsigned)type >= CK_TYPE_COUNT) return;
-    const ck_vec_dot_fn dot = ks->vec_dot[type];
-    if (!dot || rows <= 0 || ntok <= 0) return;
+    const ck_vec_dot_fn dot = ck_set_vec_dot(ks, type);
+    if (!dot) no_kernel(ks, type);
+    if (rows <= 0 || ntok <= 0) return;
     if (ntok == 1) {
         ck_gemv(ks, type, n, w, row_bytes, rows, a, out);
         return;

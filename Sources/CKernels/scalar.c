@@ -16,33 +16,16 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-// ---- geometry ------------------------------------------------------------------------------------
+// ---- geometry (from the type traits at the end of this file) ------------------------------------
 
 int64_t ck_block_elements(ck_type type) {
-    switch (type) {
-    case CK_F32: case CK_F16: case CK_BF16: return 1;
-    case CK_Q4_0: case CK_Q4_1: case CK_Q5_0: case CK_Q5_1: case CK_Q8_0: case CK_Q8_1: return CK_QK;
-    case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: case CK_Q8_K: return CK_QKK;
-    default: return 0;
-    }
+    const ck_type_traits *t = ck_get_type_traits(type);
+    return t ? t->block_elements : 0;
 }
 
 int64_t ck_block_bytes(ck_type type) {
-    switch (type) {
-    case CK_F32: return 4;
-    case CK_F16: case CK_BF16: return 2;
-    case CK_Q4_0: return (int64_t)sizeof(ck_block_q4_0);
-    case CK_Q4_1: return (int64_t)sizeof(ck_block_q4_1);
-    case CK_Q5_0: return (int64_t)sizeof(ck_block_q5_0);
-    case CK_Q5_1: return (int64_t)sizeof(ck_block_q5_1);
-    case CK_Q8_0: return (int64_t)sizeof(ck_block_q8_0);
-    case CK_Q8_1: return (int64_t)sizeof(ck_block_q8_1);
-    case CK_Q4_K: return (int64_t)sizeof(ck_block_q4_K);
-    case CK_Q5_K: return (int64_t)sizeof(ck_block_q5_K);
-    case CK_Q6_K: return (int64_t)sizeof(ck_block_q6_K);
-    case CK_Q8_K: return (int64_t)sizeof(ck_block_q8_K);
-    default: return 0;
-    }
+    const ck_type_traits *t = ck_get_type_traits(type);
+    return t ? t->block_bytes : 0;
 }
 
 int64_t ck_row_bytes(ck_type type, int64_t n) {
@@ -52,32 +35,13 @@ int64_t ck_row_bytes(ck_type type, int64_t n) {
 }
 
 ck_type ck_activation_type(ck_type weight_type) {
-    switch (weight_type) {
-    case CK_F32: case CK_F16: case CK_BF16: return CK_F32;
-    case CK_Q4_0: case CK_Q5_0: case CK_Q8_0: return CK_Q8_0;
-    case CK_Q4_1: case CK_Q5_1: case CK_Q8_1: return CK_Q8_1;
-    case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: case CK_Q8_K: return CK_Q8_K;
-    default: return CK_TYPE_COUNT;
-    }
+    const ck_type_traits *t = ck_get_type_traits(weight_type);
+    return t ? t->activation : CK_TYPE_COUNT;
 }
 
 const char *ck_type_name(ck_type type) {
-    switch (type) {
-    case CK_F32: return "f32";
-    case CK_F16: return "f16";
-    case CK_BF16: return "bf16";
-    case CK_Q4_0: return "q4_0";
-    case CK_Q4_1: return "q4_1";
-    case CK_Q5_0: return "q5_0";
-    case CK_Q5_1: return "q5_1";
-    case CK_Q8_0: return "q8_0";
-    case CK_Q8_1: return "q8_1";
-    case CK_Q4_K: return "q4_K";
-    case CK_Q5_K: return "q5_K";
-    case CK_Q6_K: return "q6_K";
-    case CK_Q8_K: return "q8_K";
-    default: return "?";
-    }
+    const ck_type_traits *t = ck_get_type_traits(type);
+    return t ? t->name : "?";
 }
 
 // ---- f16 / bf16 ----------------------------------------------------------------------------------
@@ -205,34 +169,36 @@ static void dequant_q8_K(const ck_block_q8_K *x, float *y, int64_t nb) {
     }
 }
 
+static void dequant_f32(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+
+static void dequant_f16(const void *src, float *dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; ++i) dst[i] = ck_h2f(ck_rd_u16(s + 2 * i));
+}
+
+static void dequant_bf16(const void *src, float *dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; ++i) dst[i] = ck_bf2f(ck_rd_u16(s + 2 * i));
+}
+
+// The block dequantisers as traits' to_float: n elements, a multiple of the block.
+#define CK_TO_FLOAT(t, blk)                                                                         \
+    static void to_float_##t(const void *src, float *dst, int64_t n) { dequant_##t(src, dst, n / (blk)); }
+CK_TO_FLOAT(q4_0, CK_QK)
+CK_TO_FLOAT(q4_1, CK_QK)
+CK_TO_FLOAT(q5_0, CK_QK)
+CK_TO_FLOAT(q5_1, CK_QK)
+CK_TO_FLOAT(q8_0, CK_QK)
+CK_TO_FLOAT(q8_1, CK_QK)
+CK_TO_FLOAT(q4_K, CK_QKK)
+CK_TO_FLOAT(q5_K, CK_QKK)
+CK_TO_FLOAT(q6_K, CK_QKK)
+CK_TO_FLOAT(q8_K, CK_QKK)
+
 void ck_dequantize_row(ck_type type, const void *src, float *dst, int64_t n) {
-    const int64_t be = ck_block_elements(type);
-    if (be == 0 || n <= 0) return;
-    const int64_t nb = n / be;
-    switch (type) {
-    case CK_F32: memcpy(dst, src, (size_t)n * 4); break;
-    case CK_F16: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; ++i) dst[i] = ck_h2f(ck_rd_u16(s + 2 * i));
-        break;
-    }
-    case CK_BF16: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; ++i) dst[i] = ck_bf2f(ck_rd_u16(s + 2 * i));
-        break;
-    }
-    case CK_Q4_0: dequant_q4_0(src, dst, nb); break;
-    case CK_Q4_1: dequant_q4_1(src, dst, nb); break;
-    case CK_Q5_0: dequant_q5_0(src, dst, nb); break;
-    case CK_Q5_1: dequant_q5_1(src, dst, nb); break;
-    case CK_Q8_0: dequant_q8_0(src, dst, nb); break;
-    case CK_Q8_1: dequant_q8_1(src, dst, nb); break;
-    case CK_Q4_K: dequant_q4_K(src, dst, nb); break;
-    case CK_Q5_K: dequant_q5_K(src, dst, nb); break;
-    case CK_Q6_K: dequant_q6_K(src, dst, nb); break;
-    case CK_Q8_K: dequant_q8_K(src, dst, nb); break;
-    default: break;
-    }
+    const ck_type_traits *t = ck_get_type_traits(type);
+    if (!t || n <= 0) return;
+    t->to_float(src, dst, n);
 }
 
 // ---- activation quantisers (bit-exact with ggml's quantize_row_q8_{0,1,K}_ref) -------------------
@@ -519,24 +485,10 @@ void ck_scalar_quantize_q6_K(const float *x, void *vy, int64_t n) {
 }
 
 int ck_quantize_row_ref(ck_type type, const float *src, void *dst, int64_t n) {
-    const int64_t be = ck_block_elements(type);
-    if (be == 0 || n < 0 || n % be != 0) return -1;
-    switch (type) {
-    case CK_F32: ck_scalar_quantize_f32(src, dst, n); return 0;
-    case CK_F16: ck_scalar_quantize_f16(src, dst, n); return 0;
-    case CK_BF16: ck_scalar_quantize_bf16(src, dst, n); return 0;
-    case CK_Q4_0: ck_scalar_quantize_q4_0(src, dst, n); return 0;
-    case CK_Q4_1: ck_scalar_quantize_q4_1(src, dst, n); return 0;
-    case CK_Q5_0: ck_scalar_quantize_q5_0(src, dst, n); return 0;
-    case CK_Q5_1: ck_scalar_quantize_q5_1(src, dst, n); return 0;
-    case CK_Q8_0: ck_scalar_quantize_q8_0(src, dst, n); return 0;
-    case CK_Q8_1: ck_scalar_quantize_q8_1(src, dst, n); return 0;
-    case CK_Q4_K: ck_scalar_quantize_q4_K(src, dst, n); return 0;
-    case CK_Q5_K: ck_scalar_quantize_q5_K(src, dst, n); return 0;
-    case CK_Q6_K: ck_scalar_quantize_q6_K(src, dst, n); return 0;
-    case CK_Q8_K: ck_scalar_quantize_q8_K(src, dst, n); return 0;
-    default: return -1;
-    }
+    const ck_type_traits *t = ck_get_type_traits(type);
+    if (!t || n < 0 || n % t->block_elements != 0) return -1;
+    t->from_float(src, dst, n);
+    return 0;
 }
 
 // ---- float dot products --------------------------------------------------------------------------
@@ -829,48 +781,54 @@ void ck_scalar_round_f16(float *x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] = ck_h2f(ck_f2h(x[i]));
 }
 
-// ---- the scalar set ------------------------------------------------------------------------------
+// ---- type traits: one row per type -------------------------------------------------------------
+//
+// Everything the kernels know about a type, in one place: its name, block geometry, the activation
+// format its dot product consumes, and the scalar reference of each kernel. A kernel set lists only
+// the kernels it improves; `ck_kernel_set_complete` fills the rest from here. Adding a type is one
+// row (plus its block struct and scalar kernels), and its SIMD kernels where they exist.
 
-static const ck_kernel_set scalar_set = {
-    .name = "scalar",
-    .vec_dot = {
-        [CK_F32] = ck_scalar_vec_dot_f32,
-        [CK_F16] = ck_scalar_vec_dot_f16,
-        [CK_BF16] = ck_scalar_vec_dot_bf16,
-        [CK_Q4_0] = ck_scalar_vec_dot_q4_0,
-        [CK_Q4_1] = ck_scalar_vec_dot_q4_1,
-        [CK_Q5_0] = ck_scalar_vec_dot_q5_0,
-        [CK_Q5_1] = ck_scalar_vec_dot_q5_1,
-        [CK_Q8_0] = ck_scalar_vec_dot_q8_0,
-        [CK_Q8_1] = ck_scalar_vec_dot_q8_1,
-        [CK_Q4_K] = ck_scalar_vec_dot_q4_K,
-        [CK_Q5_K] = ck_scalar_vec_dot_q5_K,
-        [CK_Q6_K] = ck_scalar_vec_dot_q6_K,
-        [CK_Q8_K] = ck_scalar_vec_dot_q8_K,
-    },
-    .quantize = {
-        [CK_F32] = ck_scalar_quantize_f32,
-        [CK_F16] = ck_scalar_quantize_f16,
-        [CK_BF16] = ck_scalar_quantize_bf16,
-        [CK_Q4_0] = ck_scalar_quantize_q4_0,
-        [CK_Q4_1] = ck_scalar_quantize_q4_1,
-        [CK_Q5_0] = ck_scalar_quantize_q5_0,
-        [CK_Q5_1] = ck_scalar_quantize_q5_1,
-        [CK_Q8_0] = ck_scalar_quantize_q8_0,
-        [CK_Q8_1] = ck_scalar_quantize_q8_1,
-        [CK_Q4_K] = ck_scalar_quantize_q4_K,
-        [CK_Q5_K] = ck_scalar_quantize_q5_K,
-        [CK_Q6_K] = ck_scalar_quantize_q6_K,
-        [CK_Q8_K] = ck_scalar_quantize_q8_K,
-    },
-    .dot_f32 = ck_scalar_dot_f32,
-    .axpy_f32 = ck_scalar_axpy_f32,
-    // KV cache rows
-    .row_dot = {[CK_F32] = ck_scalar_vec_dot_f32, [CK_F16] = ck_scalar_vec_dot_f16, [CK_Q8_0] = ck_scalar_row_dot_q8_0},
-    .row_axpy = {[CK_F32] = ck_scalar_row_axpy_f32, [CK_F16] = ck_scalar_row_axpy_f16, [CK_Q8_0] = ck_scalar_row_axpy_q8_0},
-    .rows_dot = {[CK_F32] = ck_scalar_f32_rows_dot, [CK_F16] = ck_scalar_f16_rows_dot, [CK_Q8_0] = ck_scalar_q8_0_rows_dot},
-    .rows_mix = {[CK_F32] = ck_scalar_f32_rows_mix, [CK_F16] = ck_scalar_f16_rows_mix, [CK_Q8_0] = ck_scalar_q8_0_rows_mix},
-    .round_f16 = ck_scalar_round_f16,
+#define CK_KV_ROWS(t, dot)                                                                           \
+    .row_dot = dot, .row_axpy = ck_scalar_row_axpy_##t, .rows_dot = ck_scalar_##t##_rows_dot,        \
+    .rows_mix = ck_scalar_##t##_rows_mix
+
+#define CK_TRAITS(T, t, blk, bytes, act)                                                            \
+    [CK_##T] = {.name = #t, .block_elements = (blk), .block_bytes = (bytes), .activation = CK_##act,  \
+                .to_float = to_float_##t, .from_float = ck_scalar_quantize_##t, .vec_dot = ck_scalar_vec_dot_##t}
+
+static const ck_type_traits type_traits[CK_TYPE_COUNT] = {
+    [CK_F32] = {.name = "f32", .block_elements = 1, .block_bytes = 4, .activation = CK_F32, .to_float = dequant_f32,
+                .from_float = ck_scalar_quantize_f32, .vec_dot = ck_scalar_vec_dot_f32,
+                CK_KV_ROWS(f32, ck_scalar_vec_dot_f32)},
+    [CK_F16] = {.name = "f16", .block_elements = 1, .block_bytes = 2, .activation = CK_F32, .to_float = dequant_f16,
+                .from_float = ck_scalar_quantize_f16, .vec_dot = ck_scalar_vec_dot_f16,
+                CK_KV_ROWS(f16, ck_scalar_vec_dot_f16)},
+    [CK_BF16] = {.name = "bf16", .block_elements = 1, .block_bytes = 2, .activation = CK_F32, .to_float = dequant_bf16,
+                 .from_float = ck_scalar_quantize_bf16, .vec_dot = ck_scalar_vec_dot_bf16},
+    CK_TRAITS(Q4_0, q4_0, CK_QK, sizeof(ck_block_q4_0), Q8_0),
+    CK_TRAITS(Q4_1, q4_1, CK_QK, sizeof(ck_block_q4_1), Q8_1),
+    CK_TRAITS(Q5_0, q5_0, CK_QK, sizeof(ck_block_q5_0), Q8_0),
+    CK_TRAITS(Q5_1, q5_1, CK_QK, sizeof(ck_block_q5_1), Q8_1),
+    [CK_Q8_0] = {.name = "q8_0", .block_elements = CK_QK, .block_bytes = sizeof(ck_block_q8_0), .activation = CK_Q8_0,
+                 .to_float = to_float_q8_0, .from_float = ck_scalar_quantize_q8_0, .vec_dot = ck_scalar_vec_dot_q8_0,
+                 CK_KV_ROWS(q8_0, ck_scalar_row_dot_q8_0)},
+    CK_TRAITS(Q8_1, q8_1, CK_QK, sizeof(ck_block_q8_1), Q8_1),
+    CK_TRAITS(Q4_K, q4_K, CK_QKK, sizeof(ck_block_q4_K), Q8_K),
+    CK_TRAITS(Q5_K, q5_K, CK_QKK, sizeof(ck_block_q5_K), Q8_K),
+    CK_TRAITS(Q6_K, q6_K, CK_QKK, sizeof(ck_block_q6_K), Q8_K),
+    CK_TRAITS(Q8_K, q8_K, CK_QKK, sizeof(ck_block_q8_K), Q8_K),
 };
 
-const ck_kernel_set *ck_kernels_scalar(void) { return &scalar_set; }
+const ck_type_traits *ck_get_type_traits(ck_type type) {
+    if ((unsigned)type >= CK_TYPE_COUNT || type_traits[type].block_elements == 0) return NULL;
+    return &type_traits[type];
+}
+
+// ---- the scalar set: the traits' kernels and the scalar float helpers ------------------------------
+
+ck_kernel_set ck_scalar_set = {
+    .name = "scalar",
+    .dot_f32 = ck_scalar_dot_f32,
+    .axpy_f32 = ck_scalar_axpy_f32,
+    .round_f16 = ck_scalar_round_f16,
+};

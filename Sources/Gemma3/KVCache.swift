@@ -1,4 +1,4 @@
-import CKernels
+import GGUF
 
 /// How the rows of a KV cache are stored. Attention scores and outputs stay f32 whatever the type;
 /// only the cached keys and values are narrower, and against f16 keys the query is rounded to f16
@@ -17,12 +17,12 @@ import CKernels
 public enum KVType: String, CaseIterable, Sendable, Codable {
     case f32, f16, q8
 
-    /// The C kernels' type of a stored row.
-    public var ckType: ck_type {
+    /// The tensor type of a stored row.
+    public var tensorType: TensorType {
         switch self {
-        case .f32: return CK_F32
-        case .f16: return CK_F16
-        case .q8: return CK_Q8_0
+        case .f32: return .f32
+        case .f16: return .f16
+        case .q8: return .q8_0
         }
     }
 
@@ -30,7 +30,7 @@ public enum KVType: String, CaseIterable, Sendable, Codable {
     public var localRing: KVType { self == .f32 ? .f32 : .f16 }
 
     /// Bytes of one stored row of `n` elements (`n` a multiple of 32 for q8).
-    public func rowBytes(_ n: Int) -> Int { Int(ck_row_bytes(ckType, Int64(n))) }
+    public func rowBytes(_ n: Int) -> Int { tensorType.rowBytes(n) ?? -1 }
 
     /// Whether rows of this type can hold heads of `headDim` elements.
     public func fits(headDim: Int) -> Bool { self != .q8 || headDim % 32 == 0 }

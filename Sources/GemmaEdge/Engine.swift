@@ -32,6 +32,10 @@ public struct EngineOptions: Sendable {
     /// batch is raised to hold one image's soft tokens and local KV rings grow by as much (so
     /// a session can cut back to before an image, see `KVCache(bidirectionalSpan:)`).
     public var mmproj: String? = nil
+    /// How the projector reads images (file and size limits, the colour under transparent pixels).
+    public var imageLimits = ImageLimits()
+    /// Pan & Scan for images far from square (extra crops, each its own soft tokens); nil: off.
+    public var panAndScan: PanAndScan? = nil
     /// Repack eligible weights into the kernels' own layout at load (mapped from a cache file on
     /// later starts; see `RepackedArena`). Also off when the environment sets
     /// GEMMA_EDGE_NO_REPACK=1.
@@ -53,6 +57,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     case promptTooLong(tokens: Int, context: Int)
     case emptyPrompt
+    /// A progress callback asked to stop.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -60,6 +66,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .promptTooLong(let n, let c):
             return "the prompt is \(n) tokens but the context holds \(c); shorten it or raise --ctx"
         case .emptyPrompt: return "the prompt is empty"
+        case .cancelled: return "cancelled"
         }
     }
 }
@@ -69,6 +76,9 @@ public final class Engine: @unchecked Sendable {
     public let file: GGUFFile
     public let config: Gemma3Config
     public let model: Gemma3Model
+    /// The forward pass's activations and scratch, shared by this engine's sessions (an engine
+    /// runs one evaluation at a time).
+    public let state: Gemma3RunState
     public let tokenizer: any Tokenizing
     public let options: EngineOptions
     /// Seconds spent loading.
@@ -126,8 +136,8 @@ public final class Engine: @unchecked Sendable {
             ? RepackedArena.load(file: file, names: Gemma3Weights.matmulTensorNames(file: file, config: config),
                                  kernels: kernels, everyLayout: repackAll)
             : nil
-        model = try Gemma3Model(file: file, compute: compute, maxBatch: options.batch, maxContext: options.context,
-                                repacked: repacked)
+        model = try Gemma3Model(file: file, compute: compute, repacked: repacked)
+        state = model.makeRunState(maxBatch: options.batch, maxContext: options.context)
         repacked?.releaseNativePages()   // after the model has read its norms from the file
         let vocabulary = try Vocabulary(gguf: file)
         guard vocabulary.count == config.vocabularySize else {
@@ -148,7 +158,10 @@ public final class Engine: @unchecked Sendable {
                                                 + "pieces: it is not a Gemma 3 vision model, so --mmproj cannot be used")
             }
             imageMarkers = (soi, eoi)
-            vision = try VisionModel(path: mmproj, textConfig: config, compute: model.compute)
+            let projector = try VisionModel(path: mmproj, textConfig: config, compute: model.compute)
+            projector.limits = options.imageLimits
+            projector.panAndScan = options.panAndScan
+            vision = projector
         } else {
             imageMarkers = nil
             vision = nil
@@ -162,152 +175,15 @@ public final class Engine: @unchecked Sendable {
         Session(engine: self, context: min(context ?? options.context, options.context))
     }
 
+    /// Maps and checks the projector at `path` for this engine's text model, apart from
+    /// `options.mmproj` (for encoding images outside a session, and for tests of bad files).
+    public func loadVision(path: String) throws -> VisionModel {
+        try VisionModel(path: path, textConfig: config, compute: model.compute)
+    }
+
     /// Ids that end generation: `<end_of_turn>` and `<eos>`.
     public var stopTokens: [Int32] {
         [tokenizer.specialTokens.eos, tokenizer.specialTokens.endOfTurn].compactMap { $0 }
-    }
-}
-
-/// One sequence: its KV cache, its tokens so far and the logits of its last token.
-///
-/// On an engine with a vision projector a session also takes images (Session+Images.swift): each
-/// view's soft tokens are one bidirectional batch, recorded in `tokens` as `imagePlaceholder` and
-/// in `imageSpans` with a key of what was encoded, so prefix reuse and snapshots cover them.
-public final class Session: @unchecked Sendable {
-    /// The id recorded in `tokens` for each soft token of an image.
-    public static let imagePlaceholder: Int32 = -1
-
-    public let engine: Engine
-    public let cache: KVCache
-    /// Every position evaluated so far, in order: token ids, and `imagePlaceholder` for image soft
-    /// tokens. Reserved to the context at creation.
-    public internal(set) var tokens: [Int32]
-    /// Logits after the last evaluated token (vocabulary size).
-    public let logits: UnsafeMutableBufferPointer<Float>
-    /// The image views the cache holds, in order: first position, soft tokens and key.
-    public internal(set) var imageSpans: [SnapshotSpan] = []
-    /// Seconds spent in the vision encoder so far, and the views encoded.
-    public internal(set) var encodeSeconds: Double = 0
-    public internal(set) var encodedViews = 0
-    /// One view's soft tokens (tokensPerImage x width), allocated at the first image.
-    var embeddings: UnsafeMutablePointer<Float>?
-
-    init(engine: Engine, context: Int) {
-        self.engine = engine
-        cache = KVCache(config: engine.config, context: context,
-                        bidirectionalSpan: engine.vision?.tokensPerImage ?? 0, kvType: engine.options.kvType)
-        tokens = []
-        tokens.reserveCapacity(context)
-        logits = .allocate(capacity: engine.config.vocabularySize)
-        logits.initialize(repeating: 0)
-    }
-
-    deinit {
-        logits.deallocate()
-        embeddings?.deallocate()
-    }
-
-    public var context: Int { cache.context }
-    public var remaining: Int { context - cache.length }
-
-    /// Forgets everything (a fresh conversation).
-    public func reset() {
-        cache.reset()
-        tokens.removeAll(keepingCapacity: true)
-        imageSpans.removeAll(keepingCapacity: true)
-    }
-
-    /// Evaluates `ids` in batches and leaves the logits of the last one in `logits`.
-    public func append(_ ids: [Int32]) throws { try append(ids, logits: true) }
-
-    /// Evaluates `ids`; the logits (the output projection, a whole vocabulary) only when `wanted`.
-    func append(_ ids: [Int32], logits wanted: Bool) throws {
-        guard !ids.isEmpty else { throw EngineError.emptyPrompt }
-        guard ids.count <= remaining else {
-            throw EngineError.promptTooLong(tokens: cache.length + ids.count, context: context)
-        }
-        let model = engine.model
-        try ids.withUnsafeBufferPointer { all in
-            var i = 0
-            while i < all.count {
-                let n = min(model.maxBatch, all.count - i)
-                try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache)
-                i += n
-            }
-        }
-        tokens.append(contentsOf: ids)
-        if wanted { model.lastLogits(into: logits.baseAddress!) }
-    }
-
-    /// Saves the whole state (KV cache, tokens, image spans, last logits) to `path`, atomically.
-    public func save(to path: String) throws {
-        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.file.identity,
-                               spans: imageSpans)
-    }
-
-    /// Replaces this session's state with a snapshot saved by `save(to:)` from the same model
-    /// and context (and, when it holds images, a session that takes images).
-    public func restore(from path: String) throws {
-        let restored = try cache.restoreSnapshotState(from: path, logits: logits, model: engine.file.identity)
-        // Every image position must belong to a span and every span hold only image positions.
-        var inSpan = 0
-        for span in restored.spans {
-            inSpan += span.count
-            guard restored.tokens[span.start..<(span.start + span.count)].allSatisfy({ $0 == Self.imagePlaceholder }) else {
-                reset()
-                throw SnapshotError("\(path): an image span covers token ids")
-            }
-        }
-        guard restored.tokens.lazy.filter({ $0 == Self.imagePlaceholder }).count == inSpan else {
-            reset()
-            throw SnapshotError("\(path): image positions outside the recorded spans")
-        }
-        tokens.removeAll(keepingCapacity: true)
-        tokens.append(contentsOf: restored.tokens)
-        imageSpans = restored.spans
-    }
-
-    /// Makes the session hold `ids`, reusing the longest prefix it already holds and evaluating
-    /// only the rest (a kiosk's fixed system prompt is evaluated once). Returns how many tokens
-    /// were reused. `prefill(_ items:)` does the same for prompts with images.
-    @discardableResult
-    public func prefill(_ ids: [Int32]) throws -> Int {
-        guard !ids.isEmpty else { throw EngineError.emptyPrompt }
-        return try prefill([Item.tokens(ids)])
-    }
-
-    /// Evaluates one token (the decode step). Allocates nothing.
-    public func append(token: Int32) throws {
-        guard remaining >= 1 else { throw EngineError.promptTooLong(tokens: cache.length + 1, context: context) }
-        var t = token
-        try withUnsafePointer(to: &t) { try engine.model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache) }
-        tokens.append(token)
-        engine.model.lastLogits(into: logits.baseAddress!)
-    }
-
-    /// Samples up to `maxTokens` tokens after what the session holds, calling `onToken` with each
-    /// (return false to stop). Stops at a stop token (which is reported but not evaluated), at
-    /// `maxTokens`, or when the context is full. Returns why it stopped.
-    @discardableResult
-    public func generate(maxTokens: Int, sampler: Sampler, stopTokens: [Int32],
-                         onToken: (Int32) throws -> Bool) throws -> StopReason {
-        precondition(!tokens.isEmpty, "append a prompt first")
-        var produced = 0
-        while produced < maxTokens {
-            let next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
-            produced += 1
-            let isStop = stopTokens.contains(next)
-            guard try onToken(next) else { return .callback }
-            if isStop { return .stopToken }
-            if produced == maxTokens { return .maxTokens }
-            guard remaining >= 1 else { return .contextFull }
-            try append(token: next)
-        }
-        return .maxTokens
-    }
-
-    public enum StopReason: String, Sendable {
-        case stopToken = "stop", maxTokens = "length", contextFull = "context", callback = "cancelled"
     }
 }
 

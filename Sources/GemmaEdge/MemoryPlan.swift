@@ -58,7 +58,7 @@ public struct MemoryPlan: Sendable, Equatable {
         let kv = KVCache.bytes(config: config, context: context, bidirectionalSpan: span, kvType: kvType)
         self.init(weightsMapped: file.tensors.reduce(0) { $0 + $1.byteCount }, repackedArena: 0,
                   localKV: kv.local, globalKV: kv.global,
-                  scratch: Gemma3Model.scratchBytes(config: config, maxBatch: batch, maxContext: context, threads: threads)
+                  scratch: Gemma3RunState.scratchBytes(config: config, maxBatch: batch, maxContext: context, threads: threads)
                       + config.vocabularySize * MemoryLayout<Float>.size,
                   visionMapped: vision.mapped, visionAllocated: vision.allocated)
     }

@@ -30,7 +30,7 @@ extension Engine {
         guard !tokens.isEmpty else { throw EngineError.emptyPrompt }
         let session = makeSession(context: ctx)
         let vocab = config.vocabularySize
-        let batch = model.maxBatch
+        let batch = state.maxBatch
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: batch * vocab)
         defer { logits.deallocate() }
         var result = PerplexityResult(positions: [])
@@ -46,11 +46,11 @@ extension Engine {
             while i < input.count {
                 let n = min(batch, input.count - i)
                 try input.withUnsafeBufferPointer {
-                    try model.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: session.cache)
+                    try model.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: session.cache, state: state)
                 }
                 let scored = min(n, input.count - 1 - i)  // the last input position predicts nothing
                 if scored > 0 {
-                    model.logits(rows: 0..<scored, into: logits)
+                    model.logits(state, rows: 0..<scored, into: logits)
                     for r in 0..<scored {
                         result.positions.append(Self.score(logits + r * vocab, vocab, actual: input[i + r + 1]))
                     }

@@ -90,7 +90,7 @@ public final class Compute: @unchecked Sendable {
     public func batchMatmul(_ w: Matrix, _ input: QuantizedRows, firstToken: Int = 0, tokens: Int,
                             out: UnsafeMutablePointer<Float>, outStride: Int) {
         guard tokens > 1, w.repacked == nil, w.ckType == CK_F16 || w.ckType == CK_F32,
-              let rows = KVRowKernels(kernels, type: w.ckType) else {
+              let rows = KVRowKernels(kernels, type: w.type) else {
             return matmul(w, input, firstToken: firstToken, tokens: tokens, out: out, outStride: outStride)
         }
         let a = input.rows(for: CK_F32)

@@ -1,8 +1,8 @@
 import CKernels
+import GGUF
 
 /// The kernels that read and write the rows of a KV cache stored as f32, f16 or q8_0 (CKernels.h,
-/// "KV cache rows"), taken from a kernel set once (the C arrays import as tuples, so each slot is
-/// read through its offset).
+/// "KV cache rows"), taken from a kernel set once.
 public struct KVRowKernels: @unchecked Sendable {
     public typealias Dot = @convention(c) (Int64, UnsafeRawPointer?, UnsafeRawPointer?) -> Float
     public typealias Axpy = @convention(c) (Int64, Float, UnsafeRawPointer?, UnsafeMutablePointer<Float>?) -> Void
@@ -24,17 +24,12 @@ public struct KVRowKernels: @unchecked Sendable {
     /// (n, nq, p, pStride, rows, rowStride, nrows, y, yStride): y[i * yStride + e] += sum_j p[i * pStride + j] * row j [e].
     public let rowsMix: RowsMix
 
-    /// The kernels of `kernels` for rows of `type` (CK_F32, CK_F16 or CK_Q8_0); nil for another type.
-    public init?(_ kernels: KernelSet, type: ck_type) {
-        guard type == CK_F32 || type == CK_F16 || type == CK_Q8_0 else { return nil }
-        let ks = UnsafeRawPointer(kernels.table)
-        func slot<T>(_ field: PartialKeyPath<ck_kernel_set>, _: T.Type) -> T? {
-            let offset = MemoryLayout<ck_kernel_set>.offset(of: field)!
-            return (ks + offset + Int(type.rawValue) * MemoryLayout<T?>.stride).load(as: T?.self)
-        }
-        guard let d = slot(\ck_kernel_set.row_dot, Dot.self), let a = slot(\ck_kernel_set.row_axpy, Axpy.self),
-              let s = slot(\ck_kernel_set.quantize, Store.self), let md = slot(\ck_kernel_set.rows_dot, RowsDot.self),
-              let mm = slot(\ck_kernel_set.rows_mix, RowsMix.self) else { return nil }
+    /// The kernels of `kernels` for rows of `type` (f32, f16 or q8_0); nil for a type that does not
+    /// store KV rows.
+    public init?(_ kernels: KernelSet, type: TensorType) {
+        let ks = kernels.table, t = ck_type(rawValue: type.rawValue)
+        guard let d = ck_set_row_dot(ks, t), let a = ck_set_row_axpy(ks, t), let s = ck_set_quantize(ks, t),
+              let md = ck_set_rows_dot(ks, t), let mm = ck_set_rows_mix(ks, t) else { return nil }
         dot = d
         axpy = a
         store = s

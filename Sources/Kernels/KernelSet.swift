@@ -1,5 +1,11 @@
 import CKernels
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The set of C kernels this process uses, chosen once at load from what the CPU reports at run
 /// time. Never switched per call.
 public struct KernelSet: @unchecked Sendable {
@@ -27,6 +33,23 @@ public struct KernelSet: @unchecked Sendable {
     }
 
     public var name: String { String(cString: table.pointee.name) }
+
+    /// A new set holding only what `fill` puts in it, every other entry completed from the type
+    /// traits' scalar kernels (`ck_kernel_set_complete`) and checked. Lives for the process.
+    public static func completed(name: String, _ fill: (UnsafeMutablePointer<ck_kernel_set>) -> Void) -> KernelSet {
+        let table = UnsafeMutablePointer<ck_kernel_set>.allocate(capacity: 1)
+        table.initialize(to: ck_kernel_set())
+        table.pointee.name = UnsafePointer(strdup(name))
+        fill(table)
+        ck_kernel_set_complete(table)
+        if let missing = ck_kernel_set_missing(table) {
+            preconditionFailure("kernel set \(name) has no \(String(cString: missing))")
+        }
+        return KernelSet(table: table)
+    }
+
+    /// Rounds n floats to the nearest f16 in place (how a query meets f16 KV rows).
+    public var roundF16: @convention(c) (UnsafeMutablePointer<Float>?, Int64) -> Void { table.pointee.round_f16 }
 
     /// Feature names the CPU reports, for diagnostics.
     public static var cpuFeatureNames: [String] {

@@ -109,13 +109,9 @@ extension KernelSet {
     /// The scalar reference set with the int4 dot products (Q4_0, Q4_K) of `PortableInt4`: the
     /// portable path for CPUs without a C SIMD set (`--kernels portable`). Made once per process.
     public static let portable: KernelSet = {
-        let table = UnsafeMutablePointer<ck_kernel_set>.allocate(capacity: 1)
-        table.initialize(to: ck_kernels_scalar().pointee)
-        table.pointee.name = UnsafePointer(strdup("portable"))
-        let entries = UnsafeMutableRawPointer(table) + MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.vec_dot)!
-        let stride = MemoryLayout<ck_vec_dot_fn?>.stride
-        (entries + Int(CK_Q4_0.rawValue) * stride).storeBytes(of: PortableInt4.q4_0, as: ck_vec_dot_fn?.self)
-        (entries + Int(CK_Q4_K.rawValue) * stride).storeBytes(of: PortableInt4.q4_K, as: ck_vec_dot_fn?.self)
-        return KernelSet(table: table)
+        KernelSet.completed(name: "portable") { set in
+            ck_set_put_vec_dot(set, CK_Q4_0, PortableInt4.q4_0)
+            ck_set_put_vec_dot(set, CK_Q4_K, PortableInt4.q4_K)
+        }
     }()
 }

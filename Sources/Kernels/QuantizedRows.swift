@@ -60,13 +60,10 @@ public final class QuantizedRows: @unchecked Sendable {
     }
 }
 
-/// The activation quantiser for `type` in a kernel set (the C array is imported as a tuple, so
-/// it is read through its offset).
+/// The activation quantiser for `type` in a kernel set.
 @inline(__always)
 func quantizeFunction(_ ks: UnsafePointer<ck_kernel_set>, _ type: ck_type) -> ck_quantize_fn {
-    let offset = MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.quantize)!
-    let slot = UnsafeRawPointer(ks) + offset + Int(type.rawValue) * MemoryLayout<ck_quantize_fn?>.stride
-    guard let f = slot.load(as: ck_quantize_fn?.self) else {
+    guard let f = ck_set_quantize(ks, type) else {
         preconditionFailure("kernel set has no quantiser for activation type \(type.rawValue)")
     }
     return f

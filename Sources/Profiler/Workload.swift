@@ -133,11 +133,12 @@ public struct WorkloadRunner {
         self.clock = clock
     }
 
-    /// Tokenises every prompt up front, so a prompt that cannot fit fails before any measuring.
+    /// Tokenises every prompt up front (through the engine's prompt path), so a prompt that cannot
+    /// fit fails before any measuring.
     public func tokenisedPrompts() throws -> [[Int32]] {
-        let template = options.chatTemplate ? try ChatTemplate(tokenizer: engine.tokenizer) : nil
-        return try options.prompts.enumerated().map { i, p in
-            let ids = try template?.encode(user: p) ?? engine.tokenizer.encode(p, addBOS: true)
+        try options.prompts.enumerated().map { i, p in
+            let items = try engine.items(for: MultimodalPrompt(p), chatTemplate: options.chatTemplate)
+            guard items.count == 1, case .tokens(let ids) = items[0] else { preconditionFailure("a text prompt is one run of ids") }
             guard ids.count < engine.options.context else {
                 throw ProfilerError.badArgument("prompt \(i + 1) is \(ids.count) tokens; the context holds \(engine.options.context) (raise --ctx or shorten it)")
             }
@@ -145,7 +146,8 @@ public struct WorkloadRunner {
         }
     }
 
-    /// Runs every conversation. `mark` is called at each phase boundary.
+    /// Runs every conversation through `Session.prefill` and `Session.generate`, timing each part.
+    /// `mark` is called at each phase boundary.
     public func run(prompts: [[Int32]], mark: () -> Void) throws -> (records: [ConversationRecord], spans: [PhaseSpan]) {
         let timings = ForwardTimings(layers: engine.config.blockCount)
         engine.model.timings = timings
@@ -156,35 +158,33 @@ public struct WorkloadRunner {
         var spans: [PhaseSpan] = []
         for run in 0..<options.runs {
             for (pi, ids) in prompts.enumerated() {
-                session.reset()
+                session.reset()  // every conversation measures its whole prefill
                 timings.reset()
                 let sampler = Sampler(parameters: options.sampling, vocabularySize: engine.config.vocabularySize)
                 var times: [Double] = []
                 times.reserveCapacity(options.maxTokens)
                 mark()
                 let start = clock.now()
-                try session.append(ids)
+                try session.prefill(ids)
                 let prefillEnd = clock.now()
                 var decodeSeconds = 0.0, samplingSeconds = 0.0
                 var prefillLayers = LayerSeconds(zeros: timings.layers)
-                var stop = "length"
-                while times.count < options.maxTokens {
-                    let s0 = clock.now()
-                    let next = session.tokens.withUnsafeBufferPointer { sampler.sample(session.logits, recent: $0) }
-                    let s1 = clock.now()
-                    samplingSeconds += s1 - s0
-                    times.append(s1)
+                var ready = prefillEnd        // when the logits of the last position were ready
+                var decodeStart = prefillEnd  // when the last sampled token's decode step began
+                let stop = try session.generate(maxTokens: options.maxTokens, sampler: sampler, stopTokens: stops, onToken: { _ in
+                    let sampled = clock.now()
+                    samplingSeconds += sampled - ready
+                    times.append(sampled)
                     if times.count == 1 {
                         prefillLayers = LayerSeconds(timings)
                         mark()
                     }
-                    if stops.contains(next) { stop = "stop"; break }
-                    if times.count == options.maxTokens { break }
-                    if session.remaining < 1 { stop = "context"; break }
-                    let d0 = clock.now()
-                    try session.append(token: next)
-                    decodeSeconds += clock.now() - d0
-                }
+                    decodeStart = clock.now()
+                    return true
+                }, onEvaluated: {
+                    ready = clock.now()
+                    decodeSeconds += ready - decodeStart
+                })
                 let end = clock.now()
                 mark()
                 let index = records.count
@@ -193,7 +193,8 @@ public struct WorkloadRunner {
                 spans.append(PhaseSpan(kind: .decode, start: firstToken, end: end, conversation: index))
                 records.append(ConversationRecord(
                     index: index, run: run, promptIndex: pi, promptTokens: ids.count, start: start, prefillEnd: prefillEnd,
-                    tokenTimes: times, end: end, decodeSeconds: decodeSeconds, samplingSeconds: samplingSeconds, stop: stop,
+                    tokenTimes: times, end: end, decodeSeconds: decodeSeconds, samplingSeconds: samplingSeconds,
+                    stop: stop.rawValue,
                     prefillLayers: prefillLayers, decodeLayers: LayerSeconds(timings) - prefillLayers))
             }
         }

@@ -17,16 +17,43 @@ public struct ChatMessage: Sendable, Equatable {
     public static func model(_ text: String) -> ChatMessage { ChatMessage(.model, text) }
 }
 
-/// The Gemma 3 instruction-tuned chat format, as token ids:
+/// The Gemma 3 instruction-tuned chat format:
 ///
 ///     <bos><start_of_turn>user\n{system}\n\n{text}<end_of_turn>\n<start_of_turn>model\n
 ///
 /// Message texts are trimmed of surrounding whitespace and a system prompt is prepended to the
-/// first user message, as llama.cpp's Gemma template does. Texts are encoded by the tokenizer
-/// (which never turns user text into control pieces); the turn markers are inserted as ids, so
-/// a user typing `<end_of_turn>` cannot close a turn. The ids equal what llama.cpp gives for the
-/// rendered template when the texts contain no special piece names.
+/// first user message, as llama.cpp's Gemma template does. This is the only place the format is
+/// written: `pieces` renders a conversation (whose messages may hold media, such as images, between
+/// their texts) into texts, control tokens and media slots in order; `encode` turns a text-only
+/// conversation into ids, and the engine's prompt builder turns pieces with images into positions.
+/// Texts are encoded by the tokenizer (which never turns user text into control pieces); the turn
+/// markers are inserted as ids, so a user typing `<end_of_turn>` cannot close a turn. The ids
+/// equal what llama.cpp gives for the rendered template when the texts contain no special piece names.
 public struct ChatTemplate: Sendable {
+    /// Part of a message's content: text, or the caller's media item `index` (an image).
+    public enum Part: Sendable, Equatable {
+        case text(String)
+        case media(Int)
+    }
+
+    /// One message whose content is texts and media in order.
+    public struct Turn: Sendable, Equatable {
+        public var role: ChatMessage.Role
+        public var parts: [Part]
+
+        public init(_ role: ChatMessage.Role, _ parts: [Part]) {
+            self.role = role
+            self.parts = parts
+        }
+    }
+
+    /// A rendered step: text to tokenise on its own, a control token, or a media item.
+    public enum Piece: Sendable, Equatable {
+        case text(String)
+        case token(Int32)
+        case media(Int)
+    }
+
     public let tokenizer: any Tokenizing
     public let bos: Int32
     public let startOfTurn: Int32
@@ -56,22 +83,77 @@ public struct ChatTemplate: Sendable {
     /// Generation stops at either of these: `<end_of_turn>` then `<eos>`.
     public var stopTokens: [Int32] { [endOfTurn, eos] }
 
-    /// The ids of a conversation, optionally followed by the opening of the model's turn.
+    /// The conversation as pieces, optionally followed by the opening of the model's turn.
     ///
-    /// A system message may only come first; after it, turns alternate user, model, user, ...
-    /// starting with the user.
-    public func encode(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int32] {
-        let turns = try ChatTemplate.turns(messages)
-        var ids: [Int32] = [bos]
-        for (role, text) in turns {
-            ids.append(startOfTurn)
-            ids += try tokenizer.encode(role.rawValue + "\n" + text, addBOS: false)
-            ids.append(endOfTurn)
-            ids += try tokenizer.encode("\n", addBOS: false)
+    /// A system message may only come first and holds text only; after it, turns alternate user,
+    /// model, user, ... starting with the user. Within a message the first text is trimmed at its
+    /// start and the last at its end (a text between two media items is kept as it is).
+    public func pieces(_ turns: [Turn], addGenerationPrompt: Bool = true) throws -> [Piece] {
+        var system: String?
+        var rest = turns[...]
+        if let first = rest.first, first.role == .system {
+            var text = ""
+            for part in first.parts {
+                guard case .text(let t) = part else { throw TokenizerError("a system message cannot hold images") }
+                text += text.isEmpty ? t : " " + t
+            }
+            system = Self.trim(text, leading: true, trailing: true)
+            rest = rest.dropFirst()
+        }
+        var out: [Piece] = [.token(bos)]
+        for (i, turn) in rest.enumerated() {
+            let expected: ChatMessage.Role = i % 2 == 0 ? .user : .model
+            guard turn.role == expected else {
+                if turn.role == .system {
+                    throw TokenizerError("a system message may only be the first message of a conversation")
+                }
+                throw TokenizerError("conversation roles must alternate user, model, user, ... starting with "
+                                     + "the user; message \(i + (system == nil ? 0 : 1)) is \(turn.role.rawValue)")
+            }
+            // Texts before the first and after the last media item (a message always has them,
+            // empty where the content starts or ends with media).
+            var parts = turn.parts
+            if case .text? = parts.first {} else { parts.insert(.text(""), at: 0) }
+            if case .text? = parts.last {} else { parts.append(.text("")) }
+            let last = parts.count - 1
+            for (j, part) in parts.enumerated() {
+                switch part {
+                case .media(let index):
+                    out.append(.media(index))
+                case .text(var text):
+                    text = Self.trim(text, leading: j == 0, trailing: j == last)
+                    if j == 0 {
+                        if i == 0, let system, !system.isEmpty { text = system + "\n\n" + text }
+                        out.append(.token(startOfTurn))
+                        text = turn.role.rawValue + "\n" + text
+                    }
+                    if !text.isEmpty { out.append(.text(text)) }
+                }
+            }
+            out.append(.token(endOfTurn))
+            out.append(.text("\n"))
         }
         if addGenerationPrompt {
-            ids.append(startOfTurn)
-            ids += try tokenizer.encode("model\n", addBOS: false)
+            out.append(.token(startOfTurn))
+            out.append(.text("model\n"))
+        }
+        return out
+    }
+
+    /// `pieces` of a text-only conversation.
+    public func pieces(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Piece] {
+        try pieces(messages.map { Turn($0.role, [.text($0.text)]) }, addGenerationPrompt: addGenerationPrompt)
+    }
+
+    /// The ids of a text-only conversation, optionally followed by the opening of the model's turn.
+    public func encode(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int32] {
+        var ids: [Int32] = []
+        for piece in try pieces(messages, addGenerationPrompt: addGenerationPrompt) {
+            switch piece {
+            case .token(let id): ids.append(id)
+            case .text(let text): ids += try tokenizer.encode(text, addBOS: false)
+            case .media: preconditionFailure("text-only messages render no media")
+            }
         }
         return ids
     }
@@ -86,46 +168,24 @@ public struct ChatTemplate: Sendable {
 
     /// The conversation as text, the way llama.cpp renders Gemma's template (for display and logs).
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> String {
-        var out = "<bos>"
-        for (role, text) in try ChatTemplate.turns(messages) {
-            out += "<start_of_turn>\(role.rawValue)\n\(text)<end_of_turn>\n"
+        var out = ""
+        for piece in try pieces(messages, addGenerationPrompt: addGenerationPrompt) {
+            switch piece {
+            case .token(let id): out += tokenizer.vocabulary.piece(id) ?? ""
+            case .text(let text): out += text
+            case .media: out += "<__media__>"
+            }
         }
-        if addGenerationPrompt { out += "<start_of_turn>model\n" }
         return out
     }
 
-    /// Checks the order of roles and folds the system prompt into the first user turn.
-    static func turns(_ messages: [ChatMessage]) throws -> [(ChatMessage.Role, String)] {
-        var system: String?
-        var rest = messages[...]
-        if let first = rest.first, first.role == .system {
-            system = trim(first.text)
-            rest = rest.dropFirst()
-        }
-        var turns: [(ChatMessage.Role, String)] = []
-        for (i, m) in rest.enumerated() {
-            let expected: ChatMessage.Role = i % 2 == 0 ? .user : .model
-            guard m.role == expected else {
-                if m.role == .system {
-                    throw TokenizerError("a system message may only be the first message of a conversation")
-                }
-                throw TokenizerError("conversation roles must alternate user, model, user, ... starting with "
-                                     + "the user; message \(i + (system == nil ? 0 : 1)) is \(m.role.rawValue)")
-            }
-            var text = trim(m.text)
-            if i == 0, let system, !system.isEmpty { text = system + "\n\n" + text }
-            turns.append((m.role, text))
-        }
-        return turns
-    }
-
-    /// Removes leading and trailing ASCII whitespace (C `isspace`), as llama.cpp's template does.
-    static func trim(_ s: String) -> String {
+    /// `s` without leading and/or trailing ASCII whitespace (C `isspace`), as llama.cpp's template trims.
+    public static func trim(_ s: String, leading: Bool = true, trailing: Bool = true) -> String {
         let bytes = Array(s.utf8)
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
         var start = 0, end = bytes.count
-        while start < end && isSpace(bytes[start]) { start += 1 }
-        while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+        if leading { while start < end && isSpace(bytes[start]) { start += 1 } }
+        if trailing { while end > start && isSpace(bytes[end - 1]) { end -= 1 } }
         return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 }

@@ -54,11 +54,7 @@ struct Bench: ParsableCommand {
         o.kvType = kvType
         let path = ModelOptionsPath.resolve(model)
         // The same board, thread and fit decisions as every loading command.
-        let prep = try LoadPreparation.prepare(modelPath: path, context: o.context, batch: o.batch, threads: threads,
-                                               cores: nil, board: nil)
-        for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
-            FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
-        }
+        try prepareLoad(modelPath: path, options: &o, cores: nil, board: nil)
         let t0 = monotonicSeconds()
         let engine = try Engine(modelPath: path, options: o)
         let loadMs = (monotonicSeconds() - t0) * 1000

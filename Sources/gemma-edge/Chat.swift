@@ -111,28 +111,28 @@ final class Conversation {
             messages.append(.model(engine.tokenizer.decode(t.answer)))
         }
         messages.append(.user(user))
-        return try session.items(for: messages)
+        return try session.engine.items(for: messages)
     }
 
     /// Appends the user's turn; returns how many old turns were dropped to make room.
     func startTurn(_ user: MultimodalPrompt, allowDropping: Bool) throws -> Int {
         let full = try items(turns: turns[...], user: user)
         let budget = session.context - reserve
-        if session.positions(of: full) <= budget {
+        if session.engine.positions(of: full) <= budget {
             // Only what is new is evaluated: the cache already holds the earlier turns.
             try session.prefill(full)
             turns.append((user, []))
             return 0
         }
         guard allowDropping else {
-            throw CLIError("the conversation needs \(session.positions(of: full)) positions plus \(reserve) for the answer, more than the "
+            throw CLIError("the conversation needs \(session.engine.positions(of: full)) positions plus \(reserve) for the answer, more than the "
                 + "context of \(session.context); use /reset, a larger --ctx, or --overflow drop-oldest")
         }
         var first = 0
-        while first < turns.count, session.positions(of: try items(turns: turns[first...], user: user)) > budget { first += 1 }
+        while first < turns.count, session.engine.positions(of: try items(turns: turns[first...], user: user)) > budget { first += 1 }
         let kept = try items(turns: turns[first...], user: user)
-        guard session.positions(of: kept) <= budget else {
-            throw CLIError("this message alone needs \(session.positions(of: kept)) positions plus \(reserve) for the answer, more than the "
+        guard session.engine.positions(of: kept) <= budget else {
+            throw CLIError("this message alone needs \(session.engine.positions(of: kept)) positions plus \(reserve) for the answer, more than the "
                 + "context of \(session.context); shorten it or raise --ctx")
         }
         turns.removeFirst(first)

@@ -69,16 +69,22 @@ struct ModelOptions: ParsableArguments {
         o.kvType = kvType
         o.repack = !noRepack
         o.tokenizerModel = tokenizerModel
-        let path = modelPath
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
-        }
-        // Board, threads and cores, and the fit check (refuses before anything is loaded).
-        let prep = try LoadPreparation.prepare(modelPath: path, context: ctx, batch: batch, threads: threads, cores: cores, board: board)
-        for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
-            FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
-        }
+        try prepareLoad(modelPath: modelPath, options: &o, cores: cores, board: board)
         return o
+    }
+}
+
+/// Checks the model file exists, then picks threads and cores for this board and runs the fit
+/// check on `o` (a model that does not fit is refused here, before anything is loaded), printing
+/// the warnings. Every command that loads a model goes through here.
+func prepareLoad(modelPath path: String, options o: inout EngineOptions, cores: String?, board: String?) throws {
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
+    }
+    let prep = try LoadPreparation.prepare(modelPath: path, context: o.context, batch: o.batch, threads: o.threads,
+                                           cores: cores, board: board)
+    for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
+        FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
     }
 }
 

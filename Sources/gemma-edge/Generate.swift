@@ -32,23 +32,15 @@ struct Generate: ParsableCommand {
         let engine = try vision.vision.load(model)
         let tok = engine.tokenizer
         let session = engine.makeSession()
-        let items: [Session.Item]
         var pictures: [RGBImage] = []
-        if vision.images.isEmpty {
-            let ids: [Int32]
-            if chatTemplate {
-                ids = try ChatTemplate(tokenizer: BPETokenizer(vocabulary: tok.vocabulary)).encode(user: prompt)
-            } else {
-                ids = try tok.encode(prompt, addBOS: true)
-            }
-            items = [.tokens(ids)]
-        } else {
-            let projector = engine.vision!
+        if let projector = engine.vision, !vision.images.isEmpty {
             pictures = try vision.images.map { try projector.load(path: $0) }
             if vision.imageBenchRuns > 0 { return try vision.bench(projector, pictures[0], engine: engine) }
-            items = try session.items(for: MultimodalPrompt(text: prompt, images: pictures), chatTemplate: chatTemplate)
         }
-        let positions = session.positions(of: items)
+        // A text-only prompt is never searched for image markers.
+        let content = pictures.isEmpty ? MultimodalPrompt(prompt) : try MultimodalPrompt(text: prompt, images: pictures)
+        let items = try engine.items(for: content, chatTemplate: chatTemplate)
+        let positions = engine.positions(of: items)
         let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
         let t0 = monotonicSeconds()
         if let snapshot = self.session, FileManager.default.fileExists(atPath: snapshot) {

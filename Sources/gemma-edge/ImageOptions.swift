@@ -30,21 +30,18 @@ struct VisionOptions: ParsableArguments {
         return (r, g, b)
     }
 
-    /// `options` with the projector set.
-    func apply(to options: EngineOptions) -> EngineOptions {
+    /// `options` with the projector and how it reads images set.
+    func apply(to options: EngineOptions) throws -> EngineOptions {
         var o = options
         o.mmproj = mmproj
+        o.imageLimits.background = try background()
+        o.panAndScan = panAndScan ? PanAndScan() : nil
         return o
     }
 
-    /// Loads the engine of `model` with the projector (when given) and sets up how images are read.
+    /// Loads the engine of `model` with the projector (when given).
     func load(_ model: ModelOptions) throws -> Engine {
-        let engine = try Engine(modelPath: model.modelPath, options: apply(to: model.engineOptions()))
-        if let vision = engine.vision {
-            vision.limits.background = try background()
-            if panAndScan { vision.panAndScan = PanAndScan() }
-        }
-        return engine
+        try Engine(modelPath: model.modelPath, options: apply(to: model.engineOptions()))
     }
 }
 

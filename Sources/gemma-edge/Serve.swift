@@ -62,18 +62,11 @@ struct Serve: ParsableCommand {
         let path = model.modelPath
         // Checks the file, picks threads and cores for this board and runs the fit check, so a
         // model that cannot load fails here, before the server listens.
-        let engineOptions = vision.apply(to: try model.engineOptions())
-        let background = try vision.background()
-        let panAndScan = vision.panAndScan
+        var engineOptions = try vision.apply(to: try model.engineOptions())
+        engineOptions.imageLimits.maxFileBytes = serverOptions.maxImageBytes
         try bootstrapLogging(level: logLevel)
-        let server = GemmaServer(options: serverOptions) { [engineOptions, serverOptions] in
-            let engine = try Engine(modelPath: path, options: engineOptions)
-            if let projector = engine.vision {
-                projector.limits.background = background
-                projector.limits.maxFileBytes = serverOptions.maxImageBytes
-                if panAndScan { projector.panAndScan = PanAndScan() }
-            }
-            return engine
+        let server = GemmaServer(options: serverOptions) { [engineOptions] in
+            try Engine(modelPath: path, options: engineOptions)
         }
         try blockOn { try await server.run() }
     }

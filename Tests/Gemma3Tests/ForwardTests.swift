@@ -35,7 +35,8 @@ final class ForwardTests: XCTestCase {
     static func runLogits(_ path: String, _ tokens: [Int32], batch: Int, threads: Int = 2,
                           localRing: Bool = true) throws -> [[Float]] {
         let file = try GGUFFile(path: path)
-        let model = try Gemma3Model(file: file, compute: try Compute(threads: threads), maxBatch: batch, maxContext: 4096)
+        let model = try Gemma3Model(file: file, compute: try Compute(threads: threads))
+        let state = model.makeRunState(maxBatch: batch, maxContext: 4096)
         let cache = KVCache(config: model.config, context: 4096, localRing: localRing, kvType: .f32)  // exact rows
         let v = model.config.vocabularySize
         var out: [[Float]] = []
@@ -43,8 +44,8 @@ final class ForwardTests: XCTestCase {
         var i = 0
         while i < tokens.count {
             let n = min(batch, tokens.count - i)
-            try tokens.withUnsafeBufferPointer { try model.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: cache) }
-            buf.withUnsafeMutableBufferPointer { model.logits(rows: 0..<n, into: $0.baseAddress!) }
+            try tokens.withUnsafeBufferPointer { try model.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: cache, state: state) }
+            buf.withUnsafeMutableBufferPointer { model.logits(state, rows: 0..<n, into: $0.baseAddress!) }
             for r in 0..<n { out.append(Array(buf[(r * v)..<((r + 1) * v)])) }
             i += n
         }
@@ -116,20 +117,21 @@ final class ForwardTests: XCTestCase {
             params.minP = 0
             params.seed = 11
             let file = try GGUFFile(path: path)
-            let model = try Gemma3Model(file: file, compute: try Compute(threads: 2), maxBatch: 16, maxContext: 2100)
+            let model = try Gemma3Model(file: file, compute: try Compute(threads: 2))
+            let state = model.makeRunState(maxBatch: 16, maxContext: 2100)
             let cache = KVCache(config: model.config, context: 2100, localRing: localRing)
             var logits = [Float](repeating: 0, count: model.config.vocabularySize)
             let sampler = Sampler(parameters: params, vocabularySize: model.config.vocabularySize)
             var toks: [Int32] = [2, 300, 301, 302]
-            try toks.withUnsafeBufferPointer { try model.evaluate($0, cache: cache) }
+            try toks.withUnsafeBufferPointer { try model.evaluate($0, cache: cache, state: state) }
             while toks.count < 2090 {
                 let next = logits.withUnsafeMutableBufferPointer { l -> Int32 in
-                    model.lastLogits(into: l.baseAddress!)
+                    model.lastLogits(state, into: l.baseAddress!)
                     return toks.withUnsafeBufferPointer { sampler.sample(l, recent: $0) }
                 }
                 toks.append(next)
                 var t = next
-                try withUnsafePointer(to: &t) { try model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache) }
+                try withUnsafePointer(to: &t) { try model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache, state: state) }
             }
             return toks
         }

@@ -27,7 +27,8 @@ final class KVTypeTests: XCTestCase {
     /// Logits of every position of `tokens`, in batches of 16, with the given KV type.
     func logits(_ tokens: [Int32], kvType: KVType, localRing: Bool = true) throws -> [[Float]] {
         let file = try GGUFFile(path: model)
-        let m = try Gemma3Model(file: file, compute: try Compute(threads: 2), maxBatch: 16, maxContext: 512)
+        let m = try Gemma3Model(file: file, compute: try Compute(threads: 2))
+        let state = m.makeRunState(maxBatch: 16, maxContext: 512)
         let cache = KVCache(config: m.config, context: 512, localRing: localRing, kvType: kvType)
         XCTAssertEqual(cache.kvType, kvType)
         let v = m.config.vocabularySize
@@ -36,8 +37,8 @@ final class KVTypeTests: XCTestCase {
         var i = 0
         while i < tokens.count {
             let n = min(16, tokens.count - i)
-            try tokens.withUnsafeBufferPointer { try m.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: cache) }
-            buf.withUnsafeMutableBufferPointer { m.logits(rows: 0..<n, into: $0.baseAddress!) }
+            try tokens.withUnsafeBufferPointer { try m.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: cache, state: state) }
+            buf.withUnsafeMutableBufferPointer { m.logits(state, rows: 0..<n, into: $0.baseAddress!) }
             for r in 0..<n { out.append(Array(buf[(r * v)..<((r + 1) * v)])) }
             i += n
         }

@@ -10,15 +10,16 @@ import XCTest
 final class PortableForwardTests: XCTestCase {
     func logits(_ path: String, _ tokens: [Int32], kernels: KernelSet) throws -> [Float] {
         let file = try GGUFFile(path: path)
-        let model = try Gemma3Model(file: file, compute: try Compute(kernels: kernels, threads: 2), maxBatch: 8, maxContext: 64)
+        let model = try Gemma3Model(file: file, compute: try Compute(kernels: kernels, threads: 2))
+        let state = model.makeRunState(maxBatch: 8, maxContext: 64)
         let cache = KVCache(config: model.config, context: 64)
         var out: [Float] = []
         var logits = [Float](repeating: 0, count: model.config.vocabularySize)
         var i = 0
         while i < tokens.count {
             let n = i == 0 ? 8 : 1   // a prefill batch, then decode steps
-            try tokens.withUnsafeBufferPointer { try model.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: cache) }
-            logits.withUnsafeMutableBufferPointer { model.lastLogits(into: $0.baseAddress!) }
+            try tokens.withUnsafeBufferPointer { try model.evaluate(UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), cache: cache, state: state) }
+            logits.withUnsafeMutableBufferPointer { model.lastLogits(state, into: $0.baseAddress!) }
             out += logits
             i += n
         }

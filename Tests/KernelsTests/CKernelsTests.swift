@@ -39,19 +39,11 @@ func availableSets() -> [UnsafePointer<ck_kernel_set>] {
 
 func setName(_ ks: UnsafePointer<ck_kernel_set>) -> String { String(cString: ks.pointee.name) }
 
-// The C arrays of function pointers import as tuples: read a slot through its offset.
-// (These helpers are internal: GemmKernelsTests.swift uses them too.)
-func vecDot(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_vec_dot_fn? {
-    let offset = MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.vec_dot)!
-    let slot = UnsafeRawPointer(ks) + offset + Int(t.rawValue) * MemoryLayout<ck_vec_dot_fn?>.stride
-    return slot.load(as: ck_vec_dot_fn?.self)
-}
+// A set's entries, through the shim's accessors. (These helpers are internal: GemmKernelsTests.swift
+// uses them too.)
+func vecDot(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_vec_dot_fn? { ck_set_vec_dot(ks, t) }
 
-func quantizer(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_quantize_fn? {
-    let offset = MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.quantize)!
-    let slot = UnsafeRawPointer(ks) + offset + Int(t.rawValue) * MemoryLayout<ck_quantize_fn?>.stride
-    return slot.load(as: ck_quantize_fn?.self)
-}
+func quantizer(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_quantize_fn? { ck_set_quantize(ks, t) }
 
 /// Random floats, block by block: magnitudes over several decades, zero blocks, blocks whose
 /// scale is exactly 1 with .5 ties, a negative extreme first, and +-max ties.

@@ -5,11 +5,7 @@ import XCTest
 // vec_dot (bit for bit) and the scalar vec_dot per (row, token). Helpers (SplitMix64, randomWeights, ...) are in CKernelsTests.swift.
 // Cross/kernel_test.c runs the same comparisons for the AArch64 sets under qemu.
 
-func gemmKernel(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_gemm_fn? {
-    let offset = MemoryLayout<ck_kernel_set>.offset(of: \ck_kernel_set.gemm)!
-    let slot = UnsafeRawPointer(ks) + offset + Int(t.rawValue) * MemoryLayout<ck_gemm_fn?>.stride
-    return slot.load(as: ck_gemm_fn?.self)
-}
+func gemmKernel(_ ks: UnsafePointer<ck_kernel_set>, _ t: ck_type) -> ck_gemm_fn? { ck_set_gemm(ks, t) }
 
 /// Scale fields of a weight row set to powers of two (2^-4, and 2^-5 for the mins' scale).
 private func exactScales(_ t: ck_type, _ w: inout [UInt8]) {

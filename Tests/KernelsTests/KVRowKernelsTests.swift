@@ -1,6 +1,12 @@
 import CKernels
+import GGUF
 import Kernels
 import XCTest
+
+extension KVRowKernels {
+    /// The kernels for rows of a C type (the tests name types as the C kernels do).
+    init?(_ kernels: KernelSet, type: ck_type) { self.init(kernels, type: TensorType(rawValue: type.rawValue)!) }
+}
 
 /// The KV cache row kernels (row_dot, row_axpy over f32 / f16 / q8_0 rows): every set this CPU
 /// runs against the scalar reference for every length from 0 to 2N and misaligned rows and

@@ -125,6 +125,36 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
+    /// Media between texts: the first text of a message is trimmed at its start, the last at its
+    /// end, a text between two media items is kept; the system prompt joins the first user text;
+    /// a system message cannot hold media.
+    func testPiecesPlaceMediaAndTrimOnlyTheOuterTexts() throws {
+        let turns: [ChatTemplate.Turn] = [
+            .init(.system, [.text(" be brief ")]),
+            .init(.user, [.text("  look "), .media(0), .text(" and "), .media(1), .text(" here\n")]),
+        ]
+        XCTAssertEqual(try template.pieces(turns), [
+            .token(2), .token(4), .text("user\nbe brief\n\nlook "), .media(0), .text(" and "), .media(1), .text(" here"),
+            .token(5), .text("\n"), .token(4), .text("model\n"),
+        ])
+        XCTAssertEqual(try template.pieces([.init(.user, [.media(0), .text("x")])], addGenerationPrompt: false),
+                       [.token(2), .token(4), .text("user\n"), .media(0), .text("x"), .token(5), .text("\n")])
+        XCTAssertThrowsError(try template.pieces([.init(.system, [.media(0)]), .init(.user, [.text("x")])])) {
+            XCTAssertTrue("\($0)".contains("system message cannot hold images"), "\($0)")
+        }
+        // Text-only pieces are what encode tokenises.
+        let ids = try template.encode([.system("be brief"), .user("Hi")])
+        var fromPieces: [Int32] = []
+        for piece in try template.pieces([.system("be brief"), .user("Hi")]) {
+            switch piece {
+            case .token(let id): fromPieces.append(id)
+            case .text(let t): fromPieces += try template.tokenizer.encode(t, addBOS: false)
+            case .media: XCTFail("no media in text messages")
+            }
+        }
+        XCTAssertEqual(ids, fromPieces)
+    }
+
     func testNeedsChatPieces() throws {
         let v = try Vocabulary(tokens: ["<unk>", "a"], types: [.control, .normal])
         XCTAssertThrowsError(try ChatTemplate(tokenizer: BPETokenizer(vocabulary: v))) { error in

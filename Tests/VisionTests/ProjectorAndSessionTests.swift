@@ -121,9 +121,9 @@ final class ProjectorAndSessionTests: XCTestCase {
         let model = engine.model, c = engine.config
         let ids: [Int32] = [2, 290, 303, 271, 300, 9]
         let cacheA = KVCache(config: c, context: 64), cacheB = KVCache(config: c, context: 64)
-        try ids.withUnsafeBufferPointer { try model.evaluate($0, cache: cacheA) }
+        try ids.withUnsafeBufferPointer { try model.evaluate($0, cache: cacheA, state: engine.state) }
         var a = [Float](repeating: 0, count: c.vocabularySize)
-        a.withUnsafeMutableBufferPointer { model.lastLogits(into: $0.baseAddress!) }
+        a.withUnsafeMutableBufferPointer { model.lastLogits(engine.state, into: $0.baseAddress!) }
         var rows = [Float](repeating: 0, count: ids.count * c.embeddingLength)
         rows.withUnsafeMutableBufferPointer { r in
             for (t, id) in ids.enumerated() {
@@ -133,10 +133,10 @@ final class ProjectorAndSessionTests: XCTestCase {
         let scale = Float(c.embeddingLength).squareRoot()
         rows = rows.map { $0 * scale }
         try rows.withUnsafeBufferPointer {
-            try model.evaluate(embeddings: $0.baseAddress!, count: ids.count, cache: cacheB, bidirectional: false)
+            try model.evaluate(embeddings: $0.baseAddress!, count: ids.count, cache: cacheB, bidirectional: false, state: engine.state)
         }
         var b = [Float](repeating: 0, count: c.vocabularySize)
-        b.withUnsafeMutableBufferPointer { model.lastLogits(into: $0.baseAddress!) }
+        b.withUnsafeMutableBufferPointer { model.lastLogits(engine.state, into: $0.baseAddress!) }
         XCTAssertEqual(a, b)
     }
 
@@ -152,14 +152,14 @@ final class ProjectorAndSessionTests: XCTestCase {
         for i in rows.indices { rows[i] = rng.nextSigned() }
         let prefix: [Int32] = [2, 290, 303, 271, 300, 9, 11, 12, 13, 14]  // longer than the window
         func run(_ cache: KVCache) throws -> [Float] {
-            try prefix.withUnsafeBufferPointer { try model.evaluate($0, cache: cache) }
+            try prefix.withUnsafeBufferPointer { try model.evaluate($0, cache: cache, state: engine.state) }
             try rows.withUnsafeBufferPointer {
-                try model.evaluate(embeddings: $0.baseAddress!, count: n, cache: cache, bidirectional: true)
+                try model.evaluate(embeddings: $0.baseAddress!, count: n, cache: cache, bidirectional: true, state: engine.state)
             }
             var t: Int32 = 7
-            try withUnsafePointer(to: &t) { try model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache) }
+            try withUnsafePointer(to: &t) { try model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache, state: engine.state) }
             var out = [Float](repeating: 0, count: c.vocabularySize)
-            out.withUnsafeMutableBufferPointer { model.lastLogits(into: $0.baseAddress!) }
+            out.withUnsafeMutableBufferPointer { model.lastLogits(engine.state, into: $0.baseAddress!) }
             return out
         }
         XCTAssertGreaterThan(n, c.slidingWindow)
@@ -182,7 +182,7 @@ final class ProjectorAndSessionTests: XCTestCase {
     func testAProjectorRaisesTheBatchAndImagesNeedOne() throws {
         let engine = try TinyPairs.engine("f32", batch: 8)
         XCTAssertEqual(engine.options.batch, 16)
-        XCTAssertEqual(engine.model.maxBatch, 16)
+        XCTAssertEqual(engine.state.maxBatch, 16)
         XCTAssertEqual(try TinyPairs.engine("f32", batch: 64).options.batch, 64)
         let text = try TinyPairs.engine("f32", batch: 8, vision: false)
         XCTAssertEqual(text.options.batch, 8)
@@ -199,7 +199,7 @@ final class ProjectorAndSessionTests: XCTestCase {
         var pixels = [UInt8](repeating: 0, count: 600 * 260 * 3)
         for i in pixels.indices { pixels[i] = UInt8((i * 7) % 256) }
         let prompt = try MultimodalPrompt(text: "<__media__>hi", images: [RGBImage(width: 600, height: 260, pixels: pixels)])
-        let items = try session.items(for: prompt)
+        let items = try session.engine.items(for: prompt)
         let views = items.filter { if case .view = $0 { return true } else { return false } }
         XCTAssertEqual(views.count, 3)
         let text = items.compactMap { item -> [Int32]? in if case .tokens(let t) = item { return t } else { return nil } }
@@ -210,7 +210,7 @@ final class ProjectorAndSessionTests: XCTestCase {
         XCTAssertEqual(session.encodedViews, 3)
         // Off by default.
         vision.panAndScan = nil
-        XCTAssertEqual(try session.items(for: prompt).count, 3)
+        XCTAssertEqual(try session.engine.items(for: prompt).count, 3)
     }
 
     func testPromptsThatDoNotFitAreRefusedBeforeEncoding() throws {

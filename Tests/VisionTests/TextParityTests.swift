@@ -23,7 +23,7 @@ final class TextParityTests: XCTestCase {
                 let prompt = try MultimodalPrompt(text: c.prompt, images: try golden.images.map { try TinyPairs.image($0.file) })
 
                 // The ids around the images are llama.cpp's, chunk for chunk.
-                let items = try session.items(for: prompt, chatTemplate: c.chat)
+                let items = try session.engine.items(for: prompt, chatTemplate: c.chat)
                 XCTAssertEqual(items.count, golden.chunks.count, golden.name)
                 for (item, chunk) in zip(items, golden.chunks) {
                     switch item {
@@ -68,7 +68,7 @@ final class TextParityTests: XCTestCase {
         let n = vision.tokensPerImage, d = vision.textWidth
         try soft.withUnsafeBufferPointer { p in
             for t in 0..<n {
-                try engine.model.evaluate(embeddings: p.baseAddress! + t * d, count: 1, cache: session.cache, bidirectional: false)
+                try engine.model.evaluate(embeddings: p.baseAddress! + t * d, count: 1, cache: session.cache, bidirectional: false, state: engine.state)
             }
         }
         try session.append(golden.chunks.last!.tokens!)

@@ -132,9 +132,12 @@ typedef void (*ck_rows_dot_fn)(int64_t n, int64_t nq, const float *q, int64_t q_
 typedef void (*ck_rows_mix_fn)(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
                                size_t row_stride, int64_t nrows, float *y, int64_t y_stride);
 
-// A complete kernel set. Entries are never NULL for the types listed in ck_type (the scalar set
-// fills what a SIMD set does not improve), except gemm and gemv: NULL where the set has no
-// microkernel for a type (ck_gemm / ck_gemv then use vec_dot).
+// A kernel set. Once handed out by ck_kernels_select / ck_kernels_available / ck_kernels_scalar,
+// entries are never NULL for the types that have traits (for row_dot, row_axpy, rows_dot and
+// rows_mix: the types whose traits have them, F32, F16 and Q8_0), except gemm: NULL where the set
+// has no microkernel for a type (ck_gemm then uses vec_dot). A set lists only the kernels it
+// improves; ck_kernel_set_complete fills the rest from the type traits (see below), and every set
+// is completed and checked once, before the first is handed out.
 //
 // Float order: for every type with a gemm microkernel, vec_dot forms each block's integer sum
 // exactly and adds it with fused multiply-adds in one fixed order (two chains in chunks of 32
@@ -161,6 +164,46 @@ typedef struct {
     void (*round_f16)(float *x, int64_t n);
 } ck_kernel_set;
 
+// ---- type traits: one row per type (scalar.c) ------------------------------------------------------
+// Everything the kernels know about a type: name, block geometry, the activation format its dot
+// product consumes, and the scalar reference of each of its kernels (the fallbacks of every set).
+typedef void (*ck_to_float_fn)(const void *src, float *dst, int64_t n);
+typedef struct {
+    const char *name;            // "q4_K", "f16", ...
+    int64_t block_elements;      // elements per block
+    int64_t block_bytes;         // bytes per block
+    ck_type activation;          // what vec_dot's second operand is (ck_activation_type)
+    ck_to_float_fn to_float;     // dequantise n elements (n a multiple of the block)
+    ck_quantize_fn from_float;   // quantise n floats (ck_quantize_row_ref)
+    ck_vec_dot_fn vec_dot;       // dot product with one activation row
+    // KV cache rows, for the types that store them (F32, F16, Q8_0); NULL otherwise.
+    ck_vec_dot_fn row_dot;
+    ck_row_axpy_fn row_axpy;
+    ck_rows_dot_fn rows_dot;
+    ck_rows_mix_fn rows_mix;
+} ck_type_traits;
+
+// The traits of `type`, or NULL when the number is not a type.
+const ck_type_traits *ck_get_type_traits(ck_type type);
+
+// Fills every NULL entry of `set` with the fallback: the type traits' scalar kernels, and the
+// scalar set's dot_f32 / axpy_f32 / round_f16. A set's own entries are kept.
+void ck_kernel_set_complete(ck_kernel_set *set);
+
+// The first entry `set` lacks, as "vec_dot[q4_K]", or NULL when it is complete.
+const char *ck_kernel_set_missing(const ck_kernel_set *set);
+
+// A set's entry for a type (NULL for a number that is not a type): how Swift reads a set.
+ck_vec_dot_fn ck_set_vec_dot(const ck_kernel_set *ks, ck_type t);
+ck_quantize_fn ck_set_quantize(const ck_kernel_set *ks, ck_type t);
+ck_gemm_fn ck_set_gemm(const ck_kernel_set *ks, ck_type t);
+ck_vec_dot_fn ck_set_row_dot(const ck_kernel_set *ks, ck_type t);
+ck_row_axpy_fn ck_set_row_axpy(const ck_kernel_set *ks, ck_type t);
+ck_rows_dot_fn ck_set_rows_dot(const ck_kernel_set *ks, ck_type t);
+ck_rows_mix_fn ck_set_rows_mix(const ck_kernel_set *ks, ck_type t);
+// Sets a set's dot product for one type (building a set in Swift, e.g. the portable one).
+void ck_set_put_vec_dot(ck_kernel_set *ks, ck_type t, ck_vec_dot_fn fn);
+
 // The scalar reference set (always available).
 const ck_kernel_set *ck_kernels_scalar(void);
 
@@ -173,6 +216,8 @@ const ck_kernel_set *ck_kernels_select(unsigned allowed);
 int ck_kernels_available(const ck_kernel_set **out, int max);
 
 // Matrix-vector: out[r] = dot(row r of W, a) for r in [0, rows). W rows are `row_bytes` apart.
+// A type the set has no dot product for (a number that is not a type) stops the process with a
+// message: callers check types when they load a tensor.
 void ck_gemv(const ck_kernel_set *ks, ck_type type, int64_t n, const void *w, size_t row_bytes,
              int64_t rows, const void *a, float *out);
 

@@ -146,7 +146,8 @@ public enum FuzzSeeds {
     static func snapshotSeeds() throws -> [(name: String, bytes: [UInt8])] {
         // Real KV state: the tiny model evaluates the tokens into the cache, then the cache saves.
         let fuzz = try SnapshotFuzz()
-        let model = try Gemma3Model(file: fuzz.file, compute: try Compute(threads: 1), maxBatch: 16, maxContext: 16)
+        let model = try Gemma3Model(file: fuzz.file, compute: try Compute(threads: 1))
+        let state = model.makeRunState(maxBatch: 16, maxContext: 16)
         var out: [(String, [UInt8])] = []
         let dir = NSTemporaryDirectory() + "gemma-edge-fuzz-seeds-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -154,7 +155,7 @@ public enum FuzzSeeds {
         for length in [0, 3, 16] {
             fuzz.cache.reset()
             let tokens = (0..<length).map { Int32(($0 * 7 + 2) % model.config.vocabularySize) }
-            if length > 0 { try tokens.withUnsafeBufferPointer { try model.evaluate($0, cache: fuzz.cache) } }
+            if length > 0 { try tokens.withUnsafeBufferPointer { try model.evaluate($0, cache: fuzz.cache, state: state) } }
             let logits = (0..<SnapshotFuzz.logitCount).map { Float($0) - 2.5 }
             let path = dir + "/s\(length)"
             try logits.withUnsafeBufferPointer {
