@@ -30,6 +30,14 @@ public struct LoadPreparation: Sendable {
     public static func prepare(modelPath: String, context: Int, batch: Int, threads: Int, cores: String?, board: String?,
                                root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LoadPreparation {
+        try prepare(file: GGUFFile(path: modelPath), context: context, batch: batch, threads: threads, cores: cores,
+                    board: board, root: root, catalog: catalog, environment: environment)
+    }
+
+    /// `prepare(modelPath:...)` of a file already parsed (the one the engine then loads).
+    public static func prepare(file: GGUFFile, context: Int, batch: Int, threads: Int, cores: String?, board: String?,
+                               root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LoadPreparation {
         let root = try root ?? SystemRoot.fromEnvironment(environment)
         var warnings: [String] = []
         let catalog = try catalog ?? loadCatalog(required: board != nil, environment: environment, warnings: &warnings)
@@ -47,7 +55,6 @@ public struct LoadPreparation: Sendable {
         do {
             let memory = try MemoryInfo(root: root)
             if let n = memory.note { warnings.append(n) }
-            let file = try GGUFFile(path: modelPath)
             fit = try FitCheck.evaluate(file: file, context: context, batch: batch, memory: memory, threads: plan.threads)
         } catch let e as BoardsError {
             switch e {

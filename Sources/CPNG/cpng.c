@@ -48,42 +48,4 @@ int cpng_encode_rgba8(const uint8_t *pixels, uint32_t width, uint32_t height, si
     return 0;
 }
 
-int cpng_decode_rgba8(const uint8_t *data, size_t size, uint64_t max_pixels,
-                      uint8_t **out, uint32_t *width, uint32_t *height, char *err, size_t err_size) {
-    if (!data || !out || !width || !height) return fail(err, err_size, "png decode", "null argument");
-    *out = NULL;
-    *width = 0;
-    *height = 0;
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        int r = fail(err, err_size, "png decode", image.message);
-        png_image_free(&image);
-        return r;
-    }
-    uint64_t pixels = (uint64_t)image.width * image.height;
-    if (image.width == 0 || image.height == 0 || pixels > max_pixels || pixels > (SIZE_MAX / 4)) {
-        png_image_free(&image);
-        return fail(err, err_size, "png decode", "image dimensions exceed the limit");
-    }
-    image.format = PNG_FORMAT_RGBA;
-    size_t bytes = (size_t)pixels * 4;
-    uint8_t *buffer = malloc(bytes);
-    if (!buffer) {
-        png_image_free(&image);
-        return fail(err, err_size, "png decode", "out of memory");
-    }
-    if (!png_image_finish_read(&image, NULL, buffer, 0, NULL)) {
-        int r = fail(err, err_size, "png decode", image.message);
-        png_image_free(&image);
-        free(buffer);
-        return r;
-    }
-    *out = buffer;
-    *width = image.width;
-    *height = image.height;
-    return 0;
-}
-
 void cpng_free(void *p) { free(p); }

@@ -106,9 +106,18 @@ static void composite_row(const uint8_t *rgba, uint8_t *rgb, uint32_t width, con
     }
 }
 
-int cpngd_decode_rgb8(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
-                      const uint8_t background[3], uint8_t *out, char *err, size_t err_size) {
-    if (!data || !background || !out) return fail(err, err_size, "null argument");
+// One row of RGBA8 as it is (the RGBA output).
+static void copy_row(const uint8_t *rgba, uint8_t *out, uint32_t width, const uint8_t bg[3]) {
+    (void)bg;
+    memcpy(out, rgba, (size_t)width * 4);
+}
+
+// Decodes into `out` rows of `channels` bytes a pixel, each made from a row of RGBA8 by `emit`.
+static int decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, const uint8_t background[3],
+                  uint8_t *out, size_t channels,
+                  void (*emit)(const uint8_t *rgba, uint8_t *out, uint32_t width, const uint8_t bg[3]),
+                  char *err, size_t err_size) {
+    if (!data || !out) return fail(err, err_size, "null argument");
     if (!cpngd_is_png(data, size)) return fail(err, err_size, "not a PNG file (bad signature)");
     if (width == 0 || height == 0) return fail(err, err_size, "image size must be > 0");
     reader r = {data, size, 0, err, err_size, {0}};
@@ -153,7 +162,7 @@ int cpngd_decode_rgb8(const uint8_t *data, size_t size, uint32_t width, uint32_t
         if (!pixels) png_error(png, "out of memory");
         for (uint32_t y = 0; y < height; y++) {
             png_read_row(png, pixels, NULL);
-            composite_row(pixels, out + (size_t)y * width * 3, width, background);
+            emit(pixels, out + (size_t)y * width * channels, width, background);
         }
     } else {
         // Adam7 fills rows over seven passes: the whole RGBA image is held until the last one.
@@ -163,7 +172,7 @@ int cpngd_decode_rgb8(const uint8_t *data, size_t size, uint32_t width, uint32_t
         if (!pixels || !rows) png_error(png, "out of memory");
         for (uint32_t y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;
         png_read_image(png, rows);
-        for (uint32_t y = 0; y < height; y++) composite_row(rows[y], out + (size_t)y * width * 3, width, background);
+        for (uint32_t y = 0; y < height; y++) emit(rows[y], out + (size_t)y * width * channels, width, background);
     }
     // Reads to IEND: a file cut after its image data is still truncated.
     png_read_end(png, NULL);
@@ -171,4 +180,15 @@ int cpngd_decode_rgb8(const uint8_t *data, size_t size, uint32_t width, uint32_t
     free(rows);
     png_destroy_read_struct(&png, &pi, NULL);
     return 0;
+}
+
+int cpngd_decode_rgb8(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
+                      const uint8_t background[3], uint8_t *out, char *err, size_t err_size) {
+    if (!background) return fail(err, err_size, "null argument");
+    return decode(data, size, width, height, background, out, 3, composite_row, err, err_size);
+}
+
+int cpngd_decode_rgba8(const uint8_t *data, size_t size, uint32_t width, uint32_t height, uint8_t *out,
+                       char *err, size_t err_size) {
+    return decode(data, size, width, height, NULL, out, 4, copy_row, err, err_size);
 }

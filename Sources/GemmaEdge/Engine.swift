@@ -90,8 +90,19 @@ public final class Engine: @unchecked Sendable {
     /// The repacked weights, or nil when nothing was repacked (option off, or no eligible tensor).
     public let repacked: RepackedArena?
 
-    public init(modelPath: String, options: EngineOptions = EngineOptions()) throws {
+    /// Maps and loads the model at `modelPath`.
+    public convenience init(modelPath: String, options: EngineOptions = EngineOptions()) throws {
         let t0 = monotonicSeconds()
+        try self.init(file: GGUFFile(path: modelPath), options: options, started: t0)
+    }
+
+    /// Loads the model of an already parsed file (the one the fit check read, so the header is
+    /// parsed once).
+    public convenience init(file: GGUFFile, options: EngineOptions = EngineOptions()) throws {
+        try self.init(file: file, options: options, started: monotonicSeconds())
+    }
+
+    private init(file: GGUFFile, options: EngineOptions, started t0: Double) throws {
         var options = options
         if options.threads == 0 { options.threads = EngineOptions.defaultThreads }
         guard options.threads >= 1, options.threads <= 256 else {
@@ -116,7 +127,7 @@ public final class Engine: @unchecked Sendable {
         } else {
             kernels = .best()
         }
-        file = try GGUFFile(path: modelPath)
+        self.file = file
         let config = try Gemma3Config(file: file)
         if options.context == 0 { options.context = min(4096, config.contextLength) }
         guard options.context <= config.contextLength else {

@@ -159,16 +159,27 @@ public enum PNG {
         return Data(bytes: out, count: size)
     }
 
-    /// Decodes PNG bytes to packed RGBA8 (refusing more than `maxPixels`).
+    /// Decodes PNG bytes to packed RGBA8 (refusing more than `maxPixels`), through the project's
+    /// one PNG decoder (CPNGDecode.h): the header first, so nothing is allocated for a refused image.
     public static func decode(_ data: Data, maxPixels: Int = 64 << 20) throws -> (width: Int, height: Int, rgba: [UInt8]) {
-        var out: UnsafeMutablePointer<UInt8>?
-        var w: UInt32 = 0, h: UInt32 = 0
         var err = [CChar](repeating: 0, count: 256)
-        let rc = data.withUnsafeBytes { raw in
-            cpng_decode_rgba8(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, UInt64(maxPixels), &out, &w, &h, &err, err.count)
+        return try data.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self).baseAddress
+            let side = UInt32(clamping: max(1, maxPixels))
+            var info = cpngd_info()
+            guard cpngd_read_info(bytes, raw.count, side, side, &info, &err, err.count) == 0 else {
+                throw ProfilerError.io("png decode: " + String(cString: err))
+            }
+            let (w, h) = (Int(info.width), Int(info.height))
+            guard w > 0, h > 0, w.multipliedReportingOverflow(by: h).partialValue <= maxPixels, w <= maxPixels / h else {
+                throw ProfilerError.io("png decode: \(w)x\(h) exceeds the limit of \(maxPixels) pixels")
+            }
+            var rgba = [UInt8](repeating: 0, count: w * h * 4)
+            let rc = rgba.withUnsafeMutableBufferPointer {
+                cpngd_decode_rgba8(bytes, raw.count, info.width, info.height, $0.baseAddress, &err, err.count)
+            }
+            guard rc == 0 else { throw ProfilerError.io("png decode: " + String(cString: err)) }
+            return (w, h, rgba)
         }
-        guard rc == 0, let out else { throw ProfilerError.io(String(cString: err)) }
-        defer { cpng_free(out) }
-        return (Int(w), Int(h), Array(UnsafeBufferPointer(start: out, count: Int(w) * Int(h) * 4)))
     }
 }

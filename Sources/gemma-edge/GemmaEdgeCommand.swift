@@ -55,12 +55,13 @@ struct ModelOptions: ParsableArguments {
         return cache + "/models/gemma-3-270m-q4_k_m.gguf"
     }
 
-    func load() throws -> Engine { try Engine(modelPath: modelPath, options: engineOptions()) }
+    func load() throws -> Engine { try prepare().load() }
 
-    /// The engine options for this model on this board: threads and cores chosen by `Boards`,
-    /// and the fit check run first (a model that does not fit is refused here, before loading).
-    /// Commands that build their own Engine use this instead of `load()`.
-    func engineOptions() throws -> EngineOptions {
+    /// The parsed model file and the engine options for it on this board: threads and cores
+    /// chosen by `Boards`, and the fit check run first (a model that does not fit is refused
+    /// here, before loading). Commands that adjust the options before loading use this instead
+    /// of `load()`.
+    func prepare() throws -> PreparedModel {
         var o = EngineOptions()
         o.threads = threads
         o.context = ctx
@@ -69,23 +70,34 @@ struct ModelOptions: ParsableArguments {
         o.kvType = kvType
         o.repack = !noRepack
         o.tokenizerModel = tokenizerModel
-        try prepareLoad(modelPath: modelPath, options: &o, cores: cores, board: board)
-        return o
+        let file = try prepareLoad(modelPath: modelPath, options: &o, cores: cores, board: board)
+        return PreparedModel(file: file, options: o)
     }
 }
 
-/// Checks the model file exists, then picks threads and cores for this board and runs the fit
-/// check on `o` (a model that does not fit is refused here, before anything is loaded), printing
-/// the warnings. Every command that loads a model goes through here.
-func prepareLoad(modelPath path: String, options o: inout EngineOptions, cores: String?, board: String?) throws {
+/// A model file parsed once, for the fit check and then the engine, with the options to load it.
+struct PreparedModel: Sendable {
+    let file: GGUFFile
+    var options: EngineOptions
+
+    func load() throws -> Engine { try Engine(file: file, options: options) }
+}
+
+/// Parses the model file, then picks threads and cores for this board and runs the fit check on
+/// `o` (a model that does not fit is refused here, before anything is loaded), printing the
+/// warnings. Every command that loads a model goes through here; the file it returns is the one
+/// the engine loads.
+func prepareLoad(modelPath path: String, options o: inout EngineOptions, cores: String?, board: String?) throws -> GGUFFile {
     guard FileManager.default.fileExists(atPath: path) else {
         throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
     }
-    let prep = try LoadPreparation.prepare(modelPath: path, context: o.context, batch: o.batch, threads: o.threads,
+    let file = try GGUFFile(path: path)
+    let prep = try LoadPreparation.prepare(file: file, context: o.context, batch: o.batch, threads: o.threads,
                                            cores: cores, board: board)
     for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
         FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
     }
+    return file
 }
 
 /// Sampling flags shared by generate and chat.

@@ -41,7 +41,9 @@ struct VisionOptions: ParsableArguments {
 
     /// Loads the engine of `model` with the projector (when given).
     func load(_ model: ModelOptions) throws -> Engine {
-        try Engine(modelPath: model.modelPath, options: apply(to: model.engineOptions()))
+        var prepared = try model.prepare()
+        prepared.options = try apply(to: prepared.options)
+        return try prepared.load()
     }
 }
 

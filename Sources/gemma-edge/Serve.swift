@@ -59,15 +59,13 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let serverOptions = try options()
-        let path = model.modelPath
         // Checks the file, picks threads and cores for this board and runs the fit check, so a
         // model that cannot load fails here, before the server listens.
-        var engineOptions = try vision.apply(to: try model.engineOptions())
-        engineOptions.imageLimits.maxFileBytes = serverOptions.maxImageBytes
+        var prepared = try model.prepare()
+        prepared.options = try vision.apply(to: prepared.options)
+        prepared.options.imageLimits.maxFileBytes = serverOptions.maxImageBytes
         try bootstrapLogging(level: logLevel)
-        let server = GemmaServer(options: serverOptions) { [engineOptions] in
-            try Engine(modelPath: path, options: engineOptions)
-        }
+        let server = GemmaServer(options: serverOptions) { [prepared] in try prepared.load() }
         try blockOn { try await server.run() }
     }
 }

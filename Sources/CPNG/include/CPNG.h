@@ -1,8 +1,8 @@
-// C face of libpng for GemmaEdge: 8-bit RGBA images to and from PNG bytes in memory.
+// C face of libpng for GemmaEdge: PNG bytes in memory to and from 8-bit images.
 //
-// Encode is used by the profiler's charts; decode is general (the vision path can use it, the
-// tests use it to read charts back). Both use libpng's simplified API, which reports errors
-// through its own message buffer instead of longjmp, so no error path can unwind through Swift.
+// Encoding (the profiler's charts) uses libpng's simplified API, which reports errors through its
+// own message buffer instead of longjmp, so no error path can unwind through Swift. Decoding, of
+// every PNG form into RGB (vision) or RGBA (charts read back), is CPNGDecode.h: one decoder.
 // Every function returns 0 on success and -1 on failure with a message in `err`.
 #ifndef CPNG_H
 #define CPNG_H
@@ -18,12 +18,6 @@ extern "C" {
 /// PNG. On success `*out` holds `*out_size` bytes allocated with malloc; free them with cpng_free.
 int cpng_encode_rgba8(const uint8_t *pixels, uint32_t width, uint32_t height, size_t stride,
                       uint8_t **out, size_t *out_size, char *err, size_t err_size);
-
-/// Decodes PNG bytes of any colour type and depth into 8-bit RGBA, refusing images with more
-/// than `max_pixels` pixels. On success `*out` holds width * height * 4 bytes (rows packed)
-/// allocated with malloc; free them with cpng_free.
-int cpng_decode_rgba8(const uint8_t *data, size_t size, uint64_t max_pixels,
-                      uint8_t **out, uint32_t *width, uint32_t *height, char *err, size_t err_size);
 
 /// Frees a buffer returned by this module.
 void cpng_free(void *p);

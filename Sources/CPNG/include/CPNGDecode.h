@@ -1,4 +1,5 @@
-// PNG decoding for the vision path, over libpng's full (non-simplified) API.
+// PNG decoding (the vision path's images, and RGBA for the profiler's charts read back), over
+// libpng's full (non-simplified) API: the one PNG decoder of the project.
 //
 // Every PNG form the format allows is read: bit depths 1, 2, 4, 8 and 16; grey, grey+alpha, RGB,
 // RGBA and palette; tRNS transparency; Adam7 interlacing. The result is always 8-bit RGB:
@@ -47,6 +48,10 @@ int cpngd_read_info(const uint8_t *data, size_t size, uint32_t max_width, uint32
 int cpngd_decode_rgb8(const uint8_t *data, size_t size, uint32_t width, uint32_t height,
                       const uint8_t background[3], uint8_t *out, char *err, size_t err_size);
 
+/// The same decoding into `out`, which holds width * height * 4 bytes (rows packed, RGBA): alpha
+/// is kept (opaque images get 255), nothing is composited.
+int cpngd_decode_rgba8(const uint8_t *data, size_t size, uint32_t width, uint32_t height, uint8_t *out,
+                       char *err, size_t err_size);
 #ifdef __cplusplus
 }
 #endif

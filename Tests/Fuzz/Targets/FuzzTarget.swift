@@ -16,7 +16,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case gguf
     /// The BPE tokenizer and streaming decoder on arbitrary text, and `SentencePieceModel.parse`.
     case tokenizer
-    /// Both PNG decoders of CPNG (`cpng_decode_rgba8`, `cpngd_*`), PPM/PGM, and the vision resize.
+    /// CPNG's decoder in both outputs (`cpngd_decode_rgba8` and `cpngd_decode_rgb8`), PPM/PGM, and the vision resize.
     case png
     /// The OpenAI request decoder and its range checks (chat and text completions).
     case request

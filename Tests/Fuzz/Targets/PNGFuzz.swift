@@ -3,7 +3,7 @@ import Foundation
 import Profiler
 import Vision
 
-/// Both PNG decoders of CPNG on the same bytes: the simplified-API `cpng_decode_rgba8` (through
+/// CPNG's one PNG decoder on the same bytes in both outputs: RGBA `cpngd_decode_rgba8` (through
 /// the profiler's `PNG.decode`) and the vision path's `cpngd_read_info` / `cpngd_decode_rgb8`
 /// (through `ImageDecoder.decode`, which also reads PPM/PGM), then the vision resize of whatever
 /// decoded. Limits are small so one input cannot take seconds.
@@ -23,7 +23,7 @@ enum PNGFuzz {
         if let image = try? PNG.decode(Data(data), maxPixels: maxPixels) {
             guard image.width > 0, image.height > 0, image.width * image.height <= maxPixels,
                   image.rgba.count == image.width * image.height * 4 else {
-                throw FuzzTarget.png.finding("cpng_decode_rgba8 returned \(image.width)x\(image.height) with "
+                throw FuzzTarget.png.finding("cpngd_decode_rgba8 returned \(image.width)x\(image.height) with "
                                              + "\(image.rgba.count) bytes")
             }
         }
