@@ -3,6 +3,7 @@
 //
 // Modules, bottom to top (each has one job; nothing below GemmaEdge knows about the CLI):
 //   CKernels       C kernels: scalar reference + AVX2 / NEON / dotprod paths, run-time CPU detection
+//   CIntegrity     CRC32C (SSE4.2 / ARMv8 CRC), non-finite scans, the SIGBUS guard of mapped files
 //   GGUF           the file format: validated reader over one mmap (the weight arena), writer
 //   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops,
 //                  the repacked weight arena (kernel-ready layouts, cached beside the model)
@@ -52,11 +53,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
 
+        .target(name: "CIntegrity", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png")]),
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
 
         // Core library.
-        .target(name: "GGUF", swiftSettings: optimise),
+        .target(name: "GGUF", dependencies: ["CIntegrity"], swiftSettings: optimise),
         .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: optimise),
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: optimise),
         .target(name: "Sampling", swiftSettings: optimise),

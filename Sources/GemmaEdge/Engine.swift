@@ -1,3 +1,4 @@
+import Foundation
 import GGUF
 import Gemma3
 import Kernels
@@ -79,6 +80,10 @@ public final class Engine: @unchecked Sendable {
     public let imageMarkers: (start: Int32, end: Int32)?
     /// The repacked weights, or nil when nothing was repacked (option off, or no eligible tensor).
     public let repacked: RepackedArena?
+    /// Seconds of the load spent checking the weights' values (`GGUFFile.verifyValues`).
+    public let valueCheckSeconds: Double
+    private var identity: String?
+    private let identityLock = NSLock()
 
     public init(modelPath: String, options: EngineOptions = EngineOptions()) throws {
         let t0 = monotonicSeconds()
@@ -108,6 +113,9 @@ public final class Engine: @unchecked Sendable {
         }
         file = try GGUFFile(path: modelPath)
         let config = try Gemma3Config(file: file)
+        let checkStart = monotonicSeconds()
+        try file.verifyValues()   // before anything is built from the weights (the repacked arena)
+        valueCheckSeconds = monotonicSeconds() - checkStart
         if options.context == 0 { options.context = min(4096, config.contextLength) }
         guard options.context <= config.contextLength else {
             throw EngineError.invalidOption("--ctx \(options.context) exceeds the model's context of \(config.contextLength)")
@@ -155,6 +163,18 @@ public final class Engine: @unchecked Sendable {
         }
         self.options = options
         loadSeconds = monotonicSeconds() - t0
+    }
+
+    /// The identity of the model file for session snapshots (`GGUFFile.identity`): computed at
+    /// the first save or restore, which reads the whole file once.
+    public var modelIdentity: String {
+        identityLock.lock()
+        defer { identityLock.unlock() }
+        if let identity { return identity }
+        let computed = file.identity
+        repacked?.releaseNativePages()   // reading the file mapped the repacked tensors' pages again
+        identity = computed
+        return computed
     }
 
     /// A new conversation state with its own KV cache.
@@ -227,12 +247,14 @@ public final class Session: @unchecked Sendable {
             throw EngineError.promptTooLong(tokens: cache.length + ids.count, context: context)
         }
         let model = engine.model
-        try ids.withUnsafeBufferPointer { all in
-            var i = 0
-            while i < all.count {
-                let n = min(model.maxBatch, all.count - i)
-                try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache)
-                i += n
+        try resettingOnBrokenState {
+            try ids.withUnsafeBufferPointer { all in
+                var i = 0
+                while i < all.count {
+                    let n = min(model.maxBatch, all.count - i)
+                    try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache)
+                    i += n
+                }
             }
         }
         tokens.append(contentsOf: ids)
@@ -241,14 +263,14 @@ public final class Session: @unchecked Sendable {
 
     /// Saves the whole state (KV cache, tokens, image spans, last logits) to `path`, atomically.
     public func save(to path: String) throws {
-        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.file.identity,
+        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.modelIdentity,
                                spans: imageSpans)
     }
 
     /// Replaces this session's state with a snapshot saved by `save(to:)` from the same model
     /// and context (and, when it holds images, a session that takes images).
     public func restore(from path: String) throws {
-        let restored = try cache.restoreSnapshotState(from: path, logits: logits, model: engine.file.identity)
+        let restored = try cache.restoreSnapshotState(from: path, logits: logits, model: engine.modelIdentity)
         // Every image position must belong to a span and every span hold only image positions.
         var inSpan = 0
         for span in restored.spans {
@@ -280,7 +302,9 @@ public final class Session: @unchecked Sendable {
     public func append(token: Int32) throws {
         guard remaining >= 1 else { throw EngineError.promptTooLong(tokens: cache.length + 1, context: context) }
         var t = token
-        try withUnsafePointer(to: &t) { try engine.model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache) }
+        try resettingOnBrokenState {
+            try withUnsafePointer(to: &t) { try engine.model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache) }
+        }
         tokens.append(token)
         engine.model.lastLogits(into: logits.baseAddress!)
     }
@@ -294,6 +318,13 @@ public final class Session: @unchecked Sendable {
         precondition(!tokens.isEmpty, "append a prompt first")
         var produced = 0
         while produced < maxTokens {
+            // Never sample from numbers that are not numbers: the sampler's choice among NaNs
+            // would be arbitrary, and the state that produced them is broken.
+            if let bad = NonFinite.firstIndex(UnsafeBufferPointer(logits)) {
+                let value = logits[bad]
+                reset()
+                throw ModelError.nonFinite("the logits after position \(cache.length) (token \(bad) is \(value))")
+            }
             let next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
             produced += 1
             let isStop = stopTokens.contains(next)
@@ -304,6 +335,17 @@ public final class Session: @unchecked Sendable {
             try append(token: next)
         }
         return .maxTokens
+    }
+
+    /// Runs `body`; when it finds non-finite activations the cache holds a half-written batch, so
+    /// the session starts over (`reset`) before the error goes on.
+    private func resettingOnBrokenState(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as ModelError {
+            if case .nonFinite = e { reset() }
+            throw e
+        }
     }
 
     public enum StopReason: String, Sendable {
