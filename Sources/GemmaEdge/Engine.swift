@@ -321,9 +321,9 @@ public final class Session: @unchecked Sendable {
             // Never sample from numbers that are not numbers: the sampler's choice among NaNs
             // would be arbitrary, and the state that produced them is broken.
             if let bad = NonFinite.firstIndex(UnsafeBufferPointer(logits)) {
-                let value = logits[bad]
+                let problem = ModelError.nonFinite("the logits after position \(cache.length) (token \(bad) is \(logits[bad]))")
                 reset()
-                throw ModelError.nonFinite("the logits after position \(cache.length) (token \(bad) is \(value))")
+                throw problem
             }
             let next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
             produced += 1
