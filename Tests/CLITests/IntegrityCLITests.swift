@@ -90,45 +90,43 @@ final class IntegrityCLITests: XCTestCase {
         XCTAssertEqual((json["tokens"] as! [Int]).count, 4)
     }
 
-    /// 30 `kill -9` at spread moments of `generate --session` runs (load, prompt, save), then one
-    /// run to the end: no temp file is left, and the snapshot restores.
+    /// 30 `kill -9` of `generate --session` runs, each sent the moment the run's temp file appears
+    /// (mid-save), then one run to the end: no temp file is left, and the snapshot restores.
     func testKilledSavesLeaveNoTempFileAfterTheNextSuccessfulSave() throws {
         var m = Self.tiny()
         m.blocks = 6                  // one global layer: a 16 MiB f32 KV snapshot to write
         m.heads = 2; m.kvHeads = 2; m.headDim = 64; m.context = 16384
         let model = try write(m.serialize(), "big-kv.gguf")
         let session = dir + "/kiosk.snap"
-        let args = ["generate", "-m", model, "--ctx", "16384", "--kv-type", "f32", "--prompt", "hello world",
-                    "--max-tokens", "1", "--session", session]
+        func args(_ prompt: String) -> [String] {
+            ["generate", "-m", model, "--ctx", "16384", "--kv-type", "f32", "--prompt", prompt, "--max-tokens", "1",
+             "--session", session]
+        }
         func launch(_ prompt: String) throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: BadInputTests.binary)
-            p.arguments = args.map { $0 == "hello world" ? prompt : $0 }
+            p.arguments = args(prompt)
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
             return p
         }
-        // How long one whole run takes, to spread the kills over it.
-        let t0 = Date()
-        let whole = try launch("warm up")
-        whole.waitUntilExit()
-        XCTAssertEqual(whole.terminationStatus, 0)
-        let span = Date().timeIntervalSince(t0)
-        var leftBehind = 0
+        var killedMidSave = 0
         for i in 0..<30 {
             let p = try launch("prompt number \(i)")   // a new prompt each time: every run saves
-            usleep(useconds_t(span * Double(i + 1) / 31 * 1e6))
+            let tmp = session + ".tmp.\(p.processIdentifier)"
+            while p.isRunning && !FileManager.default.fileExists(atPath: tmp) { usleep(200) }
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            leftBehind = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".snap.tmp.") }.count
+            if FileManager.default.fileExists(atPath: tmp) { killedMidSave += 1 }
         }
-        print("temp files left by 30 kills during \(String(format: "%.2f", span)) s runs: \(leftBehind)")
+        print("kills of 30 that left a temp file behind: \(killedMidSave)")
+        XCTAssertGreaterThan(killedMidSave, 0, "no kill landed during a save: the test did not test anything")
         let last = try launch("the last prompt")
         last.waitUntilExit()
         XCTAssertEqual(last.terminationStatus, 0)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp.") }, [])
-        let reuse = try runGemmaEdge(args.map { $0 == "hello world" ? "the last prompt" : $0 } + ["--verbose"])
+        let reuse = try runGemmaEdge(args("the last prompt") + ["--verbose"])
         XCTAssertEqual(reuse.status, 0, reuse.stderr)
         XCTAssertTrue(reuse.stderr.contains("reused"), reuse.stderr)
         XCTAssertFalse(reuse.stderr.contains("(0 reused)"), "the snapshot was restored: \(reuse.stderr)")
