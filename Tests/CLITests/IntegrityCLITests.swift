@@ -68,6 +68,16 @@ final class IntegrityCLITests: XCTestCase {
         XCTAssertEqual(o.status, 0, o.stderr)
     }
 
+    func testWithoutLoadChecksANaNScaleStopsGenerationAtTheLayerItBreaks() throws {
+        let bad = try Corrupt.tensor(Self.tiny().serialize(), "blk.1.ffn_down.weight", at: 0, [0x00, 0x7E])
+        let model = try write(bad, "nan-scale.gguf")
+        for _ in 0..<2 {   // the same message on every run
+            try assertFails(["generate", "-m", model, "--no-verify", "--prompt", "hello", "--max-tokens", "3"],
+                            mentioning: "the activations after layer 1 (blk.1) (token 0 of the batch, element 0 is nan) "
+                                + "are not finite numbers")
+        }
+    }
+
     func testAFIFOAsModelOrSessionIsRefusedWithinASecond() throws {
         let fifo = dir + "/pipe"
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)

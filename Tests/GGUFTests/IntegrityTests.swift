@@ -75,16 +75,18 @@ final class IntegrityTests: XCTestCase {
         }
     }
 
-    func testTheRealModelPassesItsValueChecksInAFewMilliseconds() throws {
+    func testTheRealModelPassesItsValueChecksAndTheirCost() throws {
         let file = try GGUFFile(path: try RealModel.require())
-        var best = Double.infinity
+        var times: [Double] = []
         for _ in 0..<3 {
             let t0 = Date()
             try file.verifyValues()
-            best = min(best, Date().timeIntervalSince(t0))
+            times.append(Date().timeIntervalSince(t0))
         }
-        print(String(format: "value checks of the real 270M (%d tensors, %.0f MB): %.1f ms", file.tensors.count,
-                     Double(file.mapping.size) / 1e6, best * 1000))
+        let best = times.min()!
+        print(String(format: "value checks of the real 270M (%d tensors, %.0f MB): %.1f ms the first time (pages "
+                     + "mapped as they are read), %.1f ms at best", file.tensors.count, Double(file.mapping.size) / 1e6,
+                     times[0] * 1000, best * 1000))
         XCTAssertLessThan(best, 0.5)
     }
 
