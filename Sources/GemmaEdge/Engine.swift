@@ -342,7 +342,7 @@ public final class Session: @unchecked Sendable {
 
     /// Runs `body`; when it finds non-finite activations the cache holds a half-written batch, so
     /// the session starts over (`reset`) before the error goes on.
-    private func resettingOnBrokenState(_ body: () throws -> Void) throws {
+    func resettingOnBrokenState(_ body: () throws -> Void) throws {
         do {
             try body()
         } catch let e as ModelError {
