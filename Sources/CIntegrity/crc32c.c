@@ -71,6 +71,27 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const voi
     return ~c32;
 }
 
+// Four independent chains side by side: the crc32 instruction has a latency of 3 cycles but a
+// throughput of 1, so one chain leaves the unit idle two cycles in three.
+__attribute__((target("sse4.2"))) static void quarters_hw(const uint8_t *p, size_t q, uint32_t out[4]) {
+    uint64_t c0 = ~0u, c1 = ~0u, c2 = ~0u, c3 = ~0u;
+    for (size_t i = 0; i < q; i += 8) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p + i, 8);
+        memcpy(&w1, p + q + i, 8);
+        memcpy(&w2, p + 2 * q + i, 8);
+        memcpy(&w3, p + 3 * q + i, 8);
+        c0 = _mm_crc32_u64(c0, w0);
+        c1 = _mm_crc32_u64(c1, w1);
+        c2 = _mm_crc32_u64(c2, w2);
+        c3 = _mm_crc32_u64(c3, w3);
+    }
+    out[0] = ~(uint32_t)c0;
+    out[1] = ~(uint32_t)c1;
+    out[2] = ~(uint32_t)c2;
+    out[3] = ~(uint32_t)c3;
+}
+
 static int cpu_has_crc(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
@@ -94,6 +115,25 @@ __attribute__((target("arch=armv8-a+crc"))) static uint32_t crc_hw(uint32_t crc,
     return ~c;
 }
 
+__attribute__((target("arch=armv8-a+crc"))) static void quarters_hw(const uint8_t *p, size_t q, uint32_t out[4]) {
+    uint32_t c0 = ~0u, c1 = ~0u, c2 = ~0u, c3 = ~0u;
+    for (size_t i = 0; i < q; i += 8) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p + i, 8);
+        memcpy(&w1, p + q + i, 8);
+        memcpy(&w2, p + 2 * q + i, 8);
+        memcpy(&w3, p + 3 * q + i, 8);
+        c0 = __crc32cd(c0, w0);
+        c1 = __crc32cd(c1, w1);
+        c2 = __crc32cd(c2, w2);
+        c3 = __crc32cd(c3, w3);
+    }
+    out[0] = ~c0;
+    out[1] = ~c1;
+    out[2] = ~c2;
+    out[3] = ~c3;
+}
+
 static int cpu_has_crc(void) {
 #if defined(__linux__)
     return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0;
@@ -107,6 +147,9 @@ static int cpu_has_crc(void) {
 #else
 
 static uint32_t crc_hw(uint32_t crc, const void *data, size_t n) { return ci_crc32c_ref(crc, data, n); }
+static void quarters_hw(const uint8_t *p, size_t q, uint32_t out[4]) {
+    for (int k = 0; k < 4; k++) out[k] = ci_crc32c_ref(0, p + k * q, q);
+}
 static int cpu_has_crc(void) { return 0; }
 
 #endif
@@ -125,4 +168,16 @@ int ci_crc32c_hardware(void) {
 
 uint32_t ci_crc32c(uint32_t crc, const void *data, size_t n) {
     return ci_crc32c_hardware() ? crc_hw(crc, data, n) : ci_crc32c_ref(crc, data, n);
+}
+
+void ci_crc32c_quarters(const void *data, size_t n, uint32_t out[4]) {
+    const uint8_t *p = (const uint8_t *)data;
+    size_t q = n / 32 * 8;  // each of the first three quarters: a multiple of 8 bytes
+    if (ci_crc32c_hardware()) {
+        quarters_hw(p, q, out);
+    } else {
+        for (int k = 0; k < 4; k++) out[k] = ci_crc32c_ref(0, p + k * q, q);
+    }
+    // The last quarter also takes the bytes the others left (fewer than 32).
+    out[3] = ci_crc32c(out[3], p + 4 * q, n - 4 * q);
 }

@@ -16,6 +16,14 @@ public enum CRC32C {
         return ci_crc32c_ref(crc, base, bytes.count)
     }
 
+    /// The CRCs of the four quarters of `bytes` (see `ci_crc32c_quarters`), computed side by side
+    /// at about three times the speed of one `checksum`: a fingerprint of large inputs.
+    public static func quarters(_ bytes: UnsafeRawBufferPointer) -> [UInt32] {
+        var out: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &out) { ci_crc32c_quarters(bytes.baseAddress, bytes.count, $0.baseAddress!.assumingMemoryBound(to: UInt32.self)) }
+        return [out.0, out.1, out.2, out.3]
+    }
+
     /// Whether `checksum` runs on CRC instructions.
     public static var usesInstructions: Bool { ci_crc32c_hardware() != 0 }
 }

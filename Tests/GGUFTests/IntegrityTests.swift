@@ -111,6 +111,11 @@ final class IntegrityTests: XCTestCase {
                                                 continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[..<(b.startIndex + half)]),
                                                                             continuing: 0x1234))
                     XCTAssertEqual(split, whole)
+                    let q = n / 32 * 8
+                    let quarters = (0..<4).map { k in
+                        CRC32C.reference(UnsafeRawBufferPointer(rebasing: b[(b.startIndex + k * q)..<(k == 3 ? b.endIndex : b.startIndex + k * q + q)]))
+                    }
+                    XCTAssertEqual(CRC32C.quarters(b), quarters, "offset \(offset) n \(n)")
                 }
             }
         }

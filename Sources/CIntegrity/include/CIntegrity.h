@@ -21,6 +21,10 @@ extern "C" {
 uint32_t ci_crc32c(uint32_t crc, const void *data, size_t n);
 /// The table-driven reference ci_crc32c is tested against.
 uint32_t ci_crc32c_ref(uint32_t crc, const void *data, size_t n);
+/// The CRC32C of each quarter of `n` bytes (the first three n / 32 * 8 bytes long, the last the
+/// rest), run side by side: about three times the speed of one ci_crc32c over large inputs.
+/// out[k] equals ci_crc32c(0, quarter k).
+void ci_crc32c_quarters(const void *data, size_t n, uint32_t out[4]);
 /// 1 when ci_crc32c runs on CRC instructions (SSE4.2 or ARMv8 CRC), else 0.
 int ci_crc32c_hardware(void);
 
