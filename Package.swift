@@ -4,6 +4,7 @@
 // Modules, bottom to top (each has one job; nothing below GemmaEdge knows about the CLI):
 //   CKernels       C kernels: the type-traits table and scalar reference, AVX2 / AVX-512 / NEON / dotprod
 //                  sets completed from it, run-time CPU detection (only Kernels imports it)
+//   CIntegrity     CRC32C (SSE4.2 / ARMv8 CRC), non-finite scans, the SIGBUS guard of mapped files
 //   GGUF           the file format: validated reader over one mmap (the weight arena), writer
 //   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops,
 //                  the repacked weight arena (kernel-ready layouts, cached beside the model)
@@ -61,11 +62,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece")]
         ),
 
+        .target(name: "CIntegrity", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png")]),
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
 
         // Core library.
-        .target(name: "GGUF", swiftSettings: checked),
+        .target(name: "GGUF", dependencies: ["CIntegrity"], swiftSettings: checked),
         .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: unchecked),
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: checked),
         .target(name: "Sampling", swiftSettings: checked),

@@ -173,6 +173,18 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         }
     }
 
+    /// Byte offsets in each block of its f16 scales (`d`, and `m` / `dmin` where the type has one),
+    /// which load-time checks require to be finite; empty for the float types, whose every value
+    /// is checked instead (gguf-py/gguf/quants.py: Q6_K keeps `d` after its quants and scales).
+    public var scaleOffsets: [Int32] {
+        switch self {
+        case .f32, .f16, .bf16: return []
+        case .q4_0, .q5_0, .q8_0: return [0]
+        case .q4_1, .q5_1, .q4_K, .q5_K: return [0, 2]
+        case .q6_K: return [208]
+        }
+    }
+
     /// Bytes of a row of `n` elements, nil when n is not a whole number of blocks or overflows.
     public func rowBytes(_ n: Int) -> Int? {
         guard n >= 0, n % blockElements == 0 else { return nil }

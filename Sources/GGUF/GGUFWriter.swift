@@ -138,34 +138,9 @@ public struct GGUFWriter {
     }
 }
 
-/// Crash-safe whole-file writes.
+/// Crash-safe whole-file writes (see `write(to:_:)` in AtomicFile+Raw.swift).
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
-        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let tmp = "\(path).tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ioError(tmp, "cannot create") }
-        var ok = bytes.withUnsafeBytes { buf -> Bool in
-            var done = 0
-            while done < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                done += n
-            }
-            return true
-        }
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let err = ioError(path, "cannot write")
-            unlink(tmp)
-            throw err
-        }
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-    }
-
-    private static func ioError(_ path: String, _ what: String) -> GGUFError {
-        GGUFError(.io, file: path, "\(what): \(String(cString: strerror(errno)))")
+        try write(to: path) { sink in bytes.withUnsafeBytes { sink.put($0) } }
     }
 }

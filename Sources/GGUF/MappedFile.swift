@@ -14,13 +14,28 @@ public final class MappedFile: @unchecked Sendable {
     public let modificationTime: Int
     /// Whether `bytes` is a heap copy (freed on deinit) rather than a mapping (unmapped).
     private let ownsCopy: Bool
+    /// The SIGBUS guard's slot for this mapping (-1: not guarded).
+    private var guardSlot: Int32 = -1
 
     /// - Parameter readAhead: false maps the file without asking the kernel to read it ahead, so
     ///   its pages are read only when touched (a vision projector that may never be used).
+    ///
+    /// Anything but a regular file (a FIFO, a device, a directory) is refused before it is opened,
+    /// and the open itself never waits (O_NONBLOCK), so a path swapped for a FIFO cannot hang it.
+    /// The mapping keeps the file's data as it was opened even when the path is later replaced
+    /// by a rename; a file truncated in place while mapped is reported by the SIGBUS guard (see
+    /// `MappingGuard`): one line on stderr and exit status 74, instead of a crash.
     public init(path: String, readAhead: Bool = true) throws {
         ownsCopy = false
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        var before = stat()
+        guard stat(path, &before) == 0 else {
+            throw GGUFError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        guard (before.st_mode & S_IFMT) == S_IFREG else {
+            throw GGUFError(.io, file: path, "not a regular file (\(Self.kind(before.st_mode))); give the path of a file")
+        }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw GGUFError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))")
         }
@@ -30,7 +45,7 @@ public final class MappedFile: @unchecked Sendable {
             throw GGUFError(.io, file: path, "cannot stat: \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw GGUFError(.io, file: path, "not a regular file")
+            throw GGUFError(.io, file: path, "not a regular file (\(Self.kind(st.st_mode))); give the path of a file")
         }
         size = Int(st.st_size)
         modificationTime = Int(st.st_mtim.tv_sec)
@@ -44,6 +59,19 @@ public final class MappedFile: @unchecked Sendable {
         // Otherwise a fault reads only its own page, not the pages around it.
         _ = madvise(base, size, readAhead ? MADV_WILLNEED : MADV_RANDOM)
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+        guardSlot = MappingGuard.add(base, size: size, path: path)
+    }
+
+    /// What a file mode names, for the message refusing it.
+    static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a regular file"
+        }
     }
 
     /// A copy of bytes already in memory, read exactly as a mapped file of the same contents
@@ -66,6 +94,7 @@ public final class MappedFile: @unchecked Sendable {
         if ownsCopy {
             bytes.deallocate()
         } else {
+            MappingGuard.remove(guardSlot)
             munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
         }
     }

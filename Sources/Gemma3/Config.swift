@@ -107,9 +107,22 @@ public struct Gemma3Config: Sendable, Equatable {
         try check(slidingWindowPattern >= 1, "sliding_window_pattern must be >= 1")
         try check(contextLength >= 1, "context_length must be >= 1")
         try check(vocabularySize >= 1, "empty vocabulary")
-        try check(ropeBaseGlobal > 0 && ropeBaseLocal > 0 && ropeScaleGlobal > 0, "RoPE base and scale must be > 0")
-        try check(rmsEpsilon > 0 && rmsEpsilon.isFinite, "RMS epsilon must be > 0")
+        // The floats the forward pass computes with: finite, and in ranges real models use (a
+        // base of 1 would give every rotary pair the same frequency; an epsilon of 0 divides by 0).
+        let arch = Self.architecture
+        for (key, value, range) in [("\(arch).rope.freq_base", ropeBaseGlobal, Self.ropeBaseRange),
+                                    ("\(arch).rope.freq_base_swa", ropeBaseLocal, Self.ropeBaseRange),
+                                    ("\(arch).rope.scaling.factor", ropeScaleGlobal, Self.ropeScaleRange),
+                                    ("\(arch).attention.layer_norm_rms_epsilon", rmsEpsilon, Self.rmsEpsilonRange)] {
+            try check(value.isFinite && range.contains(value) && value != range.lowerBound,
+                      "\(key) is \(value); it must be a finite number above \(range.lowerBound) and at most \(range.upperBound)")
+        }
     }
+
+    /// Accepted values (lower bound excluded) of the metadata floats.
+    static let ropeBaseRange: ClosedRange<Float> = 1...1e12
+    static let ropeScaleRange: ClosedRange<Float> = 0...1024
+    static let rmsEpsilonRange: ClosedRange<Float> = 0...0.1
 }
 
 /// Why a model could not be loaded or run.
@@ -120,6 +133,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case badTensorShape(file: String, name: String, expected: [Int], found: [Int])
     case contextFull(needed: Int, context: Int)
     case emptyInput
+    /// Infinite or NaN values where the forward pass expects numbers (the string says where).
+    case nonFinite(String)
 
     public var description: String {
         switch self {
@@ -131,6 +146,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .contextFull(let n, let c):
             return "the input needs \(n) positions but the context holds \(c) (raise --ctx or shorten the prompt)"
         case .emptyInput: return "no tokens to evaluate"
+        case .nonFinite(let m):
+            return "\(m) are not finite numbers: the weights or the restored state are corrupt, so generation "
+                + "stopped (the session was reset)"
         }
     }
 }

@@ -111,10 +111,12 @@ public final class Gemma3Model: @unchecked Sendable {
             hidden.invalidate(tokens: n)
             compute.matmul(w.down, hidden, tokens: n, out: projected, outStride: d)
             addNormed(projected, w.postFFNNorm, into: x, n)
+            try ModelError.requireFinite(x, rows: n, width: d, "after layer \(layer) (blk.\(layer))")
             if let timings { timings.feedForward[layer] += ForwardTimings.lap(&clock) }
         }
-        cache.length = start + n
         rmsNormRows(x, weights.outputNorm, into: s.final, n)
+        try ModelError.requireFinite(s.final.floats, rows: n, width: d, "after the output norm (output_norm.weight)")
+        cache.length = start + n
         s.batchCount = n
     }
 

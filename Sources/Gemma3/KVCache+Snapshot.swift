@@ -9,13 +9,15 @@ import Glibc
 /// read back through a mapping. A snapshot only restores into a cache of the same model identity,
 /// layer layout and context; anything else is refused with a clear error.
 ///
-/// Layout (little-endian): magic "GESNAP01", u64 header length, header JSON, padding to 64, then
-/// u32 tokens, padding to 64, then for each layer its key slots then its value slots (rows of the
-/// layer's KV type, as the cache holds them), then the logits after the last token (f32), so a
-/// restored session can sample at once. The header names the KV type (`kv`; snapshots written
-/// before KV types existed have none and hold f32 rows). A snapshot of another KV type is refused
-/// rather than converted: converting q8 to f16 cannot restore the precision the q8 rows lost, so the
-/// restored session would not be the one that was saved.
+/// Layout (format 2, little-endian): magic "GESNAP02", u64 header length, header JSON, padding to
+/// 64, then u32 tokens, padding to 64, then for each layer its key slots then its value slots
+/// (rows of the layer's KV type, as the cache holds them), then the logits after the last token
+/// (f32), so a restored session can sample at once, and last the CRC32C of every byte before it
+/// (u32). The checksum is verified before anything else is read, so a flipped bit anywhere is a
+/// refusal, never a silently wrong state. Format 1 ("GESNAP01", no checksum) is refused with a
+/// message saying so. The header names the KV type (`kv`). A snapshot of another KV type is
+/// refused rather than converted: converting q8 to f16 cannot restore the precision the q8 rows
+/// lost, so the restored session would not be the one that was saved.
 public struct SnapshotError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -57,7 +59,9 @@ public struct SnapshotSpan: Codable, Equatable, Sendable {
 }
 
 extension KVCache {
-    static let snapshotMagic = Array("GESNAP01".utf8)
+    static let snapshotMagic = Array("GESNAP02".utf8)
+    /// The magic of format 1 (no checksum), recognised only to refuse it clearly.
+    static let snapshotMagicV1 = Array("GESNAP01".utf8)
 
     func snapshotHeader(model: String, tokens: Int, logits: Int) -> SnapshotHeader {
         SnapshotHeader(model: model, layers: config.blockCount, kvDim: config.kvDim, window: config.slidingWindow,
@@ -74,47 +78,35 @@ extension KVCache {
         var fields = snapshotHeader(model: model, tokens: tokens.count, logits: logits.count)
         fields.spans = spans.isEmpty ? nil : spans
         let header = try JSONEncoder().encode(fields)
-        let tmp = "\(path).tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SnapshotError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = true
-        var written = 0
-        func put(_ p: UnsafeRawPointer, _ n: Int) {
-            var done = 0
-            while ok && done < n {
-                let r = write(fd, p + done, n - done)
-                if r < 0 { if errno == EINTR { continue }; ok = false; return }
-                done += r
+        do {
+            try AtomicFile.write(to: path) { sink in
+                var crc: UInt32 = 0
+                func put(_ p: UnsafeRawPointer, _ n: Int) {
+                    let bytes = UnsafeRawBufferPointer(start: p, count: n)
+                    crc = CRC32C.checksum(bytes, continuing: crc)
+                    sink.put(bytes)
+                }
+                let zeros = [UInt8](repeating: 0, count: 64)
+                func pad() {
+                    let rem = sink.count % 64
+                    if rem != 0 { zeros.withUnsafeBytes { put($0.baseAddress!, 64 - rem) } }
+                }
+                Self.snapshotMagic.withUnsafeBytes { put($0.baseAddress!, 8) }
+                withUnsafeBytes(of: UInt64(header.count).littleEndian) { put($0.baseAddress!, 8) }
+                header.withUnsafeBytes { put($0.baseAddress!, header.count) }
+                pad()
+                tokens.withUnsafeBytes { if $0.count > 0 { put($0.baseAddress!, $0.count) } }
+                pad()
+                for layer in 0..<config.blockCount {
+                    put(keys[layer], capacity[layer] * rowBytes[layer])
+                    put(values[layer], capacity[layer] * rowBytes[layer])
+                }
+                put(logits.baseAddress!, logits.count * 4)
+                withUnsafeBytes(of: crc.littleEndian) { sink.put($0) }
             }
-            written += n
+        } catch let e as GGUFError {
+            throw SnapshotError("cannot write snapshot \(path): \(e.message)")
         }
-        func pad() {
-            let zeros = [UInt8](repeating: 0, count: 64)
-            let rem = written % 64
-            if rem != 0 { zeros.withUnsafeBytes { put($0.baseAddress!, 64 - rem) } }
-        }
-        Self.snapshotMagic.withUnsafeBytes { put($0.baseAddress!, 8) }
-        var n = UInt64(header.count).littleEndian
-        withUnsafeBytes(of: &n) { put($0.baseAddress!, 8) }
-        header.withUnsafeBytes { put($0.baseAddress!, header.count) }
-        pad()
-        tokens.withUnsafeBytes { put($0.baseAddress!, $0.count) }
-        pad()
-        for layer in 0..<config.blockCount {
-            put(keys[layer], capacity[layer] * rowBytes[layer])
-            put(values[layer], capacity[layer] * rowBytes[layer])
-        }
-        put(logits.baseAddress!, logits.count * 4)
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let message = "cannot write snapshot \(path): \(String(cString: strerror(errno)))"
-            unlink(tmp)
-            throw SnapshotError(message)
-        }
-        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 
     /// Restores a snapshot saved from the same model and layout into this cache and `logits`;
@@ -144,11 +136,22 @@ extension KVCache {
     public func restoreSnapshotState(bytes b: UnsafeRawBufferPointer, name path: String,
                                      logits: UnsafeMutableBufferPointer<Float>,
                                      model: String) throws -> (tokens: [Int32], spans: [SnapshotSpan]) {
-        guard b.count >= 16, Array(b[0..<8]) == Self.snapshotMagic else {
+        guard b.count >= 8, Array(b[0..<8]) != Self.snapshotMagicV1 else {
+            throw SnapshotError("\(path) is a snapshot of format 1 (an older GemmaEdge, without a checksum), which this "
+                                + "version does not restore: delete it and it is saved again")
+        }
+        guard b.count >= 20, Array(b[0..<8]) == Self.snapshotMagic else {
             throw SnapshotError("\(path) is not a GemmaEdge session snapshot")
         }
+        // The checksum first: nothing of a damaged file is trusted, not even its header.
+        let stored = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: b.count - 4, as: UInt32.self))
+        let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: b[0..<(b.count - 4)]))
+        guard stored == computed else {
+            throw SnapshotError("\(path) fails its checksum (stored \(String(stored, radix: 16)), computed "
+                                + "\(String(computed, radix: 16))): the file is corrupt; delete it and it is saved again")
+        }
         let rawHeaderLength = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-        guard rawHeaderLength <= UInt64(b.count - 16) else { throw SnapshotError("\(path): truncated header") }
+        guard rawHeaderLength <= UInt64(b.count - 20) else { throw SnapshotError("\(path): truncated header") }
         let headerLength = Int(rawHeaderLength)
         let header: SnapshotHeader
         do {
@@ -175,10 +178,13 @@ extension KVCache {
             throw SnapshotError("\(path): inconsistent lengths (\(header.length) cached, \(header.tokens) tokens, "
                                 + "context \(context))")
         }
+        // Spans in order, inside 0..<length, without overlap; compared so that no sum can overflow
+        // (a count of 2^63 - 1 must not wrap into range).
         let spans = header.spans ?? []
         var end = 0
         for span in spans {
-            guard span.start >= end, span.count >= 1, span.start + span.count <= header.length else {
+            guard span.start >= end, span.start <= header.length, span.count >= 1,
+                  span.count <= header.length - span.start else {
                 throw SnapshotError("\(path): inconsistent embedding spans")
             }
             end = span.start + span.count
@@ -188,8 +194,13 @@ extension KVCache {
         let kvAt = align(tokensAt + 4 * header.tokens)
         let kvBytes = (0..<config.blockCount).reduce(0) { $0 + 2 * capacity[$1] * rowBytes[$1] }
         let logitsAt = kvAt + kvBytes
-        guard logitsAt + 4 * logits.count == b.count else {
-            throw SnapshotError("\(path) is \(b.count) bytes, expected \(logitsAt + 4 * logits.count): truncated or corrupt")
+        let logitsEnd = logitsAt + 4 * logits.count
+        guard logitsEnd + 4 == b.count else {
+            throw SnapshotError("\(path) is \(b.count) bytes, expected \(logitsEnd + 4): truncated or corrupt")
+        }
+        let savedLogits = UnsafeRawBufferPointer(rebasing: b[logitsAt..<logitsEnd])
+        guard NonFinite.firstIndex(float32: savedLogits) == nil else {
+            throw SnapshotError("\(path) holds logits that are not finite numbers: the session that saved it was broken")
         }
         var tokens = [Int32](repeating: 0, count: header.tokens)
         tokens.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[tokensAt..<(tokensAt + 4 * header.tokens)])) }
@@ -201,30 +212,10 @@ extension KVCache {
             values[layer].copyMemory(from: b.baseAddress! + at, byteCount: n)
             at += n
         }
-        UnsafeMutableRawBufferPointer(logits).copyMemory(from: UnsafeRawBufferPointer(rebasing: b[logitsAt..<b.count]))
+        UnsafeMutableRawBufferPointer(logits).copyMemory(from: savedLogits)
         length = header.length
         return (tokens, spans)
     }
 }
 
 import Foundation
-
-extension GGUFFile {
-    /// A short identity of the weights for caches and snapshots built from them: name, size and
-    /// an FNV-1a fingerprint of the header (metadata and tensor table) and of the first 256 bytes
-    /// of every tensor. It survives copying the file (no path or time in it) and tells apart
-    /// files that differ in their weights.
-    public var identity: String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ bytes: UnsafeRawBufferPointer) {
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        }
-        let all = mapping.bytes
-        mix(UnsafeRawBufferPointer(rebasing: all[0..<min(dataOffset, all.count)]))
-        for t in tensors {
-            mix(UnsafeRawBufferPointer(rebasing: all[t.fileOffset..<(t.fileOffset + min(256, t.byteCount))]))
-        }
-        let name = ((try? optionalString("general.name")) ?? nil) ?? "model"
-        return "\(name):\(mapping.size):\(String(h, radix: 16))"
-    }
-}

@@ -27,7 +27,10 @@ extension Session {
     public func append(softTokens: UnsafePointer<Float>, count: Int, key: String) throws {
         guard count <= remaining else { throw EngineError.promptTooLong(tokens: cache.length + count, context: context) }
         let start = cache.length
-        try engine.model.evaluate(embeddings: softTokens, count: count, cache: cache, bidirectional: true, state: engine.state)
+        try resettingOnBrokenState {
+            try engine.model.evaluate(embeddings: softTokens, count: count, cache: cache, bidirectional: true,
+                                      state: engine.state)
+        }
         tokens.append(contentsOf: repeatElement(Self.imagePlaceholder, count: count))
         imageSpans.append(SnapshotSpan(start: start, count: count, key: key))
     }

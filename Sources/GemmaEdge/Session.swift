@@ -1,3 +1,4 @@
+import GGUF
 import Gemma3
 import Sampling
 
@@ -164,14 +165,16 @@ public final class Session: @unchecked Sendable {
             throw EngineError.promptTooLong(tokens: cache.length + ids.count, context: context)
         }
         let model = engine.model
-        try ids.withUnsafeBufferPointer { all in
-            var i = 0
-            while i < all.count {
-                let n = min(engine.state.maxBatch, all.count - i)
-                try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache, state: engine.state)
-                tokens.append(contentsOf: all[i..<(i + n)])
-                i += n
-                if let progress, !progress(done + i) { throw EngineError.cancelled }
+        try resettingOnBrokenState {
+            try ids.withUnsafeBufferPointer { all in
+                var i = 0
+                while i < all.count {
+                    let n = min(engine.state.maxBatch, all.count - i)
+                    try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache, state: engine.state)
+                    tokens.append(contentsOf: all[i..<(i + n)])
+                    i += n
+                    if let progress, !progress(done + i) { throw EngineError.cancelled }
+                }
             }
         }
         if wanted { model.lastLogits(engine.state, into: logits.baseAddress!) }
@@ -183,8 +186,10 @@ public final class Session: @unchecked Sendable {
     public func append(token: Int32) throws {
         guard remaining >= 1 else { throw EngineError.promptTooLong(tokens: cache.length + 1, context: context) }
         var t = token
-        try withUnsafePointer(to: &t) {
-            try engine.model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache, state: engine.state)
+        try resettingOnBrokenState {
+            try withUnsafePointer(to: &t) {
+                try engine.model.evaluate(UnsafeBufferPointer(start: $0, count: 1), cache: cache, state: engine.state)
+            }
         }
         tokens.append(token)
         engine.model.lastLogits(engine.state, into: logits.baseAddress!)
@@ -200,6 +205,13 @@ public final class Session: @unchecked Sendable {
         precondition(!tokens.isEmpty, "append a prompt first")
         var produced = 0
         while produced < maxTokens {
+            // Never sample from numbers that are not numbers: the sampler's choice among NaNs
+            // would be arbitrary, and the state that produced them is broken.
+            if let bad = NonFinite.firstIndex(UnsafeBufferPointer(logits)) {
+                let problem = ModelError.nonFinite("the logits after position \(cache.length) (token \(bad) is \(logits[bad]))")
+                reset()
+                throw problem
+            }
             let next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
             produced += 1
             let isStop = stopTokens.contains(next)
@@ -213,6 +225,17 @@ public final class Session: @unchecked Sendable {
         return .maxTokens
     }
 
+    /// Runs `body`; when it finds non-finite activations the cache holds a half-written batch, so
+    /// the session starts over (`reset`) before the error goes on.
+    func resettingOnBrokenState(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as ModelError {
+            if case .nonFinite = e { reset() }
+            throw e
+        }
+    }
+
     public enum StopReason: String, Sendable {
         case stopToken = "stop", maxTokens = "length", contextFull = "context", callback = "cancelled"
     }
@@ -221,14 +244,14 @@ public final class Session: @unchecked Sendable {
 
     /// Saves the whole state (KV cache, tokens, image spans, last logits) to `path`, atomically.
     public func save(to path: String) throws {
-        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.file.identity,
+        try cache.saveSnapshot(to: path, tokens: tokens, logits: UnsafeBufferPointer(logits), model: engine.modelIdentity,
                                spans: imageSpans)
     }
 
     /// Replaces this session's state with a snapshot saved by `save(to:)` from the same model
     /// and context (and, when it holds images, a session that takes images).
     public func restore(from path: String) throws {
-        let restored = try cache.restoreSnapshotState(from: path, logits: logits, model: engine.file.identity)
+        let restored = try cache.restoreSnapshotState(from: path, logits: logits, model: engine.modelIdentity)
         // Every image position must belong to a span and every span hold only image positions.
         var inSpan = 0
         for span in restored.spans {

@@ -64,6 +64,8 @@ public final class RepackedArena: @unchecked Sendable {
     private let file: GGUFFile
     private let entries: [Entry]
     private var mapping: (UnsafeMutableRawPointer, Int)?
+    /// The SIGBUS guard's slot for `mapping` (a cache file truncated under us is a clear exit).
+    private var guardSlot: Int32 = -1
     private var heap: UnsafeMutableRawPointer?
 
     /// Version of the cache file format (the header below); the layouts have their own version.
@@ -131,6 +133,7 @@ public final class RepackedArena: @unchecked Sendable {
             switch Self.mapCache(path: path, header: header, total: total) {
             case .success(let m):
                 self.mapping = m
+                self.guardSlot = MappingGuard.add(m.0, size: m.1, path: path)
                 self.source = .cache
                 self.cachePath = path
                 self.byteCount = total
@@ -172,6 +175,7 @@ public final class RepackedArena: @unchecked Sendable {
         if let written, case .success(let m) = Self.mapCache(path: written, header: full, total: total, checkSum: false) {
             buffer.deallocate()
             mapping = m
+            guardSlot = MappingGuard.add(m.0, size: m.1, path: written)
             views = Self.makeViews(UnsafeRawPointer(m.0) + full.count, entries, kernels)
         } else {
             heap = buffer
@@ -183,6 +187,7 @@ public final class RepackedArena: @unchecked Sendable {
     }
 
     deinit {
+        MappingGuard.remove(guardSlot)
         if let (p, n) = mapping { munmap(p, n) }
         heap?.deallocate()
     }

@@ -123,7 +123,13 @@ public final class Sampler {
         }
     }
 
-    /// Picks the next token from `logits` (modified in place by the penalty).
+    /// What `sample` and `argmax` return when no logit is a number (all NaN): no token. Callers
+    /// should not get there (`Session.generate` refuses non-finite logits before sampling), but
+    /// when they do, the answer is the same on every run and never a real token.
+    public static let noToken: Int32 = -1
+
+    /// Picks the next token from `logits` (modified in place by the penalty); `noToken` when every
+    /// logit is NaN. Reads only what it wrote: no choice depends on memory of an earlier call.
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>) -> Int32 {
         precondition(logits.count == vocabularySize)
         applyPenalty(logits, recent: recent)
@@ -131,6 +137,7 @@ public final class Sampler {
 
         // Top-k (all tokens when topK is 0), sorted by logit, highest first.
         let n = selectTop(logits)
+        guard n > 0 else { return Self.noToken }
         // Softmax at temperature 1 over the kept candidates, for top-p and min-p.
         let maxLogit = values[0]
         var sum: Float = 0
@@ -170,15 +177,16 @@ public final class Sampler {
         return ids[keep - 1]
     }
 
-    /// The index of the largest value; the lowest index on ties. NaN never wins.
+    /// The index of the largest value; the lowest index on ties. NaN never wins; `noToken` when
+    /// every value is NaN.
     public static func argmax(_ x: UnsafeBufferPointer<Float>) -> Int32 {
-        var best = 0
+        var best = -1
         var bestValue = -Float.infinity
-        for i in 0..<x.count where x[i] > bestValue {
+        for i in 0..<x.count where x[i] > bestValue || (best < 0 && x[i] == bestValue) {
             bestValue = x[i]
             best = i
         }
-        return Int32(best)
+        return best < 0 ? noToken : Int32(best)
     }
 
     /// Fills ids/values with the `capacity` largest logits in descending order, in place, using a

@@ -33,12 +33,19 @@ extension Vocabulary {
         }
         var types: [TokenType]?
         if let v = file.metadata["tokenizer.ggml.token_type"] {
+            let stored: [Int64]
             switch v {
-            case .array(.int32(let a)): types = a.map(TokenType.init(storedValue:))
-            case .array(.uint32(let a)): types = a.map { TokenType(storedValue: Int32(truncatingIfNeeded: $0)) }
+            case .array(.int32(let a)): stored = a.map(Int64.init)
+            case .array(.uint32(let a)): stored = a.map(Int64.init)
             default:
                 throw TokenizerError("\(file.path): tokenizer.ggml.token_type is not an array of int32")
             }
+            // Every stored type must be one GGUF defines (0 undefined ... 6 byte).
+            if let i = stored.firstIndex(where: { TokenType(rawValue: Int32(exactly: $0) ?? -1) == nil }) {
+                throw TokenizerError("\(file.path): tokenizer.ggml.token_type[\(i)] is \(stored[i]), which is not a token type "
+                                     + "(0 to \(TokenType.allCases.count - 1))")
+            }
+            types = stored.map { TokenType(storedValue: Int32($0)) }
         }
         if let s = scores, s.count != tokens.count {
             throw TokenizerError("\(file.path): the vocabulary has \(tokens.count) pieces but "
@@ -61,12 +68,25 @@ extension Vocabulary {
         } catch {
             throw TokenizerError("\(file.path): bad tokenizer metadata: \(error)")
         }
+        // Special-token ids must name pieces of this vocabulary.
+        for (key, id) in [("bos", overrides.bos), ("eos", overrides.eos), ("unknown", overrides.unk),
+                          ("padding", overrides.pad)] {
+            if let id, !(0..<Int32(clamping: tokens.count)).contains(id) {
+                throw TokenizerError("\(file.path): tokenizer.ggml.\(key)_token_id is \(UInt32(bitPattern: id)), outside the "
+                                     + "vocabulary of \(tokens.count) pieces")
+            }
+        }
         do {
             try self.init(tokens: tokens, scores: scores, types: types, model: model, addBOS: addBOS,
                           addSpacePrefix: addSpacePrefix, specialOverrides: overrides,
                           llamaCppOverrides: llamaCppOverrides)
         } catch let e as TokenizerError {
             throw TokenizerError("\(file.path): \(e.message)")
+        }
+        // A model that asks for BOS must have one: dropping it silently changes every output.
+        guard !addBOS || specialTokens.bos != nil else {
+            throw TokenizerError("\(file.path): the model asks for a BOS token (tokenizer.ggml.add_bos_token) but the "
+                                 + "vocabulary has no <bos> piece and no tokenizer.ggml.bos_token_id")
         }
     }
 }

@@ -47,7 +47,12 @@ struct Generate: ParsableCommand {
             try session.restore(from: snapshot)
         }
         let reused = try session.prefill(items)
-        if let snapshot = self.session, reused < positions { try session.save(to: snapshot) }
+        if let snapshot = self.session, reused < positions {
+            // The snapshot only saves time next run: failing to write it is a warning, not a failure.
+            do { try session.save(to: snapshot) } catch {
+                FileHandle.standardError.write(Data("gemma-edge: warning: the session was not saved: \(error)\n".utf8))
+            }
+        }
         let t1 = monotonicSeconds()
         var generated: [Int32] = []
         generated.reserveCapacity(maxTokens)

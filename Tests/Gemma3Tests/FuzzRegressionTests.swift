@@ -13,5 +13,7 @@ final class SnapshotFuzzRegressionTests: XCTestCase {
         // Int.max, and a negative token count in a file sized to match it.
         XCTAssertEqual(accepted["regressions/header-length-above-int-max"], false)
         XCTAssertEqual(accepted["regressions/negative-token-count"], false)
+        // Issue 18: a span of start 1 and count 2^63 - 1 in an otherwise valid snapshot.
+        XCTAssertEqual(accepted["regressions/span-count-overflows"], false)
     }
 }

@@ -2,7 +2,8 @@ import Gemma3
 import GGUF
 import Tokenizer
 
-/// The GGUF reader: header, metadata, tensor table and data bounds, then what reads them.
+/// The GGUF reader: header, metadata, tensor table and data bounds, then what reads them,
+/// including the value checks (block scales and float values finite).
 enum GGUFFuzz {
     /// True when the file was accepted.
     static func run(_ data: [UInt8]) throws -> Bool {
@@ -26,6 +27,16 @@ enum GGUFFuzz {
         }
         _ = sum
         _ = file.identity
+        // The value checks read every block scale and float value: a refusal is a bad-value
+        // error naming a tensor inside the file, never a trap.
+        do {
+            try file.verifyValues()
+        } catch let e as GGUFError {
+            guard e.kind == .badValue, let at = e.offset, (file.dataOffset..<data.count).contains(at),
+                  file.tensors.contains(where: { e.message.contains("'\($0.name)'") }) else {
+                throw FuzzTarget.gguf.finding("value check refused with an unexpected error: \(e)")
+            }
+        }
         for key in file.keys { _ = file.metadata[key]?.summary }
         // The metadata consumers: a wrong type or value for a key they read is an error, never a trap.
         _ = try? Gemma3Config(file: file)
