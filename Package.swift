@@ -5,6 +5,7 @@
 //   CKernels       C kernels: the type-traits table and scalar reference, AVX2 / AVX-512 / NEON / dotprod
 //                  sets completed from it, run-time CPU detection (only Kernels imports it)
 //   CIntegrity     CRC32C (SSE4.2 / ARMv8 CRC), non-finite scans, the SIGBUS guard of mapped files
+//   Base           the monotonic clock and the one crash-safe file write (temp, fsync, rename, fsync)
 //   GGUF           the file format: validated reader over one mmap (the weight arena), writer
 //   Kernels        Swift face of CKernels: kernel set chosen once, matvec/matmul, SIMD element-wise ops,
 //                  the repacked weight arena (kernel-ready layouts, cached beside the model)
@@ -67,30 +68,31 @@ let package = Package(
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
 
         // Core library.
-        .target(name: "GGUF", dependencies: ["CIntegrity"], swiftSettings: checked),
-        .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: unchecked),
+        .target(name: "Base", swiftSettings: checked),
+        .target(name: "GGUF", dependencies: ["Base", "CIntegrity"], swiftSettings: checked),
+        .target(name: "Kernels", dependencies: ["Base", "CKernels", "GGUF"], swiftSettings: unchecked),
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: checked),
         .target(name: "Sampling", swiftSettings: checked),
-        .target(name: "Gemma3", dependencies: ["GGUF", "Kernels"], swiftSettings: unchecked),
+        .target(name: "Gemma3", dependencies: ["Base", "GGUF", "Kernels"], swiftSettings: unchecked),
         .target(name: "Vision", dependencies: ["GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: checked),
         .target(
             name: "GemmaEdge",
-            dependencies: ["GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Vision"],
+            dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Vision"],
             swiftSettings: checked
         ),
 
         // Around the engine: measurement, boards, serving, supervision.
         .target(
             name: "Profiler",
-            dependencies: ["GemmaEdge", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Base", "GemmaEdge", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: checked
         ),
-        .target(name: "Boards", dependencies: ["GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: checked),
+        .target(name: "Boards", dependencies: ["Base", "GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: checked),
         .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer"], swiftSettings: checked),
         .target(
             name: "Service",
             dependencies: [
-                "GemmaEdge", "Tokenizer", "Sampling", "Vision", "OpenAIRequests",
+                "Base", "GemmaEdge", "Tokenizer", "Sampling", "Vision", "OpenAIRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -102,7 +104,7 @@ let package = Package(
         .target(
             name: "Watchdog",
             dependencies: [
-                "CGPIOD",
+                "Base", "CGPIOD",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -113,14 +115,14 @@ let package = Package(
         .executableTarget(
             name: "gemma-edge",
             dependencies: [
-                "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog",
+                "Base", "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: checked
         ),
 
         // Tests.
-        .target(name: "TestSupport", dependencies: ["GGUF", "CKernels"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Base", "GGUF", "CKernels"], path: "Tests/TestSupport"),
         // The fuzz targets: one entry per parser, shared by the libFuzzer driver (built with
         // Tests/Fuzz/run-fuzzers.sh) and the regression tests that replay its findings.
         .target(
@@ -131,22 +133,22 @@ let package = Package(
             path: "Tests/Fuzz/Targets"
         ),
         .executableTarget(name: "gemma-edge-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz/Driver"),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", "FuzzTargets"]),
+        .testTarget(name: "GGUFTests", dependencies: ["Base", "GGUF", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "GGUF", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
-        .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport", "FuzzTargets"]),
-        .testTarget(name: "VisionTests", dependencies: ["Vision", "GemmaEdge", "CPNG", "TestSupport", "FuzzTargets"]),
+        .testTarget(name: "Gemma3Tests", dependencies: ["Base", "Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport", "FuzzTargets"]),
+        .testTarget(name: "VisionTests", dependencies: ["Base", "Vision", "GemmaEdge", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
             "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "CGPIOD"]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Base", "Watchdog", "CGPIOD"]),
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Sampling", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "GGUF"]),
+        .testTarget(name: "CLITests", dependencies: ["Base", "TestSupport", "GGUF"]),
         .testTarget(name: "GoldenTests", dependencies: ["GemmaEdge", "Gemma3", "Tokenizer", "GGUF", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5],

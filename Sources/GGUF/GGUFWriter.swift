@@ -1,3 +1,4 @@
+import Base
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -138,9 +139,3 @@ public struct GGUFWriter {
     }
 }
 
-/// Crash-safe whole-file writes (see `write(to:_:)` in AtomicFile+Raw.swift).
-public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws {
-        try write(to: path) { sink in bytes.withUnsafeBytes { sink.put($0) } }
-    }
-}

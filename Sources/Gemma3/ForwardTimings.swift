@@ -1,3 +1,4 @@
+import Base
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,9 +45,5 @@ public final class ForwardTimings: @unchecked Sendable {
         return t - clock
     }
 
-    @inline(__always) static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    @inline(__always) static func now() -> Double { monotonicSeconds() }
 }

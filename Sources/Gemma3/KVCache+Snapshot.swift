@@ -1,3 +1,4 @@
+import Base
 import GGUF
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import GGUF
 import Gemma3
@@ -219,11 +220,4 @@ public final class Engine: @unchecked Sendable {
     public var stopTokens: [Int32] {
         [tokenizer.specialTokens.eos, tokenizer.specialTokens.endOfTurn].compactMap { $0 }
     }
-}
-
-/// Seconds on a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

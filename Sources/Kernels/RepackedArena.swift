@@ -1,3 +1,4 @@
+import Base
 import CKernels
 import GGUF
 

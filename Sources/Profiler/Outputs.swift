@@ -1,41 +1,18 @@
+import Base
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Writing result files so they survive a power cut: a temporary file in the same directory,
-/// fsync, rename over the target, fsync the directory.
+/// Writing result files so they survive a power cut (through `AtomicFile`).
 public enum DurableFile {
-    /// Replaces `path` with `data` durably (temporary file, fsync, rename, fsync of the directory).
+    /// Replaces `path` with `data` durably.
     public static func write(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ProfilerError.io("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; ok = false; return }
-                off += n
-            }
-        }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard ok, synced else {
-            unlink(tmp)
-            throw ProfilerError.io("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw ProfilerError.io("cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))")
-        }
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
+        do {
+            try AtomicFile.write(to: path) { sink in data.withUnsafeBytes { sink.put($0) } }
+        } catch let e as AtomicFileError {
+            throw ProfilerError.io(e.description)
         }
     }
 }

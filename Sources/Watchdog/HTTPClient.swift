@@ -1,3 +1,4 @@
+import Base
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -274,12 +275,8 @@ public final class HTTPConnection {
     }
 }
 
-/// Seconds on the monotonic clock (not affected by wall-clock changes, e.g. NTP at boot).
+/// The project's monotonic clock (`monotonicSeconds`, Base) as the supervisor reads it.
 public enum Monotonic {
     /// Seconds since an arbitrary start (boot).
-    public static var now: Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public static var now: Double { monotonicSeconds() }
 }

@@ -1,3 +1,4 @@
+import Base
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -493,7 +494,7 @@ public final class Supervisor: Service, @unchecked Sendable {
                             threads: threads > 0 ? threads : nil, temperature: temperature, lastFailure: failures.last,
                             updated: Date().timeIntervalSince1970, events: events)
         }
-        do { try DurableFile.write(state.encoded(), to: path) } catch { log(.error, "state file: \(error)") }
+        do { try AtomicFile.write(state.encoded(), to: path) } catch { log(.error, "state file: \(error)") }
     }
 
     private func record(_ message: String) {

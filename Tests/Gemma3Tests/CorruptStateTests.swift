@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import Gemma3
 import GemmaEdge

@@ -1,3 +1,4 @@
+import Base
 import CGPIOD
 import Foundation
 @testable import Watchdog
@@ -227,20 +228,20 @@ final class DurableFileTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/state.json"
-        try DurableFile.write(Array("one".utf8), to: path)
-        try DurableFile.write(Array("two".utf8), to: path)
+        try AtomicFile.write(Array("one".utf8), to: path)
+        try AtomicFile.write(Array("two".utf8), to: path)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "two")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["state.json"])
     }
 
     func testFailuresAreErrorsAndKeepTheOldFile() throws {
-        XCTAssertThrowsError(try DurableFile.write([1], to: "/nonexistent-dir/state.json")) {
+        XCTAssertThrowsError(try AtomicFile.write([1], to: "/nonexistent-dir/state.json")) {
             XCTAssertTrue("\($0)".contains("cannot create"), "\($0)")
         }
         let dir = temporaryPath("dir2")
         try FileManager.default.createDirectory(atPath: dir + "/state.json", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertThrowsError(try DurableFile.write([1], to: dir + "/state.json")) {
+        XCTAssertThrowsError(try AtomicFile.write([1], to: dir + "/state.json")) {
             XCTAssertTrue("\($0)".contains("cannot rename"), "\($0)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["state.json"], "no temporary file left")
@@ -251,7 +252,7 @@ final class DurableFileTests: XCTestCase {
         defer { unlink(path) }
         let s = SupervisorState(phase: "ready", status: "ready (pid 7)", pid: 7, restarts: 2, threads: 4, temperature: 51.5,
                                 lastFailure: "crash", updated: 1, events: [.init(time: 1, message: "started")])
-        try DurableFile.write(s.encoded(), to: path)
+        try AtomicFile.write(s.encoded(), to: path)
         XCTAssertEqual(try SupervisorState.read(from: path), s)
     }
 }

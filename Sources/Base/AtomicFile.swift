@@ -1,12 +1,20 @@
+// Files that must survive a power cut or a kill: model files the project writes, the repacked
+// arena, session snapshots, the watchdog's state file, the profiler's results. One implementation.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-extension AtomicFile {
-    /// Writes `header` then `body` to `path` crash-safely (temp file, fsync, rename, fsync of the
-    /// directory), without first copying a large body into an array.
+/// Crash-safe whole-file writes: a reader sees the old file or the whole new one, never a torn
+/// or zero-filled one (temp file in the same directory, fsync, rename, fsync of the directory).
+public enum AtomicFile {
+    /// Replaces `path` with `bytes`.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        try write(to: path) { sink in bytes.withUnsafeBytes { sink.put($0) } }
+    }
+
+    /// Writes `header` then `body` to `path`, without first copying a large body into an array.
     public static func write(header: [UInt8], body: UnsafeRawBufferPointer, to path: String) throws {
         try write(to: path) { sink in
             header.withUnsafeBytes { sink.put($0) }
@@ -53,7 +61,7 @@ extension AtomicFile {
         removeStaleTemporaries(of: path)
         let tmp = "\(path).tmp.\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw GGUFError(.io, file: tmp, "cannot create: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw AtomicFileError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
         let sink = Sink(fd: fd)
         do {
             try produce(sink)
@@ -62,13 +70,19 @@ extension AtomicFile {
             unlink(tmp)
             throw error
         }
-        var err = sink.failure
-        if err == 0, fsync(fd) != 0 { err = errno }
+        var problem: String?
+        if sink.failure != 0 {
+            problem = "cannot write \(tmp): \(String(cString: strerror(sink.failure)))"
+        } else if fsync(fd) != 0 {
+            problem = "cannot fsync \(tmp): \(String(cString: strerror(errno)))"
+        }
         close(fd)
-        if err == 0, rename(tmp, path) != 0 { err = errno }
-        guard err == 0 else {
+        if problem == nil, rename(tmp, path) != 0 {
+            problem = "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))"
+        }
+        if let problem {
             unlink(tmp)
-            throw GGUFError(.io, file: path, "cannot write: \(String(cString: strerror(err)))")
+            throw AtomicFileError(problem)
         }
         let dir = directory(of: path)
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -107,4 +121,10 @@ extension AtomicFile {
         let dir = String(path[..<slash])
         return dir.isEmpty ? "/" : dir
     }
+}
+
+/// A crash-safe write that failed, with the step and the system's reason.
+public struct AtomicFileError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ d: String) { description = d }
 }
