@@ -59,8 +59,9 @@ struct ModelOptions: ParsableArguments {
 
     /// The engine options for this model on this board: threads and cores chosen by `Boards`,
     /// and the fit check run first (a model that does not fit is refused here, before loading).
-    /// Commands that build their own Engine use this instead of `load()`.
-    func engineOptions() throws -> EngineOptions {
+    /// Commands that build their own Engine use this instead of `load()`. `sessions` is how many
+    /// conversation states (each with its own KV cache) the command holds at once.
+    func engineOptions(sessions: Int = 1) throws -> EngineOptions {
         var o = EngineOptions()
         o.threads = threads
         o.context = ctx
@@ -74,7 +75,8 @@ struct ModelOptions: ParsableArguments {
             throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
         }
         // Board, threads and cores, and the fit check (refuses before anything is loaded).
-        let prep = try LoadPreparation.prepare(modelPath: path, context: ctx, batch: batch, threads: threads, cores: cores, board: board)
+        let prep = try LoadPreparation.prepare(modelPath: path, context: ctx, batch: batch, threads: threads, cores: cores, board: board,
+                                               sessions: sessions)
         for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
             FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
         }

@@ -4,6 +4,7 @@ import Foundation
 import GemmaEdge
 import Service
 import Vision
+import Watchdog
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +34,14 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a request may take from arrival to its last token.") var timeout: Double = 120
     @Option(help: "Model id reported by /v1/models (default: the file name without .gguf).") var modelName: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(help: "Conversation states kept warm between requests (prompt cache, least recently used replaced); each holds a KV cache, counted by the fit check.")
+    var cacheSlots: Int = 1
+    @Option(help: "Save warm states here as session snapshots and restore them at start-up.")
+    var cacheDir: String?
+    @Option(help: "Most connections open at once (kept 64 below the descriptor limit); at the limit the connection idle longest is closed.")
+    var maxConnections: Int = 512
+    @Option(help: "Seconds a new connection has to send a complete request head.") var headerTimeout: Double = 10
+    @Option(help: "Seconds a keep-alive connection may wait for its next request.") var idleTimeout: Double = 60
 
     func validate() throws {
         if unix != nil && port != nil { throw ValidationError("use either --port or --unix, not both") }
@@ -47,6 +56,11 @@ struct Serve: ParsableCommand {
         o.requestTimeout = timeout
         o.maxImageBytes = maxImageBytes
         o.maxImages = maxImages
+        o.cacheSlots = cacheSlots
+        o.cacheDirectory = cacheDir
+        o.maxConnections = maxConnections
+        o.headerTimeout = headerTimeout
+        o.idleTimeout = idleTimeout
         if vision.mmproj != nil {
             // The body must hold the images base64-encoded (4 characters per 3 bytes) plus the text.
             o.maxBodyBytes = min(256 << 20, o.maxBodyBytes + maxImages * ((maxImageBytes + 2) / 3 * 4))
@@ -62,10 +76,13 @@ struct Serve: ParsableCommand {
         let path = model.modelPath
         // Checks the file, picks threads and cores for this board and runs the fit check, so a
         // model that cannot load fails here, before the server listens.
-        let engineOptions = vision.apply(to: try model.engineOptions())
+        let engineOptions = vision.apply(to: try model.engineOptions(sessions: serverOptions.cacheSlots))
         let background = try vision.background()
         let panAndScan = vision.panAndScan
         try bootstrapLogging(level: logLevel)
+        SupervisorLink.exitWithSupervisor {
+            FileHandle.standardError.write(Data("gemma-edge serve: the supervising watchdog is gone; exiting\n".utf8))
+        }
         let server = GemmaServer(options: serverOptions) { [engineOptions, serverOptions] in
             let engine = try Engine(modelPath: path, options: engineOptions)
             if let projector = engine.vision {

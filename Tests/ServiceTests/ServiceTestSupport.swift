@@ -46,6 +46,23 @@ enum Models {
     }()
 }
 
+extension Models {
+    /// A window as long as the context, so a session can always be cut back to a shared prefix
+    /// (the prompt-cache tests control checkpoints separately).
+    static let wideWindow: String = {
+        var m = TinyGemma()
+        m.blocks = 2
+        m.embedding = 64
+        m.feedForward = 64
+        m.heads = 2
+        m.kvHeads = 1
+        m.headDim = 32
+        m.context = 1024
+        m.window = 1024
+        return try! m.write(directory: directory)
+    }()
+}
+
 /// A server over a tiny model; `gate` (when given) holds loading back until it is signalled.
 func makeServer(model: String = Models.small, configure: (inout ServerOptions) -> Void = { _ in },
                 gate: DispatchSemaphore? = nil) -> GemmaServer {
@@ -135,4 +152,9 @@ func metric(_ text: String, _ prefix: String) -> Double? {
         return Double(line.split(separator: " ").last!)
     }
     return nil
+}
+
+/// The integer fields of a JSON object (`usage` also holds the `prompt_tokens_details` object).
+func ints(_ value: Any?) -> [String: Int]? {
+    (value as? [String: Any])?.compactMapValues { $0 as? Int }
 }
