@@ -6,9 +6,8 @@ first failure. Needs `pip install openai`.
 
   Tests/OpenAISDK/check_openai_sdk.py --gemma-edge .build/debug/gemma-edge --model MODEL.gguf
 """
-import argparse, os, signal, socket, subprocess, sys, time
+import argparse, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request
 
-import httpx
 import openai
 
 
@@ -29,15 +28,15 @@ def main():
         end = time.time() + 300
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200:
                     break
-            except httpx.HTTPError:
+            except (urllib.error.URLError, OSError):
                 pass
             if time.time() > end:
                 raise SystemExit("the server did not become ready")
             time.sleep(0.5)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
-        print("openai", openai.__version__, "httpx", httpx.__version__)
+        print("openai", openai.__version__)
 
         m = client.models.retrieve("gemma-3-270m")
         print("models.retrieve:", m.id, m.object)
