@@ -23,7 +23,11 @@ SYSTEM = ("You are the information kiosk of the city museum. Answer visitors bri
           "restorers at work on Thursday afternoons. Guided tours start at eleven and at three from the main "
           "hall and take an hour. Wheelchairs and pushchairs can be borrowed at the desk; lifts reach every "
           "floor. Photography without flash is allowed except in the tapestry room. If you do not know an "
-          "answer, say so and send the visitor to the front desk.")
+          "answer, say so and send the visitor to the front desk. The library on the second floor holds the "
+          "city archive and can be visited by appointment from Tuesday to Friday. School groups book their visits "
+          "by telephone at least two weeks ahead and receive a printed guide for each pupil. Dogs are not allowed "
+          "inside, except assistance dogs. The garden behind the museum is open in summer until eight, with concerts "
+          "on Saturday evenings in July and August. Lost property is kept at the front desk for one month.")
 QUESTIONS = ["Where is the cafe?", "When do you close on Sunday?", "How much is a student ticket?",
              "Can I take photos?", "When do guided tours start?", "Is there a lift?", "What is on show now?",
              "Do children pay?", "Where can I leave my coat?", "Are you open on Monday?", "Who restores the tapestry?"]
@@ -102,7 +106,7 @@ def run(name, argv, port, reps, extra):
 def main():
     a = argparse.ArgumentParser()
     a.add_argument("--gemma-edge", required=True)
-    a.add_argument("--llama-server", required=True)
+    a.add_argument("--llama-server", help="llama-server binary; without it only gemma-edge is measured")
     a.add_argument("--model", required=True)
     a.add_argument("--reps", type=int, default=5)
     a.add_argument("--threads", type=int, default=2)
@@ -115,9 +119,12 @@ def main():
                                           "--ctx", str(o.ctx), "--cache-slots", "1", "--log-level", "warning"],
                     p, o.reps, {}))
     p = free_port()
-    rows.append(run("llama-server", [o.llama_server, "-m", o.model, "--port", str(p), "--host", "127.0.0.1",
-                                     "-t", str(o.threads), "-c", str(o.ctx), "-np", "1", "--no-webui"],
-                    p, o.reps, {"cache_prompt": True}))
+    if o.llama_server and os.path.exists(o.llama_server):
+        argv = [o.llama_server, "-m", o.model, "--port", str(p), "--host", "127.0.0.1",
+                "-t", str(o.threads), "-c", str(o.ctx), "-np", "1", "--no-webui"]
+        rows.append(run("llama-server", argv, p, o.reps, {"cache_prompt": True}))
+    else:
+        print(f"llama-server not found ({o.llama_server}): measuring gemma-edge alone", file=sys.stderr)
     load = os.getloadavg()[0]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     out = [f"## Prompt cache: time to first token, cold and warm ({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())})", "",
