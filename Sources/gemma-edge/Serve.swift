@@ -11,7 +11,9 @@ struct Serve: ParsableCommand {
         abstract: "Serve an OpenAI-compatible HTTP API (loopback only unless --host says otherwise).",
         discussion: """
             Endpoints: POST /v1/chat/completions, POST /v1/completions (both stream with "stream": true), \
-            GET /v1/models, GET /health (503 while the model loads, 200 when ready), GET /metrics (Prometheus). \
+            GET /v1/models and /v1/models/{id}, POST /tokenize and /detokenize, GET /props (as llama-server), \
+            GET /health (503 while the model loads, 200 when ready), GET /metrics (Prometheus). \
+            Connections stay open between requests; prompts reuse the longest prefix a cache slot holds. \
             The model loads in the background after the server listens. One request generates at a time; \
             up to --queue more wait, and further ones get 503 with Retry-After. With --mmproj, chat messages may \
             hold images as OpenAI image_url parts with data:image/png;base64 URLs (nothing is fetched from the \
@@ -41,6 +43,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most connections open at once (kept 64 below the descriptor limit); at the limit the connection idle longest is closed.")
     var maxConnections: Int = 512
     @Option(help: "Seconds a new connection has to send a complete request head.") var headerTimeout: Double = 10
+    @Option(help: "Seconds a request's body has to arrive whole after its head.") var bodyTimeout: Double = 30
     @Option(help: "Seconds a keep-alive connection may wait for its next request.") var idleTimeout: Double = 60
 
     func validate() throws {
@@ -61,6 +64,7 @@ struct Serve: ParsableCommand {
         o.maxConnections = maxConnections
         o.headerTimeout = headerTimeout
         o.idleTimeout = idleTimeout
+        o.bodyTimeout = bodyTimeout
         if vision.mmproj != nil {
             // The body must hold the images base64-encoded (4 characters per 3 bytes) plus the text.
             o.maxBodyBytes = min(256 << 20, o.maxBodyBytes + maxImages * ((maxImageBytes + 2) / 3 * 4))
