@@ -18,8 +18,8 @@ enum Models {
         return d
     }()
 
-    /// The small model the brief describes: fast, context 256.
-    static let small: String = {
+    /// The small model's shape with a context of `context`.
+    static func smallShape(context: Int) -> TinyGemma {
         var m = TinyGemma()
         m.blocks = 2
         m.embedding = 64
@@ -27,9 +27,12 @@ enum Models {
         m.heads = 2
         m.kvHeads = 1
         m.headDim = 32
-        m.context = 256
-        return try! m.write(directory: directory)
-    }()
+        m.context = context
+        return m
+    }
+
+    /// The small model the brief describes: fast, context 256.
+    static let small: String = try! smallShape(context: 256).write(directory: directory)
 
     /// A larger context, so a generation that ignores `<eos>` runs long enough for a client to
     /// leave or a timeout to pass while it runs.
@@ -50,14 +53,7 @@ extension Models {
     /// A window as long as the context, so a session can always be cut back to a shared prefix
     /// (the prompt-cache tests control checkpoints separately).
     static let wideWindow: String = {
-        var m = TinyGemma()
-        m.blocks = 2
-        m.embedding = 64
-        m.feedForward = 64
-        m.heads = 2
-        m.kvHeads = 1
-        m.headDim = 32
-        m.context = 1024
+        var m = smallShape(context: 1024)
         m.window = 1024
         return try! m.write(directory: directory)
     }()
