@@ -76,7 +76,7 @@ final class PromptCache {
         clock += 1
         var best = slots.min(by: { $0.lastUsed < $1.lastUsed })!
         var bestReuse = reusable(best, items)
-        let threshold = (slots[0].session.positions(of: items) + 9) / 10
+        let threshold = (slots[0].session.engine.positions(of: items) + 9) / 10
         for slot in slots {
             let reuse = reusable(slot, items)
             let n = max(reuse.live, reuse.saved)
