@@ -59,14 +59,16 @@ public struct FitCheck: Codable, Sendable, Equatable {
 
     /// Checks `file` at `context` (0: the engine's default), prompt batch `batch` and `threads`
     /// compute threads (each has its own attention scratch) against `memory`.
+    /// `sessions` conversation states (the server's `--cache-slots`) each hold a KV cache.
     public static func evaluate(file: GGUFFile, context requested: Int, batch: Int, memory: MemoryInfo,
-                                threads: Int = EngineOptions.defaultThreads) throws -> FitCheck {
+                                threads: Int = EngineOptions.defaultThreads, sessions: Int = 1) throws -> FitCheck {
         let config = try Gemma3Config(file: file)
         let context = try resolveContext(requested, config: config)
-        let plan = try MemoryPlan(file: file, context: context, batch: batch, threads: threads)
+        let plan = try MemoryPlan(file: file, context: context, batch: batch, threads: threads, sessions: sessions)
         let margin = margin(memoryTotal: memory.total)
         let fits = plan.total + margin <= memory.available
-        let largest = try largestContext(file: file, upTo: context, batch: batch, threads: threads, budget: memory.available - margin)
+        let largest = try largestContext(file: file, upTo: context, batch: batch, threads: threads, sessions: sessions,
+                                         budget: memory.available - margin)
         let name = URL(fileURLWithPath: file.path).lastPathComponent
         var check = FitCheck(
             context: context, batch: batch, weightsMapped: plan.weightsMapped, repackedArena: plan.repackedArena,
@@ -86,11 +88,11 @@ public struct FitCheck: Codable, Sendable, Equatable {
             + "plus a \(formatBytes(margin)) safety margin, but only \(free); loading it would push the system into swap"
         var options: [String] = []
         if let largest, largest < context {
-            let p = try MemoryPlan(file: file, context: largest, batch: batch, threads: threads)
+            let p = try MemoryPlan(file: file, context: largest, batch: batch, threads: threads, sessions: sessions)
             options.append("--ctx \(largest) (needs \(formatBytes(p.total)))")
         }
         let small = min(context, 512)
-        let minimal = try MemoryPlan(file: file, context: small, batch: batch, threads: threads)
+        let minimal = try MemoryPlan(file: file, context: small, batch: batch, threads: threads, sessions: sessions)
         let weightBudget = memory.available - margin - (minimal.total - minimal.weightsMapped)
         if let largest, largest < context {
             options.append("a smaller quant or model to keep --ctx \(context) (the weights, now \(formatBytes(plan.weightsMapped)), "
@@ -109,8 +111,10 @@ public struct FitCheck: Codable, Sendable, Equatable {
 
     /// The largest context in 1...`upTo` whose plan fits in `budget` bytes, rounded down to a
     /// multiple of 128 above 128; nil when not even 128 tokens (or `upTo`, if smaller) fit.
-    static func largestContext(file: GGUFFile, upTo: Int, batch: Int, threads: Int, budget: Int) throws -> Int? {
-        func fits(_ c: Int) throws -> Bool { try MemoryPlan(file: file, context: c, batch: batch, threads: threads).total <= budget }
+    static func largestContext(file: GGUFFile, upTo: Int, batch: Int, threads: Int, sessions: Int = 1, budget: Int) throws -> Int? {
+        func fits(_ c: Int) throws -> Bool {
+            try MemoryPlan(file: file, context: c, batch: batch, threads: threads, sessions: sessions).total <= budget
+        }
         let floor = min(128, upTo)
         guard try fits(floor) else { return nil }
         if try fits(upTo) { return upTo }

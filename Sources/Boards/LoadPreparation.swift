@@ -26,17 +26,18 @@ public struct LoadPreparation: Sendable {
     ///   - threads: `--threads` (0: chosen from the board).
     ///   - cores: `--cores` text ("4-7"), nil when not given.
     ///   - board: `--board`, nil to detect.
+    ///   - sessions: conversation states held at once (the server's `--cache-slots`), each with a KV cache.
     ///   - root: where /proc and /sys are read; nil means `$GEMMA_EDGE_SYSFS_ROOT` or `/`.
     public static func prepare(modelPath: String, context: Int, batch: Int, threads: Int, cores: String?, board: String?,
-                               root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
+                               sessions: Int = 1, root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LoadPreparation {
         try prepare(file: GGUFFile(path: modelPath), context: context, batch: batch, threads: threads, cores: cores,
-                    board: board, root: root, catalog: catalog, environment: environment)
+                    board: board, sessions: sessions, root: root, catalog: catalog, environment: environment)
     }
 
     /// `prepare(modelPath:...)` of a file already parsed (the one the engine then loads).
     public static func prepare(file: GGUFFile, context: Int, batch: Int, threads: Int, cores: String?, board: String?,
-                               root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
+                               sessions: Int = 1, root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LoadPreparation {
         let root = try root ?? SystemRoot.fromEnvironment(environment)
         var warnings: [String] = []
@@ -55,7 +56,8 @@ public struct LoadPreparation: Sendable {
         do {
             let memory = try MemoryInfo(root: root)
             if let n = memory.note { warnings.append(n) }
-            fit = try FitCheck.evaluate(file: file, context: context, batch: batch, memory: memory, threads: plan.threads)
+            fit = try FitCheck.evaluate(file: file, context: context, batch: batch, memory: memory, threads: plan.threads,
+                                        sessions: sessions)
         } catch let e as BoardsError {
             switch e {
             case .unreadable, .garbage: warnings.append("cannot check that the model fits in memory: \(e)")

@@ -44,8 +44,10 @@ public struct MemoryPlan: Sendable, Equatable {
     /// of `kvType` (the bytes the cache really allocates for that type). With
     /// a vision projector (`mmproj`, its encoder on `threads` threads) the batch is raised to one
     /// image's soft tokens and the local KV rings grow to take them, as `Engine` does.
+    /// `sessions` conversation states are held at once (the server's prompt-cache slots): each has
+    /// its own KV cache and logits.
     public init(file: GGUFFile, context: Int, batch: Int = 64, kvType: KVType = .f16, mmproj: GGUFFile? = nil,
-                threads: Int = 1) throws {
+                threads: Int = 1, sessions: Int = 1) throws {
         let config = try Gemma3Config(file: file)
         var batch = batch, span = 0, vision = (mapped: 0, allocated: 0)
         if let mmproj {
@@ -57,9 +59,9 @@ public struct MemoryPlan: Sendable, Equatable {
         }
         let kv = KVCache.bytes(config: config, context: context, bidirectionalSpan: span, kvType: kvType)
         self.init(weightsMapped: file.tensors.reduce(0) { $0 + $1.byteCount }, repackedArena: 0,
-                  localKV: kv.local, globalKV: kv.global,
+                  localKV: kv.local * max(1, sessions), globalKV: kv.global * max(1, sessions),
                   scratch: Gemma3RunState.scratchBytes(config: config, maxBatch: batch, maxContext: context, threads: threads)
-                      + config.vocabularySize * MemoryLayout<Float>.size,
+                      + max(1, sessions) * config.vocabularySize * MemoryLayout<Float>.size,
                   visionMapped: vision.mapped, visionAllocated: vision.allocated)
     }
 

@@ -19,7 +19,14 @@ public struct GenerationFields: Decodable, Sendable {
     var streamOptions: StreamOptions?
     var stop: StopField?
     var ignoreEOS: Bool?
-    var logprobs: Bool?
+    /// `true`/`false` on chat, an integer (alternatives per token) on completions.
+    var logprobs: LogprobsField?
+    var topLogprobs: Int?
+
+    enum LogprobsField: Sendable, Equatable {
+        case flag(Bool)
+        case count(Int)
+    }
 
     struct StreamOptions: Decodable, Sendable {
         var includeUsage: Bool?
@@ -27,7 +34,7 @@ public struct GenerationFields: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, temperature, seed, n, stream, stop, logprobs
+        case model, temperature, seed, n, stream, stop, logprobs, topLogprobs = "top_logprobs"
         case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens"
         case topP = "top_p", topK = "top_k", minP = "min_p"
         case repetitionPenalty = "repetition_penalty", frequencyPenalty = "frequency_penalty"
@@ -52,7 +59,16 @@ public struct GenerationFields: Decodable, Sendable {
         streamOptions = try c.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)
         stop = try c.decodeIfPresent(StopField.self, forKey: .stop)
         ignoreEOS = try c.decodeIfPresent(Bool.self, forKey: .ignoreEOS)
-        logprobs = try c.decodeIfPresent(Bool.self, forKey: .logprobs)
+        if c.contains(.logprobs), try !c.decodeNil(forKey: .logprobs) {
+            if let b = try? c.decode(Bool.self, forKey: .logprobs) {
+                logprobs = .flag(b)
+            } else if let n = try? c.integer(.logprobs) {
+                logprobs = .count(n)
+            } else {
+                throw RequestError("`logprobs` must be true or false (chat) or an integer (completions)", param: "logprobs")
+            }
+        }
+        topLogprobs = try c.integer(.topLogprobs)
     }
 }
 
@@ -92,6 +108,8 @@ public struct GenerationSettings: Equatable, Sendable {
     public var stream: Bool
     public var includeUsage: Bool
     public var ignoreEOS: Bool
+    /// Log-probabilities wanted: nil for none, else how many alternatives per token (0...20).
+    public var logprobs: Int?
 }
 
 extension GenerationFields {
@@ -114,7 +132,18 @@ extension GenerationFields {
             maxTokens = min(value, cap)
         }
         if let n, n != 1 { throw bad("n", "must be 1: this server returns one choice per request (got \(n))") }
-        if logprobs == true { throw bad("logprobs", "is not supported by this server") }
+        var logprobCount: Int?
+        switch logprobs {
+        case .flag(true):
+            let k = topLogprobs ?? 0
+            guard (0...20).contains(k) else { throw bad("top_logprobs", "must be between 0 and 20 (got \(k))") }
+            logprobCount = k
+        case .count(let k):
+            guard (0...20).contains(k) else { throw bad("logprobs", "must be between 0 and 20 (got \(k))") }
+            logprobCount = k
+        case .flag(false), nil:
+            if let k = topLogprobs, k != 0 { throw bad("top_logprobs", "needs `logprobs: true`") }
+        }
 
         var p = SamplingParameters()
         p.seed = seed.map { UInt64(bitPattern: $0) } ?? randomSeed
@@ -145,8 +174,9 @@ extension GenerationFields {
         for (field, value) in [("frequency_penalty", frequencyPenalty), ("presence_penalty", presencePenalty)] {
             guard let value else { continue }
             guard try (-2...2).contains(finite(value, field)) else { throw bad(field, "must be between -2 and 2 (got \(value))") }
-            guard value == 0 else { throw bad(field, "is not supported by this server; use repetition_penalty") }
         }
+        p.frequencyPenalty = Float(frequencyPenalty ?? 0)
+        p.presencePenalty = Float(presencePenalty ?? 0)
         if let problem = p.validate() { throw RequestError(problem) }
 
         let stops = stop?.values ?? []
@@ -155,7 +185,8 @@ extension GenerationFields {
             throw bad("stop", "sequences must be 1 to 256 bytes long")
         }
         return GenerationSettings(maxTokens: maxTokens, parameters: p, stop: stops, stream: stream ?? false,
-                                  includeUsage: streamOptions?.includeUsage ?? false, ignoreEOS: ignoreEOS ?? false)
+                                  includeUsage: streamOptions?.includeUsage ?? false, ignoreEOS: ignoreEOS ?? false,
+                                  logprobs: logprobCount)
     }
 }
 
@@ -237,14 +268,17 @@ public struct ChatCompletionBody: Decodable, Sendable {
         tools = try c.decodeIfPresent([ToolPlaceholder].self, forKey: .tools)
         responseFormat = try c.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
         fields = try GenerationFields(from: decoder)
+        if case .count = fields.logprobs {
+            throw RequestError("`logprobs` must be true or false on chat completions; use `top_logprobs` for alternatives",
+                               param: "logprobs")
+        }
+        try RefusedFields.check(decoder, endpoint: .chat)
     }
 
     /// The conversation for the chat template; roles are checked here, their order by the template.
     public func chatMessages() throws -> [ChatMessage] {
         if let tools, !tools.isEmpty { throw RequestError("`tools` are not supported by this server", param: "tools") }
-        if let f = responseFormat, f.type != "text" {
-            throw RequestError("`response_format` \"\(f.type)\" is not supported; only \"text\"", param: "response_format")
-        }
+        if let f = responseFormat { try ConstrainedOutput.check(responseFormat: f.type) }
         guard !messages.isEmpty else { throw RequestError("`messages` must hold at least one message", param: "messages") }
         return try messages.enumerated().map { i, m in
             let text = m.content?.text ?? ""
@@ -297,6 +331,14 @@ public struct CompletionBody: Decodable, Sendable {
         suffix = try c.decodeIfPresent(String.self, forKey: .suffix)
         bestOf = try c.decodeIfPresent(Int.self, forKey: .bestOf)
         fields = try GenerationFields(from: decoder)
+        if case .flag = fields.logprobs {
+            throw RequestError("`logprobs` must be an integer on completions: how many alternatives per token (0 to 20)",
+                               param: "logprobs")
+        }
+        if fields.topLogprobs != nil {
+            throw RequestError("`top_logprobs` is a chat field; completions take `logprobs` as an integer", param: "top_logprobs")
+        }
+        try RefusedFields.check(decoder, endpoint: .completions)
     }
 
     /// Refuses options this server does not implement.

@@ -16,6 +16,11 @@ public struct SamplingParameters: Sendable, Equatable {
     public var repetitionPenalty: Float = 1.0
     /// How many of the most recent tokens the penalty looks at.
     public var repetitionWindow: Int = 64
+    /// OpenAI's penalties, over the tokens this sampler has drawn (not the prompt): a token drawn
+    /// c times so far has its logit lowered by `c * frequencyPenalty + (c > 0 ? presencePenalty : 0)`.
+    /// 0 is off; OpenAI allows -2...2.
+    public var presencePenalty: Float = 0
+    public var frequencyPenalty: Float = 0
     public var seed: UInt64 = 0x5EED
 
     public init() {}
@@ -34,6 +39,7 @@ public struct SamplingParameters: Sendable, Equatable {
         if !(minP >= 0 && minP <= 1) { return "min-p must be in [0, 1]" }
         if !repetitionPenalty.isFinite || repetitionPenalty <= 0 { return "repetition penalty must be > 0" }
         if repetitionWindow < 0 { return "repetition window must be >= 0" }
+        if !presencePenalty.isFinite || !frequencyPenalty.isFinite { return "presence and frequency penalties must be finite" }
         return nil
     }
 }
@@ -84,6 +90,10 @@ public final class Sampler {
     private let values: UnsafeMutableBufferPointer<Float>
     private let seenStamp: UnsafeMutableBufferPointer<UInt32>
     private var stamp: UInt32 = 0
+    /// Times each token was drawn (allocated only when a presence or frequency penalty is set),
+    /// and the distinct tokens drawn, in order.
+    private let drawn: UnsafeMutableBufferPointer<Int32>?
+    private var drawnIDs: [Int32] = []
 
     public init(parameters: SamplingParameters, vocabularySize: Int) {
         precondition(vocabularySize > 0)
@@ -95,12 +105,38 @@ public final class Sampler {
         values = .allocate(capacity: k)
         seenStamp = .allocate(capacity: vocabularySize)
         seenStamp.initialize(repeating: 0)
+        if parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0 {
+            let counts = UnsafeMutableBufferPointer<Int32>.allocate(capacity: vocabularySize)
+            counts.initialize(repeating: 0)
+            drawn = counts
+            drawnIDs.reserveCapacity(1024)
+        } else {
+            drawn = nil
+        }
     }
 
     deinit {
         ids.deallocate()
         values.deallocate()
         seenStamp.deallocate()
+        drawn?.deallocate()
+    }
+
+    /// Lowers the logits of tokens drawn so far by OpenAI's presence and frequency penalties.
+    public func applyOccurrencePenalties(_ logits: UnsafeMutableBufferPointer<Float>) {
+        guard let drawn else { return }
+        for t in drawnIDs {
+            let c = drawn[Int(t)]
+            logits[Int(t)] -= Float(c) * parameters.frequencyPenalty + parameters.presencePenalty
+        }
+    }
+
+    /// Counts `token` as drawn (for the occurrence penalties).
+    private func record(_ token: Int32) -> Int32 {
+        guard let drawn, token >= 0, Int(token) < vocabularySize else { return token }
+        if drawn[Int(token)] == 0 { drawnIDs.append(token) }
+        drawn[Int(token)] += 1
+        return token
     }
 
     /// Applies the repetition penalty to `logits` in place for the distinct tokens among `recent`
@@ -128,11 +164,17 @@ public final class Sampler {
     /// when they do, the answer is the same on every run and never a real token.
     public static let noToken: Int32 = -1
 
-    /// Picks the next token from `logits` (modified in place by the penalty); `noToken` when every
-    /// logit is NaN. Reads only what it wrote: no choice depends on memory of an earlier call.
+    /// Picks the next token from `logits` (modified in place by the penalties); `noToken` when
+    /// every logit is NaN. Reads only what it wrote: no choice depends on memory of an earlier call.
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>) -> Int32 {
         precondition(logits.count == vocabularySize)
         applyPenalty(logits, recent: recent)
+        applyOccurrencePenalties(logits)
+        return record(draw(logits))
+    }
+
+    /// Top-k, top-p, min-p, temperature and the draw over penalised `logits`.
+    private func draw(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
         if parameters.temperature <= 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
 
         // Top-k (all tokens when topK is 0), sorted by logit, highest first.

@@ -24,6 +24,10 @@ public final class GemmaServer: Sendable {
     public let metrics: ServiceMetrics
     public let logger: Logger
     let scheduler: GenerationScheduler
+    /// Open connections and the limit on them.
+    let connections: ConnectionRegistry
+    /// The vocabulary's longest piece, for refusing prompts too long to fit before tokenising.
+    let longestPieces = LongestPiece()
 
     /// - Parameters:
     ///   - loader: builds the engine; run on a background thread once the server listens (or when
@@ -33,7 +37,9 @@ public final class GemmaServer: Sendable {
         self.options = options
         self.logger = logger
         let metrics = ServiceMetrics()
-        let scheduler = GenerationScheduler(capacity: options.queueCapacity, metrics: metrics)
+        let scheduler = GenerationScheduler(capacity: options.queueCapacity, metrics: metrics, cacheSlots: options.cacheSlots,
+                                            cacheDirectory: options.cacheDirectory, logger: logger)
+        connections = ConnectionRegistry(requested: options.maxConnections, metrics: metrics)
         self.metrics = metrics
         self.scheduler = scheduler
         host = ModelHost(loader: loader) { engine in
@@ -42,6 +48,10 @@ public final class GemmaServer: Sendable {
             logger.info("model loaded", metadata: ["seconds": "\(engine.loadSeconds)", "context": "\(engine.options.context)"])
         }
     }
+
+    /// Connections accepted since start (and `connectionsOpen` now).
+    public var connectionsAccepted: Int { connections.accepted }
+    public var connectionsOpen: Int { connections.count }
 
     /// (waiting, running) requests right now.
     public var queueDepth: (waiting: Int, running: Int) { scheduler.depth }
@@ -54,33 +64,37 @@ public final class GemmaServer: Sendable {
         case .tcp(let host, let port): bind = .hostname(host, port: port)
         case .unix(let path): bind = .unixDomainSocket(path: path)
         }
+        let timeouts = ConnectionGuard.Timeouts(header: options.headerTimeout, body: options.bodyTimeout,
+                                                idle: options.idleTimeout, linger: options.lingerTimeout)
         return Application(
             router: makeRouter(),
-            configuration: .init(address: bind, serverName: "gemma-edge"),
+            server: .guarded(registry: connections, timeouts: timeouts, maxHeaderBytes: options.maxHeaderBytes),
+            configuration: .init(address: bind, serverName: "gemma-edge", backlog: 1024),
             services: [WorkerStopper(scheduler: scheduler)],
-            onServerRunning: { [host, logger, options] _ in
-                logger.info("listening", metadata: ["address": "\(options.address)"])
+            onServerRunning: { [host, logger, options, connections] _ in
+                logger.info("listening", metadata: ["address": "\(options.address)",
+                                                    "max_connections": "\(connections.limit)"])
                 host.startLoading()
             },
             logger: logger)
     }
 
     /// The routes, behind the auth and metrics middleware.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func makeRouter() -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
         router.add(middleware: GuardMiddleware(apiKey: options.apiKey, metrics: metrics))
+        router.add(middleware: MethodMiddleware())
         router.get("/health") { [self] _, _ in health() }
         router.get("/metrics") { [metrics] _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
         router.get("/v1/models") { [options] _, _ in
-            let model = JSONValue.object(["id": .string(options.modelName), "object": .string("model"),
-                                          "created": .int(0), "owned_by": .string("gemma-edge")])
-            return Self.json(.ok, JSONValue.object(["object": .string("list"), "data": .array([model])]).bytes())
+            Self.json(.ok, JSONValue.object(["object": .string("list"), "data": .array([Self.modelObject(options.modelName)])]).bytes())
         }
-        router.post("/v1/chat/completions") { [self] request, _ in try await generate(request, kind: .chat) }
-        router.post("/v1/completions") { [self] request, _ in try await generate(request, kind: .text) }
+        router.post("/v1/chat/completions") { [self] request, context in try await generate(request, context, kind: .chat) }
+        router.post("/v1/completions") { [self] request, context in try await generate(request, context, kind: .text) }
+        addUtilityRoutes(router)
         return router
     }
 
@@ -112,85 +126,91 @@ public final class GemmaServer: Sendable {
 
     /// Reads, checks and queues a request, then answers it whole or as a stream.
     ///
-    /// The body is read inside `consumeWithInboundCloseHandler`, so a client that hangs up while a
-    /// non-streamed answer is being generated cancels it. A stream is handed off before the
-    /// response is returned; from then on a failed write is what tells that the client left, and
-    /// SSE comments sent while the job waits make that happen even before the first token.
-    private func generate(_ request: Request, kind: ResponseFormatter.Kind) async throws -> Response {
+    /// The connection stays open for the next request (HTTP/1.1 keep-alive): the body is read
+    /// with `collect`, never by taking over the connection's inbound stream. A client that hangs
+    /// up is noticed through the connection registry, which cancels the job when the connection
+    /// closes; a streamed answer also learns it from a failed write, and SSE comments sent while
+    /// the job waits make that happen even before the first token.
+    private func generate(_ request: Request, _ context: ServerContext, kind: ResponseFormatter.Kind) async throws -> Response {
         let arrival = monotonicSeconds()
-        guard let engine = host.engine else {
-            if case .failed(let message) = host.state {
-                throw APIError(.serviceUnavailable, "the model failed to load: \(message)", type: "server_error")
-            }
-            throw APIError.loading
+        let engine = try readyEngine()
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: options.maxBodyBytes)
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "the request body is larger than the \(options.maxBodyBytes)-byte limit")
         }
-        let watched = WatchedJob()
-        return try await request.body.consumeWithInboundCloseHandler({ body in
-            let buffer: ByteBuffer
-            do {
-                buffer = try await body.collect(upTo: options.maxBodyBytes)
-            } catch let error as HTTPResponseError where error.status == .contentTooLarge {
-                throw APIError(.contentTooLarge, "the request body is larger than the \(options.maxBodyBytes)-byte limit")
-            }
-            let (prompt, fields) = try parse(Array(buffer.readableBytesView), kind: kind, engine: engine)
-            let settings = try APIError.checkingRequest {
-                try fields.validated(cap: options.maxTokensCap, vocabularySize: engine.config.vocabularySize,
-                                     randomSeed: UInt64.random(in: 0...UInt64.max))
-            }
-            let context = engine.options.context
-            let positions = engine.positions(of: prompt)
-            guard positions <= context else {
-                throw APIError.badRequest("the prompt is \(positions) tokens but the context holds \(context) tokens",
-                                          param: kind == .chat ? "messages" : "prompt")
-            }
-            let job = GenerationJob(prompt: prompt, maxTokens: settings.maxTokens, parameters: settings.parameters,
-                                    stopTokens: settings.ignoreEOS ? [] : engine.stopTokens, arrival: arrival)
-            switch scheduler.submit(job) {
-            case .accepted: break
-            case .full(let seconds): throw APIError.queueFull(retryAfter: seconds)
-            case .stopping: throw APIError(.serviceUnavailable, "the server is shutting down", type: "server_error")
-            }
-            watched.attach(job)
-            let timeout = options.requestTimeout
-            let timer = Task {
-                try? await Task.sleep(for: .seconds(timeout))
-                if !Task.isCancelled { job.cancel(.timeout) }
-            }
-            let formatter = ResponseFormatter(kind: kind, model: options.modelName)
-            let vocabulary = engine.tokenizer.vocabulary
+        let bytes = Array(buffer.readableBytesView)
+        let (prompt, fields) = try await Self.offPool { [self] in try parse(bytes, kind: kind, engine: engine) }
+        let settings = try APIError.checkingRequest {
+            try fields.validated(cap: options.maxTokensCap, vocabularySize: engine.config.vocabularySize,
+                                 randomSeed: UInt64.random(in: 0...UInt64.max))
+        }
+        let positions = engine.positions(of: prompt)
+        guard positions <= engine.options.context else {
+            throw APIError.badRequest("the prompt is \(positions) tokens but the context holds \(engine.options.context) tokens",
+                                      param: kind == .chat ? "messages" : "prompt")
+        }
+        let job = GenerationJob(prompt: prompt, maxTokens: settings.maxTokens, parameters: settings.parameters,
+                                stopTokens: settings.ignoreEOS ? [] : engine.stopTokens, logprobs: settings.logprobs,
+                                arrival: arrival)
+        switch scheduler.submit(job) {
+        case .accepted: break
+        case .full(let seconds): throw APIError.queueFull(retryAfter: seconds)
+        case .stopping: throw APIError(.serviceUnavailable, "the server is shutting down", type: "server_error")
+        }
+        let channel = context.channel
+        connections.watch(channel) { job.cancel(.cancelled) }
+        let timeout = options.requestTimeout
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(timeout))
+            if !Task.isCancelled { job.cancel(.timeout) }
+        }
+        let vocabulary = engine.tokenizer.vocabulary
+        let formatter = ResponseFormatter(kind: kind, model: options.modelName,
+                                          logprobs: settings.logprobs == nil ? nil : vocabulary)
 
-            if settings.stream {
-                watched.detach()
-                let heartbeat = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(1))
-                        job.heartbeat()
-                    }
+        if settings.stream {
+            let heartbeat = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    job.heartbeat()
                 }
-                let responseBody = ResponseBody { [self] writer in
-                    defer {
-                        timer.cancel()
-                        heartbeat.cancel()
-                    }
-                    try await stream(job, settings: settings, formatter: formatter, vocabulary: vocabulary, into: &writer)
-                    try await writer.finish(nil)
-                }
-                return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                                body: responseBody)
             }
+            let responseBody = ResponseBody { [self] writer in
+                defer {
+                    timer.cancel()
+                    heartbeat.cancel()
+                    connections.unwatch(channel)
+                }
+                try await stream(job, settings: settings, formatter: formatter, vocabulary: vocabulary, into: &writer)
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                            body: responseBody)
+        }
 
-            defer {
-                timer.cancel()
-                watched.detach()
-            }
-            let (text, usage, summary) = await collect(job, stops: settings.stop, vocabulary: vocabulary)
-            switch summary.reason {
-            case .stop, .length:
-                return Self.json(.ok, formatter.complete(text: text, finishReason: summary.reason.rawValue, usage: usage))
-            default:
-                throw failure(summary, timeout: timeout)
-            }
-        }, onInboundClosed: { watched.clientLeft() })
+        defer {
+            timer.cancel()
+            connections.unwatch(channel)
+        }
+        let (text, usage, summary, logprobs) = await collect(job, stops: settings.stop, vocabulary: vocabulary)
+        switch summary.reason {
+        case .stop, .length:
+            return Self.json(.ok, formatter.complete(text: text, finishReason: summary.reason.rawValue, usage: usage,
+                                                     logprobs: logprobs))
+        default:
+            throw failure(summary, timeout: timeout)
+        }
+    }
+
+    /// CPU-heavy request work (JSON decoding, tokenising, image decoding) runs here, one request
+    /// at a time, off the cooperative thread pool, so `/health` and the other light routes are
+    /// answered while a large prompt is being tokenised.
+    static let requestWork = DispatchQueue(label: "gemma-edge.request-work")
+
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in requestWork.async { c.resume(with: Result { try body() }) } }
     }
 
     /// Decodes a body into the prompt (ids, and image views for a chat with images) and the
@@ -205,6 +225,7 @@ public final class GemmaServer: Sendable {
                 return (items, body.fields)
             }
             let messages = try APIError.checkingRequest { try body.chatMessages() }
+            try checkFits(bytes: messages.reduce(0) { $0 + $1.text.utf8.count }, engine: engine, param: "messages")
             do {
                 return ([.tokens(try ChatTemplate(tokenizer: engine.tokenizer).encode(messages))], body.fields)
             } catch let error as TokenizerError {
@@ -215,6 +236,7 @@ public final class GemmaServer: Sendable {
             try APIError.checkingRequest { try body.checkSupported() }
             switch body.prompt {
             case .text(let text):
+                try checkFits(bytes: text.utf8.count, engine: engine, param: "prompt")
                 do {
                     return ([.tokens(try engine.tokenizer.encode(text, addBOS: true))], body.fields)
                 } catch let error as TokenizerError {
@@ -246,17 +268,20 @@ public final class GemmaServer: Sendable {
     }
 
     /// Waits for a job and gathers its text (non-streamed responses).
-    private func collect(_ job: GenerationJob, stops: [String], vocabulary: Vocabulary) async -> (String, Usage, GenerationSummary) {
+    private func collect(_ job: GenerationJob, stops: [String], vocabulary: Vocabulary) async
+        -> (String, Usage, GenerationSummary, [TokenLogprobs]) {
         var assembler = TextAssembler(vocabulary: vocabulary, stops: stops)
         var text = ""
         var delivered = 0
+        var logprobs: [TokenLogprobs] = []
         for await event in job.events {
             switch event {
             case .started, .heartbeat:
                 continue
-            case .token(let id):
+            case .token(let id, let lp):
                 guard !assembler.stopped else { continue }
                 delivered += 1
+                if let lp { logprobs.append(lp) }
                 text += assembler.append(id)
                 if assembler.stopped { job.cancel(.stop) }
             case .finished(var summary):
@@ -264,12 +289,13 @@ public final class GemmaServer: Sendable {
                 // A stop sequence ends the answer however the worker ended (it may have reached
                 // max_tokens before it saw the cancel).
                 if assembler.stopped { summary.reason = .stop }
-                return (text, Usage(promptTokens: summary.promptTokens, completionTokens: delivered), summary)
+                return (text, Usage(promptTokens: summary.promptTokens, completionTokens: delivered,
+                                     cachedTokens: summary.cachedTokens), summary, logprobs)
             }
         }
         job.cancel(.cancelled)
         return (text, Usage(promptTokens: 0, completionTokens: delivered),
-                GenerationSummary(reason: .cancelled, promptTokens: 0, generatedTokens: delivered))
+                GenerationSummary(reason: .cancelled, promptTokens: 0, generatedTokens: delivered), logprobs)
     }
 
     /// Writes a job's tokens as SSE chunks, then the finish chunk (or an error event) and
@@ -278,6 +304,15 @@ public final class GemmaServer: Sendable {
                         vocabulary: Vocabulary, into writer: inout any ResponseBodyWriter) async throws {
         var assembler = TextAssembler(vocabulary: vocabulary, stops: settings.stop)
         var delivered = 0
+        var pending: [TokenLogprobs] = []  // log-probabilities of tokens whose text is not sent yet
+        var offset = 0  // text offset of the next chunk (completions logprobs)
+        func chunk(_ text: String) -> [UInt8] {
+            defer {
+                offset += text.utf16.count
+                pending.removeAll()
+            }
+            return ResponseFormatter.event(formatter.chunk(text: text, logprobs: pending, offset: offset))
+        }
         do {
             if formatter.kind == .chat {
                 try await writer.write(ByteBuffer(bytes: ResponseFormatter.event(formatter.chunk(text: "", role: true))))
@@ -288,24 +323,26 @@ public final class GemmaServer: Sendable {
                     continue
                 case .heartbeat:
                     try await writer.write(ByteBuffer(string: ": waiting\n\n"))
-                case .token(let id):
+                case .token(let id, let lp):
                     guard !assembler.stopped else { continue }
                     delivered += 1
+                    if let lp { pending.append(lp) }
                     let piece = assembler.append(id)
                     if assembler.stopped { job.cancel(.stop) }
                     if !piece.isEmpty {
-                        try await writer.write(ByteBuffer(bytes: ResponseFormatter.event(formatter.chunk(text: piece))))
+                        try await writer.write(ByteBuffer(bytes: chunk(piece)))
                     }
                 case .finished(var summary):
                     var out: [UInt8] = []
                     let rest = assembler.finish()
                     if assembler.stopped { summary.reason = .stop }
-                    if !rest.isEmpty { out += ResponseFormatter.event(formatter.chunk(text: rest)) }
+                    if !rest.isEmpty || !pending.isEmpty { out += chunk(rest) }
                     switch summary.reason {
                     case .stop, .length:
                         out += ResponseFormatter.event(formatter.chunk(text: nil, finishReason: summary.reason.rawValue))
                         if settings.includeUsage {
-                            let usage = Usage(promptTokens: summary.promptTokens, completionTokens: delivered)
+                            let usage = Usage(promptTokens: summary.promptTokens, completionTokens: delivered,
+                                              cachedTokens: summary.cachedTokens)
                             out += ResponseFormatter.event(formatter.usageChunk(usage))
                         }
                     case .cancelled:
@@ -328,7 +365,7 @@ public final class GemmaServer: Sendable {
 
 /// Checks the API key (all paths but `/health`) and counts every answer by path and status.
 struct GuardMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ServerContext
     let apiKey: String?
     let metrics: ServiceMetrics
 
@@ -348,6 +385,9 @@ struct GuardMiddleware: RouterMiddleware {
             record(response.status)
             return response
         } catch let error as APIError {
+            record(error.status)
+            throw error
+        } catch let error as MethodNotAllowed {
             record(error.status)
             throw error
         } catch let error as HTTPError {
@@ -374,17 +414,6 @@ struct GuardMiddleware: RouterMiddleware {
         }
         return diff == 0
     }
-}
-
-/// The job a request handler is waiting on, so a client hang-up can cancel it; detached once
-/// the answer no longer depends on the inbound side (the watcher also fires when it is torn down).
-final class WatchedJob: @unchecked Sendable {
-    private let lock = NSLock()
-    private var job: GenerationJob?
-
-    func attach(_ job: GenerationJob) { lock.withLock { self.job = job } }
-    func detach() { lock.withLock { job = nil } }
-    func clientLeft() { lock.withLock { job }?.cancel(.cancelled) }
 }
 
 /// Stops the generation worker when the application shuts down gracefully.

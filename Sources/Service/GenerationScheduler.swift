@@ -1,6 +1,7 @@
 import Base
 import Foundation
 import GemmaEdge
+import Logging
 import Sampling
 
 /// One accepted request: its prompt (ids, and image views for a chat with images) and limits, a
@@ -10,6 +11,8 @@ final class GenerationJob: @unchecked Sendable {
     let maxTokens: Int
     let parameters: SamplingParameters
     let stopTokens: [Int32]
+    /// Alternatives per token whose log-probabilities are reported; nil for none.
+    let logprobs: Int?
     /// Monotonic seconds at arrival (the request timeout and latencies count from here).
     let arrival: Double
     let events: AsyncStream<GenerationEvent>
@@ -18,8 +21,10 @@ final class GenerationJob: @unchecked Sendable {
     private var _cancelReason: FinishReason?
     private var finished = false
 
-    init(prompt: [Session.Item], maxTokens: Int, parameters: SamplingParameters, stopTokens: [Int32], arrival: Double) {
+    init(prompt: [Session.Item], maxTokens: Int, parameters: SamplingParameters, stopTokens: [Int32],
+         logprobs: Int? = nil, arrival: Double) {
         self.prompt = prompt
+        self.logprobs = logprobs
         self.maxTokens = maxTokens
         self.parameters = parameters
         self.stopTokens = stopTokens
@@ -75,8 +80,8 @@ enum GenerationEvent: Sendable {
     case started
     /// Nothing yet: sent about once a second until the first token.
     case heartbeat
-    /// One generated token (stop tokens are not sent).
-    case token(Int32)
+    /// One generated token (stop tokens are not sent), with its log-probabilities when asked for.
+    case token(Int32, TokenLogprobs?)
     /// The last event.
     case finished(GenerationSummary)
 }
@@ -86,6 +91,8 @@ struct GenerationSummary: Sendable {
     var reason: FinishReason
     var promptTokens: Int
     var generatedTokens: Int
+    /// Prompt positions reused from the prompt cache (not evaluated).
+    var cachedTokens: Int = 0
     /// Engine failure message when `reason == .error`.
     var error: String?
 }
@@ -96,6 +103,10 @@ final class GenerationScheduler: @unchecked Sendable {
     /// Jobs allowed to wait while one runs.
     let capacity: Int
     let metrics: ServiceMetrics
+    /// Prompt cache slots and where they are saved (see `PromptCache`).
+    let cacheSlots: Int
+    let cacheDirectory: String?
+    let logger: Logger
     private let condition = NSCondition()
     private var waiting: [GenerationJob] = []
     private var running: GenerationJob?
@@ -104,9 +115,13 @@ final class GenerationScheduler: @unchecked Sendable {
     /// Smoothed seconds per job, for `Retry-After`.
     private var averageJobSeconds = 2.0
 
-    init(capacity: Int, metrics: ServiceMetrics) {
+    init(capacity: Int, metrics: ServiceMetrics, cacheSlots: Int = 1, cacheDirectory: String? = nil,
+         logger: Logger = Logger(label: "gemma-edge.generate")) {
         self.capacity = capacity
         self.metrics = metrics
+        self.cacheSlots = cacheSlots
+        self.cacheDirectory = cacheDirectory
+        self.logger = logger
     }
 
     /// Starts the worker thread for `engine`. Called once, when the model is loaded.
@@ -198,19 +213,20 @@ final class GenerationScheduler: @unchecked Sendable {
 
     private func end(_ job: GenerationJob, _ summary: GenerationSummary) {
         metrics.countFinish(summary.reason)
-        metrics.promptTokens.increment(by: Int64(summary.promptTokens))
+        metrics.promptTokens.increment(by: Int64(summary.promptTokens - summary.cachedTokens))
         metrics.completionTokens.increment(by: Int64(summary.generatedTokens))
         metrics.generationDuration.record(.seconds(monotonicSeconds() - job.arrival))
         job.finish(summary)
     }
 
     private func workerLoop(engine: Engine) {
-        let session = engine.makeSession()
+        let cache = PromptCache(engine: engine, slots: cacheSlots, directory: cacheDirectory, logger: logger)
         while true {
             condition.lock()
             while waiting.isEmpty && !stopping { condition.wait() }
             if stopping && waiting.isEmpty {
                 condition.unlock()
+                cache.close()
                 return
             }
             let job = waiting.removeFirst()
@@ -220,7 +236,7 @@ final class GenerationScheduler: @unchecked Sendable {
             updateGauges()
 
             let t0 = monotonicSeconds()
-            let summary = run(job, engine: engine, session: session)
+            let summary = run(job, engine: engine, cache: cache)
             let seconds = monotonicSeconds() - t0
             condition.withLock {
                 running = nil
@@ -231,42 +247,37 @@ final class GenerationScheduler: @unchecked Sendable {
         }
     }
 
-    /// Evaluates the prompt in chunks and samples tokens, checking the cancel flag between
-    /// chunks and at every token.
-    private func run(_ job: GenerationJob, engine: Engine, session: Session) -> GenerationSummary {
+    /// Evaluates the prompt in the prompt cache's best slot (only what follows the prefix the
+    /// slot already holds) and samples tokens, checking the cancel flag before the prompt and at
+    /// every token.
+    private func run(_ job: GenerationJob, engine: Engine, cache: PromptCache) -> GenerationSummary {
         var summary = GenerationSummary(reason: .length, promptTokens: 0, generatedTokens: 0)
         if let reason = job.cancelReason {
             summary.reason = reason
             return summary
         }
         job.send(.started)
-        session.reset()
+        let slot = cache.slot(for: job.prompt)
+        let session = slot.session
         do {
-            let chunk = max(256, engine.options.batch * 4)
-            for item in job.prompt {
-                switch item {
-                case .tokens(let ids):
-                    var i = 0
-                    while i < ids.count {
-                        if let reason = job.cancelReason {
-                            summary.reason = reason
-                            return summary
-                        }
-                        let n = min(chunk, ids.count - i)
-                        try session.append(Array(ids[i..<(i + n)]))
-                        progressed()
-                        i += n
-                    }
-                case .view(let image):
-                    if let reason = job.cancelReason {
-                        summary.reason = reason
-                        return summary
-                    }
-                    try session.append(view: image)
-                    progressed()
-                }
-            }
             summary.promptTokens = engine.positions(of: job.prompt)
+            let chunk = max(256, engine.options.batch * 4)
+            guard let reused = try cache.prefill(slot, job.prompt, chunk: chunk, between: {
+                progressed()
+                return job.cancelReason == nil
+            }) else {
+                summary.reason = job.cancelReason ?? .cancelled
+                return summary
+            }
+            summary.cachedTokens = reused
+            progressed()
+            if reused > 0 {
+                metrics.promptCacheHits.increment()
+                metrics.promptCacheReusedTokens.increment(by: Int64(reused))
+            } else {
+                metrics.promptCacheMisses.increment()
+            }
+            cache.checkpoint(slot)
             let sampler = Sampler(parameters: job.parameters, vocabularySize: engine.config.vocabularySize)
             var generated = 0
             let stop = try session.generate(maxTokens: job.maxTokens, sampler: sampler, stopTokens: job.stopTokens) { id in
@@ -277,7 +288,10 @@ final class GenerationScheduler: @unchecked Sendable {
                 }
                 if job.stopTokens.contains(id) { return true }
                 generated += 1
-                job.send(.token(id))
+                let logprobs = job.logprobs.map { k in
+                    TokenLogprobs(logits: UnsafeBufferPointer(session.logits), chosen: id, k: k)
+                }
+                job.send(.token(id, logprobs))
                 return true
             }
             summary.generatedTokens = generated
@@ -287,6 +301,8 @@ final class GenerationScheduler: @unchecked Sendable {
             case .callback: summary.reason = job.cancelReason ?? .cancelled
             }
         } catch {
+            // A failed evaluation may leave the cache partly written: start this slot afresh.
+            session.reset()
             summary.reason = .error
             summary.error = "\(error)"
         }

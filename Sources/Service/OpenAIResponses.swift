@@ -1,9 +1,12 @@
 import Foundation
+import Tokenizer
 
 /// Token counts reported with every completion.
 struct Usage: Equatable {
     var promptTokens: Int
     var completionTokens: Int
+    /// Prompt positions taken from the prompt cache (`prompt_tokens_details.cached_tokens`).
+    var cachedTokens: Int = 0
 }
 
 /// Builds the JSON objects of both endpoints, whole and as stream chunks, in OpenAI's shapes.
@@ -14,25 +17,35 @@ struct ResponseFormatter {
     let id: String
     let created: Int
     let model: String
+    /// Set when the request asked for log-probabilities.
+    let logprobs: LogprobsFormatter?
 
-    init(kind: Kind, model: String) {
+    init(kind: Kind, model: String, logprobs vocabulary: Vocabulary? = nil) {
         self.kind = kind
         self.model = model
+        logprobs = vocabulary.map { LogprobsFormatter(vocabulary: $0) }
         created = Int(Date().timeIntervalSince1970)
         var rng = SystemRandomNumberGenerator()
         let hex = (0..<3).map { _ in String(rng.next() as UInt64, radix: 16) }.joined()
         id = (kind == .chat ? "chatcmpl-" : "cmpl-") + String(hex.prefix(24))
     }
 
+    /// The `logprobs` value of a choice holding `entries` (null when none were asked for);
+    /// `offset` is the text offset of the first (completions).
+    func logprobsValue(_ entries: [TokenLogprobs], offset: Int) -> JSONValue {
+        guard let logprobs else { return .null }
+        return kind == .chat ? logprobs.chat(entries) : logprobs.completion(entries, offset: offset)
+    }
+
     /// A whole (non-streamed) completion.
-    func complete(text: String, finishReason: String, usage: Usage) -> [UInt8] {
-        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": .string(finishReason)]
+    func complete(text: String, finishReason: String, usage: Usage, logprobs entries: [TokenLogprobs] = []) -> [UInt8] {
+        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": .string(finishReason),
+                                           "logprobs": logprobsValue(entries, offset: 0)]
         switch kind {
         case .chat:
             choice["message"] = .object(["role": .string("assistant"), "content": .string(text)])
         case .text:
             choice["text"] = .string(text)
-            choice["logprobs"] = .null
         }
         return envelope(object: kind == .chat ? "chat.completion" : "text_completion",
                         choices: [.object(choice)], usage: usage)
@@ -40,8 +53,12 @@ struct ResponseFormatter {
 
     /// One stream chunk carrying `text` (and, on the last one, the finish reason). `role` is sent
     /// on the first chat chunk.
-    func chunk(text: String?, role: Bool = false, finishReason: String? = nil) -> [UInt8] {
-        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": finishReason.map(JSONValue.string) ?? .null]
+    /// `entries` are the log-probabilities of the tokens this chunk carries; `offset` the text
+    /// offset of its first (completions).
+    func chunk(text: String?, role: Bool = false, finishReason: String? = nil, logprobs entries: [TokenLogprobs] = [],
+               offset: Int = 0) -> [UInt8] {
+        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": finishReason.map(JSONValue.string) ?? .null,
+                                           "logprobs": entries.isEmpty ? .null : logprobsValue(entries, offset: offset)]
         switch kind {
         case .chat:
             var delta: [String: JSONValue] = [:]
@@ -50,7 +67,6 @@ struct ResponseFormatter {
             choice["delta"] = .object(delta)
         case .text:
             choice["text"] = .string(text ?? "")
-            choice["logprobs"] = .null
         }
         return envelope(object: kind == .chat ? "chat.completion.chunk" : "text_completion", choices: [.object(choice)],
                         usage: nil)
@@ -68,7 +84,8 @@ struct ResponseFormatter {
         ]
         if let usage {
             o["usage"] = .object(["prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens),
-                                  "total_tokens": .int(usage.promptTokens + usage.completionTokens)])
+                                  "total_tokens": .int(usage.promptTokens + usage.completionTokens),
+                                  "prompt_tokens_details": .object(["cached_tokens": .int(usage.cachedTokens)])])
         }
         return JSONValue.object(o).bytes()
     }

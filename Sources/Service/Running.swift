@@ -6,6 +6,10 @@ extension GemmaServer {
     /// Serves until SIGTERM or SIGINT (then shuts down gracefully), or fails when the model
     /// cannot be loaded or the address cannot be bound.
     public func run() async throws {
+        let descriptors = ConnectionRegistry.raiseDescriptorLimit()
+        if connections.limit < connections.requested {
+            logger.warning("the descriptor limit (\(descriptors)) allows \(connections.limit) connections, not the \(connections.requested) asked for")
+        }
         if !options.address.isLocalOnly {
             let keyless = options.apiKey == nil ? " and without an API key" : ""
             logger.warning("listening on \(options.address): reachable from other machines\(keyless)")

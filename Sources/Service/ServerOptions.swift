@@ -43,6 +43,25 @@ public struct ServerOptions: Sendable, Equatable {
     public var maxImages: Int = 4
     /// The id `/v1/models` reports and responses carry.
     public var modelName: String = "gemma-3"
+    /// Most connections open at once (lowered to stay 64 below the descriptor limit). At the limit
+    /// a new connection closes the one that has waited longest for a request.
+    public var maxConnections: Int = 512
+    /// Seconds a new connection has to send a complete request head.
+    public var headerTimeout: Double = 10
+    /// Seconds a request's body has to arrive whole after its head.
+    public var bodyTimeout: Double = 30
+    /// Seconds a keep-alive connection may wait for its next request.
+    public var idleTimeout: Double = 60
+    /// Seconds a half-closed connection (after `Connection: close` or a malformed request) waits
+    /// for the client to close its side before it is closed outright.
+    public var lingerTimeout: Double = 2
+    /// Largest request head (request line and headers) in bytes; 431/400 above.
+    public var maxHeaderBytes: Int = 16 << 10
+    /// Conversation states kept warm between requests (prompt cache slots), least recently used
+    /// replaced first. Each holds a KV cache for the whole context.
+    public var cacheSlots: Int = 1
+    /// When set, warm states are saved here as session snapshots and restored at start-up.
+    public var cacheDirectory: String? = nil
 
     public init() {}
 
@@ -66,6 +85,15 @@ public struct ServerOptions: Sendable, Equatable {
         if !(1_024...(64 << 20)).contains(maxImageBytes) { return "--max-image-bytes must be between 1 KiB and 64 MiB" }
         if !(0...64).contains(maxImages) { return "--max-images must be between 0 and 64" }
         if modelName.isEmpty { return "the model name must not be empty" }
+        if !(1...1_000_000).contains(maxConnections) { return "--max-connections must be between 1 and 1000000" }
+        for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+                              ("--idle-timeout", idleTimeout), ("the linger timeout", lingerTimeout)]
+        where !(value.isFinite && value > 0 && value <= 3_600) {
+            return "\(name) must be between 0 and 3600 seconds"
+        }
+        if !(1_024...(1 << 20)).contains(maxHeaderBytes) { return "the header limit must be between 1 KiB and 1 MiB" }
+        if !(1...64).contains(cacheSlots) { return "--cache-slots must be between 1 and 64" }
+        if let dir = cacheDirectory, dir.isEmpty { return "--cache-dir must not be empty" }
         return nil
     }
 }

@@ -15,9 +15,14 @@ public final class ServiceMetrics: Sendable {
     let requestDuration: DurationHistogram
     let timeToFirstToken: DurationHistogram
     let generationDuration: DurationHistogram
+    let connectionsOpen: Gauge
+    let promptCacheHits: Counter
+    let promptCacheMisses: Counter
+    let promptCacheReusedTokens: Counter
 
     /// The paths counted by name; anything else is counted as "other" (bounded label values).
-    static let knownPaths: Set<String> = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"]
+    static let knownPaths: Set<String> = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics",
+                                          "/tokenize", "/detokenize", "/props"]
 
     public init() {
         let d = Self.descriptor
@@ -36,6 +41,13 @@ public final class ServiceMetrics: Sendable {
             descriptor: d("time_to_first_token", "seconds", "Time from arrival to the first generated token."), buckets: seconds)
         generationDuration = registry.makeDurationHistogram(
             descriptor: d("generation_duration", "seconds", "Time from arrival to the end of generation."), buckets: seconds)
+        connectionsOpen = registry.makeGauge(descriptor: d("connections", "open", "HTTP connections open now."))
+        promptCacheHits = registry.makeCounter(descriptor: d("prompt_cache_hits", "total",
+                                                             "Requests whose prompt reused a cached prefix."))
+        promptCacheMisses = registry.makeCounter(descriptor: d("prompt_cache_misses", "total",
+                                                               "Requests whose prompt was evaluated from the start."))
+        promptCacheReusedTokens = registry.makeCounter(descriptor: d("prompt_cache_reused_tokens", "total",
+                                                                     "Prompt positions taken from the cache instead of evaluated."))
     }
 
     /// `gemma_edge_<name>_<unit>` with its help text.
@@ -48,6 +60,13 @@ public final class ServiceMetrics: Sendable {
         let p = Self.knownPaths.contains(path) ? path : "other"
         registry.makeCounter(descriptor: Self.descriptor("requests", "total", "HTTP requests answered, by path and status."),
                              labels: [("path", p), ("status", String(status))]).increment()
+    }
+
+    /// Counts one connection the server closed on its own, by why (limit, timeouts).
+    func countConnectionClosed(_ reason: String) {
+        registry.makeCounter(descriptor: Self.descriptor("connections_closed", "total",
+                                                         "Connections the server closed on its own, by reason."),
+                             labels: [("reason", reason)]).increment()
     }
 
     /// Counts one finished generation by why it ended.

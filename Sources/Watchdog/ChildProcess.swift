@@ -47,7 +47,9 @@ public final class ChildProcess {
         posix_spawnattr_setpgroup(&attr, 0)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
 
-        let env = environment.filter { !Self.privateVariables.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+        var environment = environment.filter { !Self.privateVariables.contains($0.key) }
+        environment[SupervisorLink.variable] = String(getpid())
+        let env = environment.map { "\($0.key)=\($0.value)" }
         var cArgs = arguments.map { strdup($0) } + [nil]
         var cEnv = env.map { strdup($0) } + [nil]
         defer {
@@ -121,6 +123,35 @@ public final class ChildProcess {
         guard let close = text.lastIndex(of: ")") else { throw ChildError("cannot parse /proc/\(pid)/stat") }
         let rest = text[text.index(after: close)...].trimmingCharacters(in: .whitespaces)
         return rest.first.map { String($0).uppercased() } ?? "?"
+    }
+}
+
+/// How a supervised `gemma-edge serve` dies with its supervisor, so a restarted supervisor never
+/// finds the port taken by an orphan. The supervisor names itself in the child's environment;
+/// the child checks four times a second whether that process is still its parent (or, behind
+/// a wrapper such as a shell, still alive) and exits at once when not. (`PR_SET_PDEATHSIG` is
+/// tied to the thread that forked, and the supervisor forks from a pool thread that may end.)
+public enum SupervisorLink {
+    public static let variable = "GEMMA_EDGE_SUPERVISOR_PID"
+
+    /// Starts the check when this process was started by a supervisor; does nothing otherwise.
+    /// `onOrphaned` runs (then the process exits with status 1) when the supervisor is gone.
+    public static func exitWithSupervisor(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                          onOrphaned: @escaping @Sendable () -> Void = {}) {
+        guard let text = environment[variable], let supervisor = pid_t(text), supervisor > 1 else { return }
+        let direct = getppid() == supervisor
+        let thread = Thread {
+            while true {
+                let gone = direct ? getppid() != supervisor : (kill(supervisor, 0) != 0 && errno == ESRCH)
+                if gone {
+                    onOrphaned()
+                    _exit(1)
+                }
+                usleep(250_000)
+            }
+        }
+        thread.name = "gemma-edge-supervisor-link"
+        thread.start()
     }
 }
 

@@ -11,6 +11,9 @@ enum ProbeOutcome: Equatable, Sendable {
     case notListening(String)
     /// No answer in time, a wrong answer, or a model that failed to load.
     case failed(String)
+    /// `/health` took no connection or gave no answer in time while the child runs: a hang, or
+    /// a flood of clients. Replacing the child is right, but it is no crash.
+    case unresponsive(String)
 }
 
 /// The probes: blocking calls with deadlines, run off the supervision loop by `BackgroundProbe`.
@@ -37,6 +40,7 @@ enum Probes {
             }
         } catch let error as HTTPClientError {
             if case .connect(let m) = error { return .notListening(m) }
+            if case .timeout = error { return .unresponsive("/health: \(error)") }
             return .failed("/health: \(error)")
         } catch {
             return .failed("/health: \(error)")

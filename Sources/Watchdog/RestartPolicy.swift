@@ -30,10 +30,11 @@ public struct RestartPolicy: Sendable {
         loopWindow = config.crashLoopWindow
     }
 
-    /// Records a failure at `now` and decides what follows.
-    public mutating func failed(at now: Double) -> Decision {
-        recent = recent.filter { now - $0 < loopWindow } + [now]
-        if recent.count >= loopRestarts { return .safeState(failures: recent.count, window: loopWindow) }
+    /// Records a failure at `now` and decides what follows. A failure that is not `counted`
+    /// (the child ran but did not answer) grows the back-off but never leads to the safe state.
+    public mutating func failed(at now: Double, counted: Bool = true) -> Decision {
+        recent = recent.filter { now - $0 < loopWindow } + (counted ? [now] : [])
+        if counted && recent.count >= loopRestarts { return .safeState(failures: recent.count, window: loopWindow) }
         consecutive += 1
         return .restart(after: delay(forFailure: consecutive))
     }

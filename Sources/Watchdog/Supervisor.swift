@@ -87,6 +87,12 @@ public final class Supervisor: Service, @unchecked Sendable {
     private var stopRequested = false
     private var restartRequest: String?
     private var lastManualRestart = -1e9
+    /// Whether the failure being handled counts toward the crash loop: a child that stops
+    /// answering but still runs (a hang, or a flood of clients at the door) is replaced with
+    /// back-off, but only children that exit, cannot start or break limits lead to the safe state.
+    private var failureCounts = true
+    /// The last health probe found the child running but not answering.
+    private var lastHealthUnresponsive = false
 
     /// - Parameters:
     ///   - command: the child's argv (`--threads N` is appended when `threads` is configured).
@@ -97,6 +103,10 @@ public final class Supervisor: Service, @unchecked Sendable {
                 logger: Logger = Logger(label: "gemma-edge.watchdog")) throws {
         guard !command.isEmpty else { throw ChildError("no command to supervise (put it after --)") }
         if let problem = config.validate() { throw ConfigError(problem) }
+        var config = config
+        if !config.probeURLConfigured, let served = WatchdogConfig.servedEndpoint(of: command) {
+            config.probeURL = served
+        }
         self.command = command
         self.config = config
         self.notifier = notifier
@@ -183,7 +193,8 @@ public final class Supervisor: Service, @unchecked Sendable {
             }
             switch phase {
             case .starting where now - since > config.startupTimeout:
-                fail("not healthy within the \(config.startupTimeout) s startup timeout", now: now)
+                fail("not healthy within the \(config.startupTimeout) s startup timeout", now: now,
+                     counted: !lastHealthUnresponsive)
             case .starting where config.probeURL == nil && now - since >= config.probeInterval:
                 // Without probes, running for one probe interval is what healthy means.
                 becomeReady(now: now)
@@ -244,13 +255,18 @@ public final class Supervisor: Service, @unchecked Sendable {
                 return
             }
             failedProbes = 0
+            lastHealthUnresponsive = false
             if case .starting = phase { becomeReady(now: now) }
         case .loading, .notListening:
             guard case .ready = phase, !generation else { return }
             probeFailed("the child stopped serving: \(outcome == .loading ? "/health says loading" : "nothing listens")",
                         generation: false, now: now)
         case .failed(let message):
+            if !generation { lastHealthUnresponsive = false }
             probeFailed(message, generation: generation, now: now)
+        case .unresponsive(let message):
+            if !generation { lastHealthUnresponsive = true }
+            probeFailed(message, generation: generation, now: now, counted: generation)
         }
     }
 
@@ -264,12 +280,13 @@ public final class Supervisor: Service, @unchecked Sendable {
         }
     }
 
-    private func probeFailed(_ message: String, generation: Bool, now: Double) {
+    private func probeFailed(_ message: String, generation: Bool, now: Double, counted: Bool = true) {
         if generation { failedGenerations += 1 } else { failedProbes += 1 }
         let count = generation ? failedGenerations : failedProbes
         log(.warning, "\(generation ? "generation" : "health") probe failed (\(count) of \(config.probeFailures)): \(message)")
         if count >= config.probeFailures {
-            fail("\(count) \(generation ? "generation" : "health") probes in a row failed; last: \(message)", now: now)
+            fail("\(count) \(generation ? "generation" : "health") probes in a row failed; last: \(message)", now: now,
+                 counted: counted)
         }
     }
 
@@ -354,7 +371,7 @@ public final class Supervisor: Service, @unchecked Sendable {
             nextHealthProbe = now + config.tick
             nextGenerationProbe = now + config.generationProbeInterval
             nextResourceCheck = now
-            record("started child \(c.pid): \(args.joined(separator: " "))")
+            record("started child \(c.pid): \(WatchdogConfig.redacted(args).joined(separator: " "))")
             setPhase(.starting(since: now))
         } catch {
             set(child: nil)
@@ -364,7 +381,9 @@ public final class Supervisor: Service, @unchecked Sendable {
 
     /// Ends the current child (if any) and then restarts or enters the safe state.
     /// `planned` restarts (thermal, button) skip the back-off and the crash-loop count.
-    private func fail(_ reason: String, now: Double, planned: Bool = false) {
+    /// `counted`: whether it counts toward the crash loop (see `failureCounts`).
+    private func fail(_ reason: String, now: Double, planned: Bool = false, counted: Bool = true) {
+        failureCounts = counted
         healthProbe = nil
         generationProbe = nil
         if !planned {
@@ -386,7 +405,8 @@ public final class Supervisor: Service, @unchecked Sendable {
             setPhase(.backoff(until: now))
             return
         }
-        switch policy.failed(at: now) {
+        if !failureCounts { record("the child ran but did not answer: backing off without counting a crash") }
+        switch policy.failed(at: now, counted: failureCounts) {
         case .restart(let delay):
             record(String(format: "restarting in %.2f s", delay))
             setPhase(.backoff(until: now + delay))

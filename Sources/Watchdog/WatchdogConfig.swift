@@ -6,8 +6,11 @@ import Foundation
 /// name the line, so a typo never silently turns a safety check off. Durations are seconds.
 public struct WatchdogConfig: Sendable, Equatable {
     /// Where the child serves HTTP (`http://HOST:PORT` or `unix:/path`); nil supervises any
-    /// command by its exit alone.
+    /// command by its exit alone. When the file does not say (`probeURLConfigured` false), the
+    /// supervisor takes it from the child's `serve --host/--port/--unix` arguments.
     public var probeURL: HTTPEndpoint? = .tcp(host: "127.0.0.1", port: 8080)
+    /// Whether `probe_url` was set in the file (even to empty, which turns probes off).
+    public var probeURLConfigured = false
     /// Sent as `Authorization: Bearer` with every probe.
     public var apiKey: String? = nil
     public var probeInterval = 10.0
@@ -125,6 +128,7 @@ public struct WatchdogConfig: Sendable, Equatable {
 
         switch key {
         case "probe_url":
+            probeURLConfigured = true
             do { probeURL = v.isEmpty ? nil : try HTTPEndpoint(parsing: v) } catch { throw ConfigError("\(error)") }
         case "api_key": apiKey = optionalText()
         case "probe_interval": probeInterval = try seconds()
@@ -182,6 +186,55 @@ public struct WatchdogConfig: Sendable, Equatable {
         if (ledLine != nil || buttonLine != nil) && gpioChip == nil { return "`led_line` and `button_line` need `gpio_chip`" }
         if let led = ledLine, led == buttonLine { return "`led_line` and `button_line` must differ" }
         return nil
+    }
+}
+
+extension WatchdogConfig {
+    /// Where a `gemma-edge serve` command listens, from its `--host`, `--port` and `--unix`
+    /// arguments (defaults 127.0.0.1 and 8080; a wildcard host is probed on loopback); nil when
+    /// the command is not `serve`.
+    public static func servedEndpoint(of command: [String]) -> HTTPEndpoint? {
+        guard let serve = command.firstIndex(of: "serve") else { return nil }
+        var host = "127.0.0.1", port = 8080
+        var i = serve + 1
+        func value(_ arg: String, _ name: String) -> String? {
+            if arg == name, i + 1 < command.count { i += 1; return command[i] }
+            if arg.hasPrefix(name + "=") { return String(arg.dropFirst(name.count + 1)) }
+            return nil
+        }
+        while i < command.count {
+            let arg = command[i]
+            if let v = value(arg, "--unix") { return .unix(path: v) }
+            if let v = value(arg, "--host") { host = v }
+            if let v = value(arg, "--port"), let p = Int(v) { port = p }
+            i += 1
+        }
+        switch host {
+        case "0.0.0.0", "": host = "127.0.0.1"
+        case "::", "[::]": host = "::1"
+        default: break
+        }
+        return .tcp(host: host, port: port)
+    }
+
+    /// Command arguments fit for logs and the state file: secrets (`--api-key`) are hidden.
+    public static func redacted(_ command: [String]) -> [String] {
+        var out: [String] = []
+        var hideNext = false
+        for arg in command {
+            if hideNext {
+                out.append("***")
+                hideNext = false
+            } else if arg == "--api-key" {
+                out.append(arg)
+                hideNext = true
+            } else if arg.hasPrefix("--api-key=") {
+                out.append("--api-key=***")
+            } else {
+                out.append(arg)
+            }
+        }
+        return out
     }
 }
 

@@ -63,8 +63,9 @@ struct ModelOptions: ParsableArguments {
     /// The parsed model file and the engine options for it on this board: threads and cores
     /// chosen by `Boards`, and the fit check run first (a model that does not fit is refused
     /// here, before loading). Commands that adjust the options before loading use this instead
-    /// of `load()`.
-    func prepare() throws -> PreparedModel {
+    /// of `load()`. `sessions` is how many conversation states (each with its own KV cache) the
+    /// command holds at once.
+    func prepare(sessions: Int = 1) throws -> PreparedModel {
         var o = EngineOptions()
         o.threads = threads
         o.context = ctx
@@ -74,7 +75,7 @@ struct ModelOptions: ParsableArguments {
         o.repack = !noRepack
         o.tokenizerModel = tokenizerModel
         o.verifyValues = !noVerify
-        let file = try prepareLoad(modelPath: modelPath, options: &o, cores: cores, board: board)
+        let file = try prepareLoad(modelPath: modelPath, options: &o, cores: cores, board: board, sessions: sessions)
         return PreparedModel(file: file, options: o)
     }
 }
@@ -90,14 +91,15 @@ struct PreparedModel: Sendable {
 /// Parses the model file, then picks threads and cores for this board and runs the fit check on
 /// `o` (a model that does not fit is refused here, before anything is loaded), printing the
 /// warnings. Every command that loads a model goes through here; the file it returns is the one
-/// the engine loads.
-func prepareLoad(modelPath path: String, options o: inout EngineOptions, cores: String?, board: String?) throws -> GGUFFile {
+/// the engine loads. `sessions`: conversation states held at once (the server's cache slots).
+func prepareLoad(modelPath path: String, options o: inout EngineOptions, cores: String?, board: String?,
+                 sessions: Int = 1) throws -> GGUFFile {
     guard FileManager.default.fileExists(atPath: path) else {
         throw CLIError("model file not found: \(path) (run `make model` to fetch the Gemma 3 270M, or pass -m FILE)")
     }
     let file = try GGUFFile(path: path)
     let prep = try LoadPreparation.prepare(file: file, context: o.context, batch: o.batch, threads: o.threads,
-                                           cores: cores, board: board)
+                                           cores: cores, board: board, sessions: sessions)
     for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
         FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
     }

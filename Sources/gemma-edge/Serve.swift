@@ -4,13 +4,16 @@ import Foundation
 import GemmaEdge
 import Service
 import Vision
+import Watchdog
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve an OpenAI-compatible HTTP API (loopback only unless --host says otherwise).",
         discussion: """
             Endpoints: POST /v1/chat/completions, POST /v1/completions (both stream with "stream": true), \
-            GET /v1/models, GET /health (503 while the model loads, 200 when ready), GET /metrics (Prometheus). \
+            GET /v1/models and /v1/models/{id}, POST /tokenize and /detokenize, GET /props (as llama-server), \
+            GET /health (503 while the model loads, 200 when ready), GET /metrics (Prometheus). \
+            Connections stay open between requests; prompts reuse the longest prefix a cache slot holds. \
             The model loads in the background after the server listens. One request generates at a time; \
             up to --queue more wait, and further ones get 503 with Retry-After. With --mmproj, chat messages may \
             hold images as OpenAI image_url parts with data:image/png;base64 URLs (nothing is fetched from the \
@@ -33,6 +36,15 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a request may take from arrival to its last token.") var timeout: Double = 120
     @Option(help: "Model id reported by /v1/models (default: the file name without .gguf).") var modelName: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(help: "Conversation states kept warm between requests (prompt cache, least recently used replaced); each holds a KV cache, counted by the fit check.")
+    var cacheSlots: Int = 1
+    @Option(help: "Save warm states here as session snapshots and restore them at start-up.")
+    var cacheDir: String?
+    @Option(help: "Most connections open at once (kept 64 below the descriptor limit); at the limit the connection idle longest is closed.")
+    var maxConnections: Int = 512
+    @Option(help: "Seconds a new connection has to send a complete request head.") var headerTimeout: Double = 10
+    @Option(help: "Seconds a request's body has to arrive whole after its head.") var bodyTimeout: Double = 30
+    @Option(help: "Seconds a keep-alive connection may wait for its next request.") var idleTimeout: Double = 60
 
     func validate() throws {
         if unix != nil && port != nil { throw ValidationError("use either --port or --unix, not both") }
@@ -47,6 +59,12 @@ struct Serve: ParsableCommand {
         o.requestTimeout = timeout
         o.maxImageBytes = maxImageBytes
         o.maxImages = maxImages
+        o.cacheSlots = cacheSlots
+        o.cacheDirectory = cacheDir
+        o.maxConnections = maxConnections
+        o.headerTimeout = headerTimeout
+        o.idleTimeout = idleTimeout
+        o.bodyTimeout = bodyTimeout
         if vision.mmproj != nil {
             // The body must hold the images base64-encoded (4 characters per 3 bytes) plus the text.
             o.maxBodyBytes = min(256 << 20, o.maxBodyBytes + maxImages * ((maxImageBytes + 2) / 3 * 4))
@@ -61,10 +79,13 @@ struct Serve: ParsableCommand {
         let serverOptions = try options()
         // Checks the file, picks threads and cores for this board and runs the fit check, so a
         // model that cannot load fails here, before the server listens.
-        var prepared = try model.prepare()
+        var prepared = try model.prepare(sessions: serverOptions.cacheSlots)
         prepared.options = try vision.apply(to: prepared.options)
         prepared.options.imageLimits.maxFileBytes = serverOptions.maxImageBytes
         try bootstrapLogging(level: logLevel)
+        SupervisorLink.exitWithSupervisor {
+            FileHandle.standardError.write(Data("gemma-edge serve: the supervising watchdog is gone; exiting\n".utf8))
+        }
         let server = GemmaServer(options: serverOptions) { [prepared] in try prepared.load() }
         try blockOn { try await server.run() }
     }

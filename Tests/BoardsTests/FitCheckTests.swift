@@ -1,6 +1,7 @@
 import Boards
 import Foundation
 import GGUF
+import Gemma3
 import GemmaEdge
 import TestSupport
 import XCTest
@@ -9,6 +10,18 @@ import XCTest
 final class FitCheckTests: BoardsTestCase {
     func memory(availableMiB: Int, totalMiB: Int = 4096) -> MemoryInfo {
         MemoryInfo(total: totalMiB << 20, available: availableMiB << 20)
+    }
+
+    func testEveryPromptCacheSlotIsCounted() throws {
+        let file = try GGUFFile(path: tinyModel())
+        let one = try MemoryPlan(file: file, context: 1024, batch: 32, threads: 1)
+        let three = try MemoryPlan(file: file, context: 1024, batch: 32, threads: 1, sessions: 3)
+        XCTAssertEqual(three.kvTotal, 3 * one.kvTotal)
+        let logits = try Gemma3Config(file: file).vocabularySize * MemoryLayout<Float>.size
+        XCTAssertEqual(three.total - one.total, 2 * (one.kvTotal + logits))
+        let fit = try FitCheck.evaluate(file: file, context: 1024, batch: 32, memory: memory(availableMiB: 1000), threads: 1,
+                                        sessions: 3)
+        XCTAssertEqual(fit.needed, three.total)
     }
 
     func testArithmeticMatchesMemoryPlan() throws {

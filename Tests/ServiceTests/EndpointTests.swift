@@ -99,7 +99,7 @@ final class EndpointTests: XCTestCase {
             XCTAssertEqual(message?["role"] as? String, "assistant")
             XCTAssertEqual(message?["content"] as? String, expected.text)
             XCTAssertEqual(choice?["finish_reason"] as? String, expected.tokens == 12 ? "length" : "stop")
-            let usage = json["usage"] as? [String: Int]
+            let usage = ints(json["usage"])
             XCTAssertEqual(usage?["prompt_tokens"], prompt.count)
             XCTAssertEqual(usage?["completion_tokens"], expected.tokens)
             XCTAssertEqual(usage?["total_tokens"], prompt.count + expected.tokens)
@@ -119,7 +119,7 @@ final class EndpointTests: XCTestCase {
             let finishChoice = (finish["choices"] as? [[String: Any]])?.first
             XCTAssertEqual(finishChoice?["finish_reason"] as? String, expected.tokens == 12 ? "length" : "stop")
             let usageChunk = object(events[events.count - 2])
-            XCTAssertEqual((usageChunk["usage"] as? [String: Int])?["completion_tokens"], expected.tokens)
+            XCTAssertEqual((ints(usageChunk["usage"]))?["completion_tokens"], expected.tokens)
             // Every chunk but the usage one carries an explicit null finish reason until the end.
             let middle = object(events[1])
             XCTAssertTrue(((middle["choices"] as? [[String: Any]])?.first?.keys.contains("finish_reason")) ?? false)
@@ -137,7 +137,7 @@ final class EndpointTests: XCTestCase {
             XCTAssertEqual(r.json["object"] as? String, "text_completion")
             let choice = (r.json["choices"] as? [[String: Any]])?.first
             XCTAssertEqual(choice?["text"] as? String, expected.text)
-            XCTAssertEqual((r.json["usage"] as? [String: Int])?["prompt_tokens"], prompt.count)
+            XCTAssertEqual(ints(r.json["usage"])?["prompt_tokens"], prompt.count)
 
             let ids = prompt.map(String.init).joined(separator: ",")
             let byIds = try await client.post("/v1/completions", #"{"prompt":[\#(ids)],"max_tokens":6,"temperature":0,"stream":true}"#)
@@ -155,7 +155,7 @@ final class EndpointTests: XCTestCase {
             let body = #"{"prompt":"hello","max_tokens":100,"ignore_eos":true,"temperature":1.2,"seed":7}"#
             let a = try await client.post("/v1/completions", body)
             XCTAssertEqual(a.status, .ok, a.text)
-            XCTAssertEqual((a.json["usage"] as? [String: Int])?["completion_tokens"], 5)
+            XCTAssertEqual(ints(a.json["usage"])?["completion_tokens"], 5)
             XCTAssertEqual((a.json["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String, "length")
             let b = try await client.post("/v1/completions", body)
             XCTAssertEqual((a.json["choices"] as? [[String: Any]])?.first?["text"] as? String,
@@ -237,7 +237,7 @@ final class EndpointTests: XCTestCase {
             ("chat", #"{\#(chat),"top_k":100000000}"#, "`top_k`"),
             ("chat", #"{\#(chat),"min_p":2}"#, "`min_p`"),
             ("chat", #"{\#(chat),"repetition_penalty":0}"#, "`repetition_penalty`"),
-            ("chat", #"{\#(chat),"frequency_penalty":0.5}"#, "not supported"),
+            ("chat", #"{\#(chat),"frequency_penalty":0.5,"presence_penalty":-1}"#, ""),
             ("chat", #"{\#(chat),"presence_penalty":3}"#, "between -2 and 2"),
             ("chat", #"{\#(chat),"seed":"x"}"#, "`seed` must be an integer"),
             ("chat", #"{\#(chat),"n":2}"#, "`n` must be 1"),
@@ -245,7 +245,17 @@ final class EndpointTests: XCTestCase {
             ("chat", #"{\#(chat),"stop":5}"#, "`stop` must be a string or an array"),
             ("chat", #"{\#(chat),"stop":["a","b","c","d","e"]}"#, "at most 4"),
             ("chat", #"{\#(chat),"stop":[""]}"#, "1 to 256 bytes"),
-            ("chat", #"{\#(chat),"logprobs":true}"#, "not supported"),
+            ("chat", #"{\#(chat),"logprobs":true,"top_logprobs":21}"#, "`top_logprobs` must be between 0 and 20"),
+            ("chat", #"{\#(chat),"top_logprobs":2}"#, "needs `logprobs: true`"),
+            ("chat", #"{\#(chat),"logprobs":3}"#, "true or false on chat"),
+            ("chat", #"{\#(chat),"grammar":"root ::= \"x\""}"#, "`grammar`"),
+            ("chat", #"{\#(chat),"json_schema":{}}"#, "`json_schema`"),
+            ("chat", #"{\#(chat),"n_probs":3}"#, "`n_probs`"),
+            ("chat", #"{\#(chat),"logit_bias":{"5":-100}}"#, "`logit_bias`"),
+            ("chat", #"{\#(chat),"mirostat":2}"#, "`mirostat`"),
+            ("chat", #"{\#(chat),"cache_prompt":true,"user":"u"}"#, ""),
+            ("text", #"{"prompt":"x","logprobs":true}"#, "must be an integer on completions"),
+            ("text", #"{"prompt":"x","logprobs":21}"#, "`logprobs` must be between 0 and 20"),
             ("chat", #"{\#(chat),"tools":[{"type":"function"}]}"#, "`tools`"),
             ("chat", #"{\#(chat),"response_format":{"type":"json_object"}}"#, "response_format"),
             ("text", "{}", "`prompt` is missing"),

@@ -76,7 +76,7 @@ final class ImageRequestTests: XCTestCase {
             XCTAssertEqual(r.status, .ok, r.text)
             let message = ((r.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])
             XCTAssertEqual(message?["content"] as? String, expectedText)
-            let usage = r.json["usage"] as? [String: Int]
+            let usage = ints(r.json["usage"])
             XCTAssertEqual(usage?["prompt_tokens"], engine.positions(of: items))
             XCTAssertEqual(usage?["completion_tokens"], expectedCount)
             XCTAssertGreaterThan(expectedCount, 0)

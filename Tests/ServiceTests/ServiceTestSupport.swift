@@ -18,8 +18,8 @@ enum Models {
         return d
     }()
 
-    /// The small model the brief describes: fast, context 256.
-    static let small: String = {
+    /// The small model's shape with a context of `context`.
+    static func smallShape(context: Int) -> TinyGemma {
         var m = TinyGemma()
         m.blocks = 2
         m.embedding = 64
@@ -27,9 +27,12 @@ enum Models {
         m.heads = 2
         m.kvHeads = 1
         m.headDim = 32
-        m.context = 256
-        return try! m.write(directory: directory)
-    }()
+        m.context = context
+        return m
+    }
+
+    /// The small model the brief describes: fast, context 256.
+    static let small: String = try! smallShape(context: 256).write(directory: directory)
 
     /// A larger context, so a generation that ignores `<eos>` runs long enough for a client to
     /// leave or a timeout to pass while it runs.
@@ -42,6 +45,16 @@ enum Models {
         m.kvHeads = 1
         m.headDim = 64
         m.context = 4096
+        return try! m.write(directory: directory)
+    }()
+}
+
+extension Models {
+    /// A window as long as the context, so a session can always be cut back to a shared prefix
+    /// (the prompt-cache tests control checkpoints separately).
+    static let wideWindow: String = {
+        var m = smallShape(context: 1024)
+        m.window = 1024
         return try! m.write(directory: directory)
     }()
 }
@@ -135,4 +148,9 @@ func metric(_ text: String, _ prefix: String) -> Double? {
         return Double(line.split(separator: " ").last!)
     }
     return nil
+}
+
+/// The integer fields of a JSON object (`usage` also holds the `prompt_tokens_details` object).
+func ints(_ value: Any?) -> [String: Int]? {
+    (value as? [String: Any])?.compactMapValues { $0 as? Int }
 }

@@ -130,6 +130,7 @@ enum ChildServer {
             self.send_response(code); self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
         def do_GET(self):
+            if time.time() < float(os.environ.get("HEALTH_HANG_UNTIL", "0")): time.sleep(2)
             ready = time.time() - start >= loading
             stalled = float(os.environ.get("STALLED_SECONDS", "0"))
             self.reply(200 if ready else 503, {"status": "ok" if ready else "loading", "busy": stalled > 0,
