@@ -261,8 +261,7 @@ final class GenerationScheduler: @unchecked Sendable {
         let session = slot.session
         do {
             summary.promptTokens = engine.positions(of: job.prompt)
-            let chunk = max(256, engine.options.batch * 4)
-            guard let reused = try cache.prefill(slot, job.prompt, chunk: chunk, between: {
+            guard let reused = try cache.prefill(slot, job.prompt, between: { [self] in
                 progressed()
                 return job.cancelReason == nil
             }) else {

@@ -119,43 +119,30 @@ final class PromptCache {
     }
 
     /// Makes `slot` hold `items` through `Session.prefill` (reusing the longest prefix it holds),
-    /// evaluating a long text prompt in pieces of `chunk` positions: each piece is a prefill of
-    /// a longer prefix, which reuses the one before, and `between` runs after each piece (progress
-    /// for the stall detector; false stops, when the request was cancelled). Returns the
-    /// positions reused, or nil when stopped.
+    /// calling `between` after every evaluated batch (progress for the stall detector; false
+    /// stops, when the request was cancelled). Returns the positions reused, or nil when stopped.
     ///
     /// When the session shares a prefix with the prompt but cannot be cut back to it (the
     /// sliding window has moved past it), that prefix is evaluated on its own first and
     /// checkpointed, so the next prompt that shares it finds a checkpoint holding exactly it.
-    func prefill(_ slot: Slot, _ items: [Session.Item], chunk: Int, between: () -> Bool) throws -> Int? {
+    func prefill(_ slot: Slot, _ items: [Session.Item], between: @escaping () -> Bool) throws -> Int? {
         let session = slot.session
-        guard items.count == 1, case .tokens(let ids) = items[0] else {
-            return try session.prefill(items)
-        }
-        let shared = Self.commonPrefix(session.tokens, items)
-        let held = session.tokens.count
-        let keepable = shared + 1 >= held || session.cache.canTruncate(to: shared)
-        var reused: Int?
-        var end = 0
-        func step(to target: Int) throws {
-            end = target
-            let r = try session.prefill([.tokens(Array(ids[..<end]))])
-            if reused == nil { reused = r }
-        }
-        if !keepable && shared >= Self.minimumSharedPrefix && shared < ids.count {
-            while end < shared {
-                if end > 0 { guard between() else { return nil } }
-                try step(to: min(shared, end + chunk))
+        let progress: Session.Progress = { _ in between() }
+        do {
+            if items.count == 1, case .tokens(let ids) = items[0] {
+                let shared = Self.commonPrefix(session.tokens, items)
+                let keepable = shared + 1 >= session.tokens.count || session.cache.canTruncate(to: shared)
+                if !keepable && shared >= Self.minimumSharedPrefix && shared < ids.count {
+                    try session.prefill([.tokens(Array(ids[..<shared]))], progress: progress)
+                    checkpoint(slot, force: true)
+                    try session.prefill(items, progress: progress)
+                    return 0
+                }
             }
-            checkpoint(slot, force: true)
-        } else {
-            try step(to: min(ids.count, shared + chunk))
+            return try session.prefill(items, progress: progress)
+        } catch EngineError.cancelled {
+            return nil
         }
-        while end < ids.count {
-            guard between() else { return nil }
-            try step(to: min(ids.count, end + chunk))
-        }
-        return reused ?? 0
     }
 
     /// A shared prefix shorter than this (the chat template's first tokens) is not worth a
