@@ -68,6 +68,7 @@ static const ck_kernel_set avx2_set = {
     CK_AVX2_ENTRIES,
     CK_GEMM_ENTRIES(ck_avx2),
     CK_ROW_ENTRIES(ck_avx2, ck_avx2),
+    CK_FGEMM_ENTRIES(ck_avx2),
 };
 
 // AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
@@ -77,6 +78,7 @@ static const ck_kernel_set avx512vnni_set = {
     CK_AVX2_ENTRIES,
     CK_GEMM_ENTRIES(ck_avx512),
     CK_ROW_ENTRIES(ck_avx2, ck_avx512),
+    CK_FGEMM_ENTRIES(ck_avx2),   // no AVX-512 tile yet: the AVX2 one
 };
 #endif
 
@@ -112,6 +114,7 @@ static const ck_kernel_set neon_set = {
     CK_NEON_QUANTIZE,
     CK_GEMM_ENTRIES(ck_neon),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
+    CK_FGEMM_ENTRIES(ck_neon),
 };
 
 static const ck_kernel_set dotprod_set = {
@@ -134,6 +137,7 @@ static const ck_kernel_set dotprod_set = {
     CK_NEON_QUANTIZE,
     CK_GEMM_ENTRIES(ck_dotprod),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
+    CK_FGEMM_ENTRIES(ck_neon),
 };
 #endif
 

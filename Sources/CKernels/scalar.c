@@ -871,6 +871,7 @@ static const ck_kernel_set scalar_set = {
     .rows_dot = {[CK_F32] = ck_scalar_f32_rows_dot, [CK_F16] = ck_scalar_f16_rows_dot, [CK_Q8_0] = ck_scalar_q8_0_rows_dot},
     .rows_mix = {[CK_F32] = ck_scalar_f32_rows_mix, [CK_F16] = ck_scalar_f16_rows_mix, [CK_Q8_0] = ck_scalar_q8_0_rows_mix},
     .round_f16 = ck_scalar_round_f16,
+    CK_FGEMM_ENTRIES(ck_scalar),
 };
 
 const ck_kernel_set *ck_kernels_scalar(void) { return &scalar_set; }

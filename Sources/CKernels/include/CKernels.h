@@ -132,6 +132,22 @@ typedef void (*ck_rows_dot_fn)(int64_t n, int64_t nq, const float *q, int64_t q_
 typedef void (*ck_rows_mix_fn)(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
                                size_t row_stride, int64_t nrows, float *y, int64_t y_stride);
 
+// ---- Float matrix products (f32 activations against f32 / f16 matrices: the vision encoder) -------
+//   fgemm[type](n, a, a_stride, ntok, w, row_bytes, rows, out, out_stride, accumulate):
+//       out[t * out_stride + r] (+)= sum over k < n of a[t * a_stride + k] * W[r][k]   t < ntok, r < rows
+//       W: `rows` rows of n elements of `type` (F32 or F16), row_bytes apart (weights, or keys)
+//   fgemm_kn(n, a, a_stride, ntok, b, b_stride, cols, out, out_stride, accumulate):
+//       out[t * out_stride + c] (+)= sum over k < n of a[t * a_stride + k] * b[k * b_stride + c]  c < cols
+//       b: n rows of `cols` f32 values, b_stride floats apart (attention's values)
+// "+=" when accumulate is nonzero, "=" otherwise; strides of a, out and b in floats. Equal to the
+// scalar reference (plain loops) up to float summation order. The SIMD sets run register tiles of
+// several rows of a x 16 columns over panels of B laid out once per call in f32 (so a weight is
+// converted once per call, not once per activation row); stack buffers only, no alignment needed.
+typedef void (*ck_fgemm_fn)(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,
+                            size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate);
+typedef void (*ck_fgemm_kn_fn)(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const float *b,
+                               int64_t b_stride, int64_t cols, float *out, int64_t out_stride, int accumulate);
+
 // A complete kernel set. Entries are never NULL for the types listed in ck_type (the scalar set
 // fills what a SIMD set does not improve), except gemm and gemv: NULL where the set has no
 // microkernel for a type (ck_gemm / ck_gemv then use vec_dot).
@@ -159,6 +175,10 @@ typedef struct {
     // x[i] = x[i] rounded to the nearest f16 (ties to even) for i < n, in place: how a query meets
     // F16 rows in ggml, which converts it to the rows' type before the dot product.
     void (*round_f16)(float *x, int64_t n);
+
+    // ---- Float matrix products (see "Float matrix products" above) ----
+    ck_fgemm_fn fgemm[CK_TYPE_COUNT];         // indexed by matrix type: F32, F16; NULL otherwise
+    ck_fgemm_kn_fn fgemm_kn;
 } ck_kernel_set;
 
 // The scalar reference set (always available).
