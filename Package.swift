@@ -78,7 +78,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: checked),
         .target(name: "Sampling", swiftSettings: checked),
         .target(name: "Gemma3", dependencies: ["Base", "GGUF", "Kernels"], swiftSettings: unchecked),
-        .target(name: "Vision", dependencies: ["GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: checked),
+        .target(name: "Vision", dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: checked),
         .target(
             name: "GemmaEdge",
             dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Vision"],

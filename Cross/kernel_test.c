@@ -3,7 +3,7 @@
 // Every kernel set this CPU can run is compared with the scalar reference: activation quantisers
 // (identical bytes), vec_dot of every type over many lengths and misaligned buffers (agreement up
 // to float summation order), dot_f32 / axpy_f32, row_dot / row_axpy of KV cache rows (F32, F16,
-// Q8_0) and their many-query forms rows_dot / rows_mix, round_f16, gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
+// Q8_0) and their many-query forms rows_dot / rows_mix, the float matrix products fgemm / fgemm_kn, round_f16, gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
 // (test_gemm_kernels). Scalar-only checks:
 // f16/bf16 conversions, storage-quantiser round trips, known-answer blocks, geometry.
 //
@@ -301,6 +301,75 @@ static void test_rows(const ck_kernel_set *ks) {
             }
         }
     }
+}
+
+// ---- fgemm / fgemm_kn (float matrix products) against the scalar set ------------------------------
+// Every tile edge: rows of a 0..13 and 25, columns 1..17, 33 and 70, lengths 0..9, 72, 255, 257 and
+// 300 (more than one chunk of k), misaligned a, B and out, strides wider than the rows, both
+// accumulate modes; outputs outside the written ranges must stay untouched.
+
+static long g_fgemm_compared = 0;
+
+static void test_fgemm(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    CHECK(ks->fgemm[CK_F32] && ks->fgemm[CK_F16] && ks->fgemm_kn, "%s: no fgemm", ks->name);
+    if (!ks->fgemm[CK_F32] || !ks->fgemm[CK_F16] || !ks->fgemm_kn) return;
+    static const int ns[] = {0, 1, 2, 3, 5, 8, 9, 72, 255, 257, 300};
+    static const int nts[] = {1, 2, 5, 6, 7, 12, 13, 25};
+    static const int ncs[] = {1, 3, 8, 15, 16, 17, 33, 70};
+    enum { MAXN = 300, MAXT = 25, MAXC = 70, PAD = 9 };
+    static float a[MAXT * (MAXN + PAD) + PAD], bk[MAXN * (MAXC + PAD) + PAD], src[MAXN];
+    static float o0[MAXT * (MAXC + PAD) + PAD], o1[MAXT * (MAXC + PAD) + PAD], o2[MAXT * (MAXC + PAD) + PAD];
+    static float deq[MAXC][MAXN];
+    static uint8_t wb[MAXC * (4 * MAXN + 8) + 16];
+    const int on = MAXT * (MAXC + PAD) + PAD;
+    for (int ni = 0; ni < (int)(sizeof ns / sizeof *ns); ++ni)
+        for (int ti = 0; ti < (int)(sizeof nts / sizeof *nts); ++ti)
+            for (int ci = 0; ci < (int)(sizeof ncs / sizeof *ncs); ++ci)
+                for (int form = 0; form < 3; ++form) {   // fgemm f32, fgemm f16, fgemm_kn
+                    const int n = ns[ni], nt = nts[ti], nc = ncs[ci], off = (n + nt + nc + form) % 5;
+                    const int accumulate = (n + nt + nc) & 1;
+                    const int64_t a_stride = n + (off & 3), o_stride = nc + (off & 1) + 2;
+                    for (int i = 0; i < MAXT * (MAXN + PAD) + PAD; ++i) a[i] = rndn();
+                    const float *ap = a + off;
+                    const void *b;
+                    size_t row_bytes = 0;
+                    int64_t b_stride = nc + (off & 2) + 1;
+                    if (form < 2) {
+                        const ck_type t = form ? CK_F16 : CK_F32;
+                        row_bytes = (size_t)ck_row_bytes(t, n) + (size_t)(off % 3) * 2 + 4;
+                        for (int c = 0; c < nc; ++c) {
+                            for (int k = 0; k < n; ++k) src[k] = rndn();
+                            ks->quantize[t](src, wb + off + (size_t)c * row_bytes, n);
+                            if (n > 0) ck_dequantize_row(t, wb + off + (size_t)c * row_bytes, deq[c], n);
+                        }
+                        b = wb + off;
+                    } else {
+                        for (int i = 0; i < MAXN * (MAXC + PAD) + PAD; ++i) bk[i] = rndn();
+                        for (int c = 0; c < nc; ++c)
+                            for (int k = 0; k < n; ++k) deq[c][k] = bk[off + k * b_stride + c];
+                        b = bk + off;
+                    }
+                    for (int i = 0; i < on; ++i) o0[i] = o1[i] = o2[i] = rndn();
+                    if (form < 2) {
+                        const ck_type t = form ? CK_F16 : CK_F32;
+                        ks->fgemm[t](n, ap, a_stride, nt, b, row_bytes, nc, o1 + off, o_stride, accumulate);
+                        sc->fgemm[t](n, ap, a_stride, nt, b, row_bytes, nc, o2 + off, o_stride, accumulate);
+                    } else {
+                        ks->fgemm_kn(n, ap, a_stride, nt, b, b_stride, nc, o1 + off, o_stride, accumulate);
+                        sc->fgemm_kn(n, ap, a_stride, nt, b, b_stride, nc, o2 + off, o_stride, accumulate);
+                    }
+                    int ok = 1;
+                    for (int i = 0; i < on; ++i) {
+                        const int k = i - off, t = k >= 0 ? k / (int)o_stride : -1, c = k >= 0 ? k % (int)o_stride : -1;
+                        if (k < 0 || t >= nt || c >= nc) { ok &= o1[i] == o0[i]; continue; }
+                        double mag = accumulate ? fabs((double)o0[i]) : 0;
+                        for (int e = 0; e < n; ++e) mag += fabs((double)ap[t * a_stride + e] * deq[c][e]);
+                        ok &= fabs((double)o1[i] - (double)o2[i]) <= 2e-6 * mag + 1e-30;
+                        ++g_fgemm_compared;
+                    }
+                    CHECK(ok, "%s fgemm form %d n=%d ntok=%d cols=%d acc=%d", ks->name, form, n, nt, nc, accumulate);
+                }
 }
 
 // ---- rows_dot / rows_mix (many queries x many rows) and round_f16 against the scalar set ---------
@@ -959,6 +1028,7 @@ int main(int argc, char **argv) {
         test_f32_ops(sets[s]);
         test_rows(sets[s]);
         test_rows_many(sets[s]);
+        test_fgemm(sets[s]);
         test_gemv_gemm(sets[s]);
         test_gemm_kernels(sets[s]);
         test_repack(sets[s]);
@@ -967,6 +1037,7 @@ int main(int argc, char **argv) {
     printf("gemm microkernel outputs compared with vec_dot: %ld\n", g_gemm_compared);
     printf("repacked kernel outputs compared with the reference: %ld\n", g_repack_compared);
     printf("rows_dot / rows_mix outputs compared with the scalar set: %ld\n", g_rows_many_compared);
+    printf("fgemm / fgemm_kn outputs compared with the scalar set: %ld\n", g_fgemm_compared);
     if (bench_rows > 0) bench(bench_rows);
     printf("%ld passed, %ld failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

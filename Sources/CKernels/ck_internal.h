@@ -349,4 +349,50 @@ void ck_neon_row_axpy_f16(int64_t n, float a, const void *row, float *y);
 void ck_neon_row_axpy_q8_0(int64_t n, float a, const void *row, float *y);
 #endif
 
+// ---- Float matrix products (CKernels.h): the driver in fgemm.c and each set's register tile -----
+// tile(kc, a, lda, b, ldb, c, ldc, accumulate): for t < mr, j < nr:
+//   c[t * ldc + j] = (accumulate ? c[t * ldc + j] : 0) + sum over k < kc of a[t * lda + k] * b[k * ldb + j]
+#define CK_FGEMM_MAX_MR 8
+#define CK_FGEMM_MAX_NR 16
+typedef struct {
+    int mr, nr;   // rows of a x columns of B per tile (mr <= CK_FGEMM_MAX_MR, 4 <= nr <= CK_FGEMM_MAX_NR)
+    void (*tile)(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                 int accumulate);
+    void (*f16_to_f32)(const uint16_t *src, float *dst, int64_t n);
+} ck_fgemm_ops;
+// layout 0: B(k, c) = row c of a matrix of type F32 / F16 (f16 != 0), rows b_stride bytes apart;
+// layout 1: B(k, c) = b[k * b_stride + c], f32, b_stride in floats.
+void ck_fgemm_drive(const ck_fgemm_ops *ops, int layout, int f16, int64_t n, const float *a, int64_t a_stride,
+                    int64_t ntok, const void *b, size_t b_stride, int64_t cols, float *out, int64_t out_stride,
+                    int accumulate);
+#define CK_DECLARE_FGEMM(prefix)                                                                   \
+    void prefix##_fgemm_f32(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,    \
+                            size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate); \
+    void prefix##_fgemm_f16(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,    \
+                            size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate); \
+    void prefix##_fgemm_kn(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const float *b,    \
+                           int64_t b_stride, int64_t cols, float *out, int64_t out_stride, int accumulate);
+#define CK_DEFINE_FGEMM(prefix, ops)                                                               \
+    void prefix##_fgemm_f32(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,    \
+                            size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate) { \
+        ck_fgemm_drive(&ops, 0, 0, n, a, a_stride, ntok, w, row_bytes, rows, out, out_stride, accumulate); \
+    }                                                                                              \
+    void prefix##_fgemm_f16(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,    \
+                            size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate) { \
+        ck_fgemm_drive(&ops, 0, 1, n, a, a_stride, ntok, w, row_bytes, rows, out, out_stride, accumulate); \
+    }                                                                                              \
+    void prefix##_fgemm_kn(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const float *b,    \
+                           int64_t b_stride, int64_t cols, float *out, int64_t out_stride, int accumulate) { \
+        ck_fgemm_drive(&ops, 1, 0, n, a, a_stride, ntok, b, (size_t)b_stride, cols, out, out_stride, accumulate); \
+    }
+#define CK_FGEMM_ENTRIES(prefix)                                                                   \
+    .fgemm = {[CK_F32] = prefix##_fgemm_f32, [CK_F16] = prefix##_fgemm_f16}, .fgemm_kn = prefix##_fgemm_kn
+CK_DECLARE_FGEMM(ck_scalar)
+#if defined(__x86_64__)
+CK_DECLARE_FGEMM(ck_avx2)
+#endif
+#if defined(__aarch64__)
+CK_DECLARE_FGEMM(ck_neon)
+#endif
+
 #endif

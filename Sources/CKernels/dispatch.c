@@ -61,6 +61,7 @@ static ck_kernel_set avx2_set = {
     CK_QUANTIZE_ENTRIES(ck_avx2),
     CK_GEMM_ENTRIES(ck_avx2),
     CK_ROW_ENTRIES(ck_avx2, ck_avx2),
+    CK_FGEMM_ENTRIES(ck_avx2),
 };
 
 // AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
@@ -71,6 +72,7 @@ static ck_kernel_set avx512vnni_set = {
     CK_QUANTIZE_ENTRIES(ck_avx2),
     CK_GEMM_ENTRIES(ck_avx512),
     CK_ROW_ENTRIES(ck_avx2, ck_avx512),
+    CK_FGEMM_ENTRIES(ck_avx2),   // no AVX-512 tile yet: the AVX2 one
 };
 #endif
 
@@ -81,6 +83,7 @@ static ck_kernel_set neon_set = {
     CK_QUANTIZE_ENTRIES(ck_neon),
     CK_GEMM_ENTRIES(ck_neon),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
+    CK_FGEMM_ENTRIES(ck_neon),
 };
 
 static ck_kernel_set dotprod_set = {
@@ -89,6 +92,7 @@ static ck_kernel_set dotprod_set = {
     CK_QUANTIZE_ENTRIES(ck_neon),
     CK_GEMM_ENTRIES(ck_dotprod),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
+    CK_FGEMM_ENTRIES(ck_neon),
 };
 #endif
 
@@ -121,11 +125,13 @@ void ck_kernel_set_complete(ck_kernel_set *set) {
         if (!set->row_axpy[t]) set->row_axpy[t] = tr->row_axpy;
         if (!set->rows_dot[t]) set->rows_dot[t] = tr->rows_dot;
         if (!set->rows_mix[t]) set->rows_mix[t] = tr->rows_mix;
+        if (!set->fgemm[t]) set->fgemm[t] = tr->fgemm;
     }
     if (set != fallback) {
         if (!set->dot_f32) set->dot_f32 = fallback->dot_f32;
         if (!set->axpy_f32) set->axpy_f32 = fallback->axpy_f32;
         if (!set->round_f16) set->round_f16 = fallback->round_f16;
+        if (!set->fgemm_kn) set->fgemm_kn = fallback->fgemm_kn;
     }
     if (!set->name) set->name = "custom";
 }
@@ -135,6 +141,7 @@ const char *ck_kernel_set_missing(const ck_kernel_set *set) {
     if (!set->dot_f32) return "dot_f32";
     if (!set->axpy_f32) return "axpy_f32";
     if (!set->round_f16) return "round_f16";
+    if (!set->fgemm_kn) return "fgemm_kn";
     for (int t = 0; t < CK_TYPE_COUNT; ++t) {
         const ck_type_traits *tr = ck_get_type_traits((ck_type)t);
         if (!tr) continue;
@@ -142,6 +149,7 @@ const char *ck_kernel_set_missing(const ck_kernel_set *set) {
         if (!field && tr->row_dot)
             field = !set->row_dot[t] ? "row_dot" : !set->row_axpy[t] ? "row_axpy"
                   : !set->rows_dot[t] ? "rows_dot" : !set->rows_mix[t] ? "rows_mix" : NULL;
+        if (!field && tr->fgemm && !set->fgemm[t]) field = "fgemm";
         if (field) {
             snprintf(what, sizeof what, "%s[%s]", field, tr->name);
             return what;
@@ -205,6 +213,7 @@ CK_ACCESSOR(ck_vec_dot_fn, row_dot)
 CK_ACCESSOR(ck_row_axpy_fn, row_axpy)
 CK_ACCESSOR(ck_rows_dot_fn, rows_dot)
 CK_ACCESSOR(ck_rows_mix_fn, rows_mix)
+CK_ACCESSOR(ck_fgemm_fn, fgemm)
 
 void ck_set_put_vec_dot(ck_kernel_set *ks, ck_type t, ck_vec_dot_fn fn) {
     if ((unsigned)t < CK_TYPE_COUNT) ks->vec_dot[t] = fn;

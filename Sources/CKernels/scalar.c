@@ -799,10 +799,10 @@ void ck_scalar_round_f16(float *x, int64_t n) {
 static const ck_type_traits type_traits[CK_TYPE_COUNT] = {
     [CK_F32] = {.name = "f32", .block_elements = 1, .block_bytes = 4, .activation = CK_F32, .to_float = dequant_f32,
                 .from_float = ck_scalar_quantize_f32, .vec_dot = ck_scalar_vec_dot_f32,
-                CK_KV_ROWS(f32, ck_scalar_vec_dot_f32)},
+                CK_KV_ROWS(f32, ck_scalar_vec_dot_f32), .fgemm = ck_scalar_fgemm_f32},
     [CK_F16] = {.name = "f16", .block_elements = 1, .block_bytes = 2, .activation = CK_F32, .to_float = dequant_f16,
                 .from_float = ck_scalar_quantize_f16, .vec_dot = ck_scalar_vec_dot_f16,
-                CK_KV_ROWS(f16, ck_scalar_vec_dot_f16)},
+                CK_KV_ROWS(f16, ck_scalar_vec_dot_f16), .fgemm = ck_scalar_fgemm_f16},
     [CK_BF16] = {.name = "bf16", .block_elements = 1, .block_bytes = 2, .activation = CK_F32, .to_float = dequant_bf16,
                  .from_float = ck_scalar_quantize_bf16, .vec_dot = ck_scalar_vec_dot_bf16},
     CK_TRAITS(Q4_0, q4_0, CK_QK, sizeof(ck_block_q4_0), Q8_0),
@@ -831,4 +831,5 @@ ck_kernel_set ck_scalar_set = {
     .dot_f32 = ck_scalar_dot_f32,
     .axpy_f32 = ck_scalar_axpy_f32,
     .round_f16 = ck_scalar_round_f16,
+    .fgemm_kn = ck_scalar_fgemm_kn,
 };

@@ -5,6 +5,8 @@ import GGUF
 /// Everything a call needs is preallocated: `matmul` allocates nothing.
 public final class Compute: @unchecked Sendable {
     public let kernels: KernelSet
+    /// The float matrix products of `kernels`.
+    public let floatGemm: FloatGemm
     public let threads: Int
     private let pool: OpaquePointer
     private let job: UnsafeMutablePointer<GemmJob>
@@ -16,6 +18,7 @@ public final class Compute: @unchecked Sendable {
     public init(kernels: KernelSet = .best(), threads: Int, cpus: [Int32]? = nil) throws {
         precondition(threads >= 1)
         self.kernels = kernels
+        floatGemm = FloatGemm(kernels)
         self.threads = threads
         let p: OpaquePointer?
         if let cpus {
@@ -67,9 +70,9 @@ public final class Compute: @unchecked Sendable {
             let j = ctx!.assumingMemoryBound(to: GemmJob.self).pointee
             let r0 = Int(i) * j.rowsPerTask
             let r1 = min(j.rows, r0 + j.rowsPerTask)
-            if let rowsDot = j.rowsDot {   // batchMatmul: f32 activation rows as the queries
-                rowsDot(j.n, j.tokens, j.a.assumingMemoryBound(to: Float.self), Int64(j.aStride / 4), j.w + r0 * j.rowBytes,
-                        j.rowBytes, Int64(r1 - r0), 1, j.out + r0, j.outStride)
+            if let gemm = j.floatGemm {   // batchMatmul: f32 activation rows
+                gemm(j.n, j.a.assumingMemoryBound(to: Float.self), Int64(j.aStride / 4), j.tokens, j.w + r0 * j.rowBytes,
+                     j.rowBytes, Int64(r1 - r0), j.out + r0, j.outStride, 0)
             } else if let rp = j.repacked {   // whole groups of rows: rowsPerTask is a multiple of groupRows
                 rp.gemm(j.n, rp.base + r0 / rp.groupRows * rp.groupBytes, Int64(r1 - r0), j.a, j.aStride, j.tokens,
                         j.out + r0, j.outStride)
@@ -83,14 +86,14 @@ public final class Compute: @unchecked Sendable {
     }
 
     /// `matmul` for batch-only work (the vision encoder): F16 and F32 weights go through the
-    /// blocked many-queries kernel `rows_dot` (4 tokens x 2 weight rows per register tile, so a
-    /// weight row is loaded and converted once per 4 tokens instead of once per token). Its float
-    /// order is not `vec_dot`'s, so a text model's prefill, which must give what its decode steps
-    /// give, keeps `matmul`. Other weight types, and single tokens, are `matmul` exactly.
+    /// set's float gemm (`FloatGemm`: each task lays its weight rows out once as f32 panels and
+    /// runs register tiles of several tokens x 16 rows over them, so a weight is converted once
+    /// per call, not once per token). Its float order is not `vec_dot`'s, so a text model's
+    /// prefill, which must give what its decode steps give, keeps `matmul`. Other weight types
+    /// (Q8_0 projectors: the int8 gemm microkernels), and single tokens, are `matmul` exactly.
     public func batchMatmul(_ w: Matrix, _ input: QuantizedRows, firstToken: Int = 0, tokens: Int,
                             out: UnsafeMutablePointer<Float>, outStride: Int) {
-        guard tokens > 1, w.repacked == nil, w.ckType == CK_F16 || w.ckType == CK_F32,
-              let rows = KVRowKernels(kernels, type: w.type) else {
+        guard tokens > 1, w.repacked == nil, let gemm = floatGemm.rows(w.ckType) else {
             return matmul(w, input, firstToken: firstToken, tokens: tokens, out: out, outStride: outStride)
         }
         let a = input.rows(for: CK_F32)
@@ -98,9 +101,8 @@ public final class Compute: @unchecked Sendable {
         job.pointee = GemmJob(kernels: kernels.table, type: w.ckType, n: Int64(w.columns), w: w.base,
                               rowBytes: w.rowBytes, rows: w.rows, a: a.base + firstToken * a.stride, aStride: a.stride,
                               tokens: Int64(tokens), out: out, outStride: Int64(outStride),
-                              rowsPerTask: min(Self.rowsPerTask(rows: w.rows, threads: threads, tokens: tokens),
-                                               max(16, Self.blockedTaskBytes / w.rowBytes / 16 * 16)),
-                              repacked: nil, rowsDot: rows.rowsDot)
+                              rowsPerTask: (Self.rowsPerTask(rows: w.rows, threads: threads, tokens: tokens) + 63) / 64 * 64,
+                              repacked: nil, floatGemm: gemm)
         matmulRegion()
     }
 
@@ -119,10 +121,6 @@ public final class Compute: @unchecked Sendable {
             ElementWise.geluTanhMul(j.g + start, j.u + start, min(j.chunk, j.count - start))
         }, gluJob, Int32(tasks))
     }
-
-    /// Most weight bytes a `batchMatmul` task streams for each block of 4 tokens, so that they stay
-    /// in a core's L2 cache while every token block passes.
-    static let blockedTaskBytes = 256 << 10
 
     /// Fewest floats worth a task of their own (a few microseconds of work).
     static let minGatedChunk = 8192
@@ -165,6 +163,6 @@ struct GemmJob {
     var outStride: Int64 = 0
     var rowsPerTask: Int = 1
     var repacked: RepackedView? = nil
-    /// Set by `batchMatmul`: the blocked kernel that replaces vec_dot for F16 / F32 weights.
-    var rowsDot: KVRowKernels.RowsDot? = nil
+    /// Set by `batchMatmul`: the float gemm that replaces vec_dot for F16 / F32 weights.
+    var floatGemm: FloatGemm.Rows? = nil
 }

@@ -134,8 +134,10 @@ public enum ElementWise {
 
     /// `expShifted` returning its parts: the shift scale * max(x) and the sum of the results (for a
     /// softmax computed in pieces and merged: piece p weighs exp(shift_p - max shift)).
-    /// With n == 0 the shift is -infinity and the sum 0.
-    public static func expShiftedParts(_ x: UnsafeMutablePointer<Float>, scale: Float, _ n: Int) -> (shift: Float, sum: Float) {
+    /// With n == 0 the shift is -infinity and the sum 0. A `floor` above scale * max(x) is the
+    /// shift instead (an online softmax shifts each piece by the running maximum).
+    public static func expShiftedParts(_ x: UnsafeMutablePointer<Float>, scale: Float, _ n: Int,
+                                       floor: Float = -.infinity) -> (shift: Float, sum: Float) {
         var m8 = SIMD8<Float>(repeating: -.infinity)
         var i = 0
         while i + 8 <= n {
@@ -145,7 +147,7 @@ public enum ElementWise {
         }
         var m = m8.max()
         for j in i..<n { m = max(m, x[j]) }
-        let shift = m * scale
+        let shift = max(m * scale, floor)
         var sum8 = SIMD8<Float>()
         i = 0
         while i + 8 <= n {

@@ -6,7 +6,7 @@
 //   each block:  x = x + attn_out(MHA(LN1(x)))                       (bidirectional, every patch)
 //                x = x + ffn_down(gelu(ffn_up(LN2(x))))
 //   x = post_LN(x); pool k x k patches -> tokens; rms_norm * soft_emb_norm; tokens · input_projection
-import CKernels
+import Base
 import Kernels
 
 #if canImport(Glibc)
@@ -22,8 +22,10 @@ public final class SigLIPEncoder: @unchecked Sendable {
     public let weights: VisionWeights
     public let compute: Compute
     public let config: VisionConfig
-    /// Query rows of one attention work item, and token rows of one MLP block.
+    /// Query rows of one attention work item, keys per step of its online softmax, and token rows
+    /// of one MLP block.
     let queryBlock: Int
+    let keyBlock: Int
     let mlpBlock: Int
 
     private let arena = FloatArena()
@@ -31,14 +33,13 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let x: UnsafeMutablePointer<Float>          // residual stream    [P][embd]
     private let normed: QuantizedRows                   // LayerNorm output   [P][embd]
     // Buffers are shared where lifetimes allow (a 4B image is 4096 x 1152 floats, 19 MB a buffer):
-    // the queries live in `attended`, which attention overwrites region by region after reading
-    // them; `projected` is `v`, dead once transposed into `valuesT`.
+    // the queries live in `attended`, which attention overwrites item by item after copying that
+    // item's queries; `projected` is `k`, dead once transposed into `keysT`.
     private let q: UnsafeMutablePointer<Float>          // queries (= attended.floats) [P][embd]
     private let k: UnsafeMutablePointer<Float>          // keys               [P][embd]
     private let v: UnsafeMutablePointer<Float>          // values             [P][embd]
-    private let valuesT: UnsafeMutablePointer<Float>    // values transposed  [embd][P]: head h is rows h*headDim...
-    private let probabilities: UnsafeMutablePointer<Float> // per task: exp(scores - max) [queryBlock][P]
-    private let inverseSums: UnsafeMutablePointer<Float> // per task: 1 / row sums [queryBlock]
+    private let keysT: UnsafeMutablePointer<Float>      // keys transposed    [embd][P]: head h is rows h*headDim...
+    private let attentionScratch: UnsafeMutablePointer<Float> // per task: see AttentionBlocks.scratchFloats
     private let attentionJob: UnsafeMutablePointer<AttentionBlocks>
     private let attended: QuantizedRows                 // attention output   [P][embd]
     private let projected: UnsafeMutablePointer<Float>  // attn_out / ffn_down output (= v) [P][embd]
@@ -47,6 +48,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let job: UnsafeMutablePointer<RowJob>
     /// Seconds the last `encode` took.
     public private(set) var lastSeconds: Double = 0
+    /// Where the last `encode` spent them.
+    public private(set) var lastStages = EncoderStages()
 
     public init(weights: VisionWeights, compute: Compute) {
         self.weights = weights
@@ -54,7 +57,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
         let c = weights.config
         config = c
         let n = c.patchCount, d = c.embeddingLength
-        queryBlock = min(n, 64)
+        queryBlock = min(n, AttentionBlocks.queryBlock)
+        keyBlock = min(n, AttentionBlocks.keyBlock)
         mlpBlock = min(n, 512)
         let ks = compute.kernels
         func formats(_ ms: [Matrix]) -> Set<UInt32> { Set(ms.map { $0.activationType.rawValue }) }
@@ -65,14 +69,14 @@ public final class SigLIPEncoder: @unchecked Sendable {
                                kernels: ks)
         k = arena.allocate(n * d)
         v = arena.allocate(n * d)
-        valuesT = arena.allocate(d * n)
-        probabilities = arena.allocate(compute.threads * queryBlock * n)
-        inverseSums = arena.allocate(compute.threads * queryBlock)
+        keysT = arena.allocate(d * n)
+        attentionScratch = arena.allocate(compute.threads * AttentionBlocks.scratchFloats(
+            queries: queryBlock, keys: keyBlock, headDim: c.headDim))
         attentionJob = .allocate(capacity: 1)
-        attentionJob.initialize(to: AttentionBlocks(kernels: ks.table))
+        attentionJob.initialize(to: AttentionBlocks(gemm: compute.floatGemm))
         attended = QuantizedRows(capacity: n, width: d, formats: formats(blocks.map(\.output)), kernels: ks)
         q = attended.floats
-        projected = v
+        projected = k
         hidden = QuantizedRows(capacity: mlpBlock, width: c.feedForwardLength, formats: formats(blocks.map(\.down)),
                                kernels: ks)
         pooled = QuantizedRows(capacity: c.tokensPerImage, width: d, formats: formats([weights.projection]), kernels: ks)
@@ -89,8 +93,9 @@ public final class SigLIPEncoder: @unchecked Sendable {
     /// rows; quantised copies of matrix inputs add at most about as much again when the weights
     /// are quantised).
     public static func scratchBytes(config c: VisionConfig, textWidth: Int, threads: Int) -> Int {
-        let n = c.patchCount, d = c.embeddingLength, block = min(n, 64)
-        let floats = n * c.patchElements + n * d * 6 + threads * (block * n + block)
+        let n = c.patchCount, d = c.embeddingLength
+        let floats = n * c.patchElements + n * d * 6 + threads * AttentionBlocks.scratchFloats(
+            queries: min(n, AttentionBlocks.queryBlock), keys: min(n, AttentionBlocks.keyBlock), headDim: c.headDim)
             + min(n, 512) * c.feedForwardLength + c.tokensPerImage * d
         return floats * 4
     }
@@ -98,7 +103,11 @@ public final class SigLIPEncoder: @unchecked Sendable {
     /// Encodes one image: `pixels` holds imageSize x imageSize RGB values, interleaved and already
     /// normalised (see `ImagePreprocessor`); `out` receives tokensPerImage rows of textWidth floats.
     public func encode(pixels: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let t0 = monotonicNow()
+        let t0 = monotonicSeconds()
+        var stages = EncoderStages()
+        var mark = t0
+        /// Seconds since the last lap.
+        func lap() -> Double { let now = monotonicSeconds(); defer { mark = now }; return now - mark }
         let c = config, w = weights
         let n = c.patchCount, d = c.embeddingLength
 
@@ -127,6 +136,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         if let pre = w.preNorm { layerNorm(x, pre, into: x, rows: n) }
+        stages.patchEmbedding = lap()
 
         for b in w.blocks {
             // x = x + attn_out(attention(LN1(x)))
@@ -138,10 +148,13 @@ public final class SigLIPEncoder: @unchecked Sendable {
             addBias(b.qBias, to: q, rows: n, width: d)
             addBias(b.kBias, to: k, rows: n, width: d)
             addBias(b.vBias, to: v, rows: n, width: d)
+            stages.attentionProjections += lap()
             attention()
+            stages.attentionCore += lap()
             compute.batchMatmul(b.output, attended, tokens: n, out: projected, outStride: d)
             addBias(b.outputBias, to: projected, rows: n, width: d)
             ElementWise.add(projected, into: x, n * d)
+            stages.attentionProjections += lap()
 
             // x = x + ffn_down(gelu(ffn_up(LN2(x)))), in blocks of rows to bound the hidden buffer.
             layerNorm(x, b.norm2, into: normed.floats, rows: n)
@@ -158,6 +171,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
             addBias(b.downBias, to: projected, rows: n, width: d)
             ElementWise.add(projected, into: x, n * d)
+            stages.mlp += lap()
         }
         if let post = w.postNorm { layerNorm(x, post, into: x, rows: n) }
 
@@ -179,32 +193,33 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         pooled.invalidate(tokens: c.tokensPerImage)
+        stages.pooling = lap()
         compute.batchMatmul(w.projection, pooled, tokens: c.tokensPerImage, out: out, outStride: w.textWidth)
-        lastSeconds = monotonicNow() - t0
+        stages.projection = lap()
+        lastStages = stages
+        lastSeconds = mark - t0
     }
 
     // MARK: Steps
 
-    /// Bidirectional multi-head attention over all patches in one parallel region: work item
-    /// (head h, block of queryBlock queries) computes scores = K_h · q rows, e = exp(scale *
-    /// (scores - max)), out = V_hᵀ · e, then out / sum(e) (the softmax's division done on headDim
-    /// outputs instead of P weights). Each task works through its own items with its own scratch,
-    /// reading q and K_h in place (row stride embd) and V_hᵀ from one transpose of v.
+    /// Bidirectional multi-head attention over all patches in one parallel region (see
+    /// `AttentionBlocks`): reads the queries from `q`, the keys through one transpose of `k`
+    /// into `keysT`, the values from `v` in place, and writes `attended`.
     private func attention() {
         let c = config, n = c.patchCount, d = c.embeddingLength
-        // valuesT = vᵀ: [embd][P], so head h's values transposed are rows h*headDim ..< (h+1)*headDim.
+        // keysT = kᵀ: [embd][P], so head h's keys transposed are rows h*headDim ..< (h+1)*headDim.
         let tile = 32
         for t0 in stride(from: 0, to: n, by: tile) {
             for c0 in stride(from: 0, to: d, by: tile) {
                 for t in t0..<min(n, t0 + tile) {
-                    for ch in c0..<min(d, c0 + tile) { valuesT[ch * n + t] = v[t * d + ch] }
+                    for ch in c0..<min(d, c0 + tile) { keysT[ch * n + t] = k[t * d + ch] }
                 }
             }
         }
         let tasks = compute.threads
-        attentionJob.pointee.set(q: q, k: k, valuesT: valuesT, out: attended.floats, probabilities: probabilities,
-                                 inverseSums: inverseSums, patches: n, width: d, headDim: c.headDim, heads: c.headCount,
-                                 block: queryBlock, tasks: tasks, scale: 1 / Float(c.headDim).squareRoot())
+        attentionJob.pointee.set(q: q, keysT: keysT, v: v, out: attended.floats, scratch: attentionScratch,
+                                 patches: n, width: d, headDim: c.headDim, heads: c.headCount, queryBlock: queryBlock,
+                                 keyBlock: keyBlock, tasks: tasks, scale: 1 / Float(c.headDim).squareRoot())
         compute.parallel(tasks, context: attentionJob) { ctx, i, _ in
             ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.run(task: Int(i))
         }
@@ -237,48 +252,103 @@ public final class SigLIPEncoder: @unchecked Sendable {
     }
 }
 
-/// The attention work of one layer, split into `tasks` tasks that take every tasks-th
-/// (head, query block) item, each with its own probabilities and sums scratch.
+/// The attention of one layer, flash-style: work item (head h, block of queryBlock queries) walks
+/// the keys in blocks of keyBlock with an online softmax, so no P x P score matrix exists. Per
+/// key block: scores S = Q_h K_hᵀ (the float gemm against the transposed keys), the running
+/// maximum m and sum l of each query row updated, the output rescaled by exp(m_old - m_new), and
+/// O += exp(S - m) V_h (the float gemm against the value rows in place); at the end O / l. Tasks
+/// take every tasks-th item, each with its own scratch (queries, scores, maxima, sums).
 struct AttentionBlocks {
-    let kernels: UnsafePointer<ck_kernel_set>
+    static let queryBlock = 96   // a multiple of every set's tile rows (6 on AVX2, 4 on NEON)
+    static let keyBlock = 256
+
+    /// Floats of one task's scratch.
+    static func scratchFloats(queries: Int, keys: Int, headDim: Int) -> Int {
+        queries * headDim + queries * keys + 2 * queries
+    }
+
+    let gemm: FloatGemm
     var q = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var k = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var valuesT = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var keysT = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var v = UnsafeMutablePointer<Float>(bitPattern: 4)!
     var out = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var probabilities = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var inverseSums = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var patches = 0, width = 0, headDim = 0, heads = 0, block = 1, tasks = 1
+    var scratch = UnsafeMutablePointer<Float>(bitPattern: 4)!
+    var patches = 0, width = 0, headDim = 0, heads = 0, queryBlock = 1, keyBlock = 1, tasks = 1
     var scale: Float = 1
 
-    init(kernels: UnsafePointer<ck_kernel_set>) { self.kernels = kernels }
+    init(gemm: FloatGemm) { self.gemm = gemm }
 
-    mutating func set(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, valuesT: UnsafeMutablePointer<Float>,
-                      out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
-                      inverseSums: UnsafeMutablePointer<Float>, patches: Int, width: Int, headDim: Int, heads: Int,
-                      block: Int, tasks: Int, scale: Float) {
-        (self.q, self.k, self.valuesT, self.out) = (q, k, valuesT, out)
-        (self.probabilities, self.inverseSums) = (probabilities, inverseSums)
+    mutating func set(q: UnsafeMutablePointer<Float>, keysT: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                      out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, patches: Int, width: Int,
+                      headDim: Int, heads: Int, queryBlock: Int, keyBlock: Int, tasks: Int, scale: Float) {
+        (self.q, self.keysT, self.v, self.out, self.scratch) = (q, keysT, v, out, scratch)
         (self.patches, self.width, self.headDim, self.heads) = (patches, width, headDim, heads)
-        (self.block, self.tasks, self.scale) = (block, tasks, scale)
+        (self.queryBlock, self.keyBlock, self.tasks, self.scale) = (queryBlock, keyBlock, tasks, scale)
     }
 
     func run(task: Int) {
-        let n = patches, d = width, hd = headDim
-        let blocks = (n + block - 1) / block
-        let e = probabilities + task * block * n, inv = inverseSums + task * block
+        let n = patches, d = width, hd = headDim, qb = queryBlock, kb = keyBlock
+        let blocks = (n + qb - 1) / qb
+        let queries = scratch + task * Self.scratchFloats(queries: qb, keys: kb, headDim: hd)
+        let s = queries + qb * hd, m = s + qb * kb, l = m + qb
         var item = task
         while item < heads * blocks {
-            let h = item / blocks, i0 = (item % blocks) * block, rows = min(block, n - i0)
-            // e[t][j] = K_h row j · q row (i0 + t)
-            ck_gemm(kernels, CK_F32, Int64(hd), k + h * hd, d * 4, Int64(n), q + i0 * d + h * hd, d * 4,
-                    Int64(rows), e, Int64(n))
-            for t in 0..<rows { inv[t] = ElementWise.expShifted(e + t * n, scale: scale, n) }
-            // out[i0 + t][h*hd + c] = V_hᵀ row c · e[t], then / sum.
+            let h = item / blocks, i0 = (item % blocks) * qb, rows = min(qb, n - i0)
+            for t in 0..<rows { (queries + t * hd).update(from: q + (i0 + t) * d + h * hd, count: hd) }
             let o = out + i0 * d + h * hd
-            ck_gemm(kernels, CK_F32, Int64(n), valuesT + h * hd * n, n * 4, Int64(hd), e, n * 4, Int64(rows), o, Int64(d))
-            for t in 0..<rows { ElementWise.scale(o + t * d, by: inv[t], hd) }
+            var j0 = 0
+            while j0 < n {
+                let cols = min(kb, n - j0)
+                // s[t][j] = q_t · key (j0 + j) of head h
+                gemm.kn(Int64(hd), queries, Int64(hd), Int64(rows), keysT + h * hd * n + j0, Int64(n), Int64(cols),
+                        s, Int64(cols), 0)
+                for t in 0..<rows {
+                    let old = j0 == 0 ? -Float.infinity : m[t]
+                    let (shift, sum) = ElementWise.expShiftedParts(s + t * cols, scale: scale, cols, floor: old)
+                    let carry = expf(old - shift)
+                    l[t] = j0 == 0 ? sum : l[t] * carry + sum
+                    m[t] = shift
+                    if j0 > 0 { ElementWise.scale(o + t * d, by: carry, hd) }
+                }
+                // o[t] (+)= sum_j s[t][j] * value (j0 + j) of head h
+                gemm.kn(Int64(cols), s, Int64(cols), Int64(rows), v + j0 * d + h * hd, Int64(d), Int64(hd),
+                        o, Int64(d), j0 == 0 ? 0 : 1)
+                j0 += cols
+            }
+            for t in 0..<rows { ElementWise.scale(o + t * d, by: 1 / l[t], hd) }
             item += tasks
         }
+    }
+}
+
+/// Seconds of one `encode` by stage, summed over the blocks.
+public struct EncoderStages: Sendable {
+    /// Patches to rows, the patch matmul, position embeddings, pre-norm.
+    public var patchEmbedding: Double = 0
+    /// LayerNorm 1 and the q, k, v and output projections with their biases and residual.
+    public var attentionProjections: Double = 0
+    /// The attention itself: key transpose, scores, softmax, weighted values.
+    public var attentionCore: Double = 0
+    /// LayerNorm 2, ffn_up, GELU, ffn_down, biases and residual.
+    public var mlp: Double = 0
+    /// Post-norm, average pooling and the soft-embedding norm.
+    public var pooling: Double = 0
+    /// The projection to the text width.
+    public var projection: Double = 0
+
+    public init() {}
+
+    public var total: Double { patchEmbedding + attentionProjections + attentionCore + mlp + pooling + projection }
+}
+
+extension EncoderStages: CustomStringConvertible {
+    /// "patch embedding 12 ms, attention projections 340 ms, ..." (whole milliseconds).
+    public var description: String {
+        let parts: [(String, Double)] = [
+            ("patch embedding", patchEmbedding), ("attention projections", attentionProjections),
+            ("attention", attentionCore), ("mlp", mlp), ("pooling", pooling), ("projection", projection),
+        ]
+        return parts.map { "\($0.0) \(Int(($0.1 * 1000).rounded())) ms" }.joined(separator: ", ")
     }
 }
 
@@ -308,11 +378,4 @@ struct RowJob {
             }
         }
     }
-}
-
-/// Seconds on a monotonic clock.
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

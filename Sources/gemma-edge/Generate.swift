@@ -88,6 +88,9 @@ struct Generate: ParsableCommand {
                 engine.loadSeconds, engine.model.compute.kernels.name, engine.options.threads, images, positions, reused,
                 t1 - t0, Double(positions - reused) / (t1 - t0), decoded, t2 - t1,
                 decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
+            if !pictures.isEmpty, let projector = engine.vision {
+                FileHandle.standardError.write(Data("vision-stages (last view): \(try projector.encoder.lastStages)\n".utf8))
+            }
         }
     }
 }

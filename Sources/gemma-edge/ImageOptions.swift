@@ -65,15 +65,16 @@ struct ImageOptions: ParsableArguments {
     /// Times the encoder on one preprocessed view (as llama.cpp's mtmd_encode_chunk is timed).
     func bench(_ vision: VisionModel, _ image: RGBImage, engine: Engine) throws {
         var out = [Float](repeating: 0, count: vision.tokensPerImage * vision.textWidth)
-        var ms: [Double] = []
+        var runs: [(ms: Double, stages: EncoderStages)] = []
         for run in 0...imageBenchRuns {
             try out.withUnsafeMutableBufferPointer { try vision.encode(image, into: $0.baseAddress!) }
-            if run > 0 { ms.append(vision.lastEncodeSeconds * 1000) }
+            if run > 0 { runs.append((vision.lastEncodeSeconds * 1000, try vision.encoder.lastStages)) }
         }
-        ms.sort()
+        runs.sort { $0.ms < $1.ms }
         FileHandle.standardError.write(Data(String(
             format: "vision-bench: encoder median %.3f ms, min %.3f ms over %d runs, %d soft tokens, %d threads, kernels %@\n",
-            ms[ms.count / 2], ms[0], ms.count, vision.tokensPerImage, engine.options.threads,
+            runs[runs.count / 2].ms, runs[0].ms, runs.count, vision.tokensPerImage, engine.options.threads,
             engine.model.compute.kernels.name).utf8))
+        FileHandle.standardError.write(Data("vision-stages (median run): \(runs[runs.count / 2].stages)\n".utf8))
     }
 }

@@ -3,9 +3,9 @@ import GGUF
 import Kernels
 import XCTest
 
-/// `Compute.batchMatmul` (the vision encoder's products): F16 and F32 weights through the blocked
-/// `rows_dot` equal `matmul` up to float summation order, for token counts around the 4-token tiles,
-/// row counts around the 2-row tiles and the L2-sized tasks, and every kernel set; other weight
+/// `Compute.batchMatmul` (the vision encoder's products): F16 and F32 weights through the float
+/// gemm equal `matmul` up to float summation order, for token counts around the register tiles,
+/// row counts around the 16-row panels and the 64-row tasks, and every kernel set; other weight
 /// types, and one token, are `matmul` bit for bit.
 final class BatchMatmulTests: XCTestCase {
     func matrixBytes(_ type: ck_type, rows: Int, n: Int, _ rng: inout SplitMix64) -> [UInt8] {

@@ -37,7 +37,7 @@ public struct TinyVision {
     public var visionHeads = 4
     /// `clip.vision.projector.scale_factor`: 8 x 8 patches pool to 4 x 4 = 16 soft tokens.
     public var poolingKernel = 2
-    /// Type of the patch embedding, the block matrices and the projection.
+    /// Type of the block matrices, the projection and (when f32 or f16) the patch embedding.
     public var visionMatrixType: TensorType = .f32
     public var seed: UInt64 = 7
 
@@ -74,14 +74,15 @@ public struct TinyVision {
 
     /// For timing, not for parity: the vision tower at the real Gemma 3 4B width (896 x 896 input,
     /// patch 14, 1152 wide, 16 heads, MLP 4304, 4 x 4 pooling to 256 soft tokens, f16 matrices)
-    /// with 2 of its 27 blocks, and a one-block text model 2560 wide to pair it with.
-    public static func benchmark4BWidth() -> TinyVision {
+    /// with `blocks` of its 27 blocks (27: the real 4B projector's shapes), and a one-block text
+    /// model 2560 wide to pair it with.
+    public static func benchmark4BWidth(blocks: Int = 2) -> TinyVision {
         var v = TinyVision()
         v.imageSize = 896
         v.visionWidth = 1152
         v.visionFeedForward = 4304
         v.visionHeads = 16
-        v.visionBlocks = 2
+        v.visionBlocks = blocks
         v.poolingKernel = 4
         v.visionMatrixType = .f16
         v.text.blocks = 1
@@ -123,7 +124,9 @@ public struct TinyVision {
             w.addTensor(name: name, dimensions: dims, type: type, data: TinyGemma.encode(values, type))
         }
         let m = visionMatrixType
-        add("v.patch_embd.weight", [p, p, 3, d], m, scale: 0.1)
+        // A patch row (3 x 14 x 14 = 588 values) is not whole 32-value blocks: llama-quantize keeps
+        // the patch embedding f16 in quantised projectors, and so does this one.
+        add("v.patch_embd.weight", [p, p, 3, d], m == .f32 || m == .f16 ? m : .f16, scale: 0.1)
         add("v.patch_embd.bias", [d], .f32, scale: 0.1)
         add("v.position_embd.weight", [d, patches], .f32, scale: 0.5)
         for i in 0..<visionBlocks {

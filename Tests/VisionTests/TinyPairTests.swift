@@ -24,8 +24,13 @@ final class TinyPairTests: XCTestCase {
             }
             hashes[name] = (TinyVision.fnv1a64(text), TinyVision.fnv1a64(mmproj))
         }
-        if let export, ProcessInfo.processInfo.environment["GEMMA_EDGE_VISION_EXPORT_BENCH"] != nil {
-            _ = try TinyVision.benchmark4BWidth().write(directory: export, name: "bench4b")
+        if let export, let bench = ProcessInfo.processInfo.environment["GEMMA_EDGE_VISION_EXPORT_BENCH"] {
+            // "full": the projector at the real 4B shapes, all 27 blocks (about 0.9 GB); else 2 blocks.
+            if bench == "full" {
+                _ = try TinyVision.benchmark4BWidth(blocks: 27).write(directory: export, name: "full4b")
+            } else {
+                _ = try TinyVision.benchmark4BWidth().write(directory: export, name: "bench4b")
+            }
         }
         // Checked after the export, so the recording script gets the files before any fixture exists.
         let pairs = try GoldenVision.manifest()["pairs"] as? [String: [String: String]] ?? [:]

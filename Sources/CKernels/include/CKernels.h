@@ -132,9 +132,25 @@ typedef void (*ck_rows_dot_fn)(int64_t n, int64_t nq, const float *q, int64_t q_
 typedef void (*ck_rows_mix_fn)(int64_t n, int64_t nq, const float *p, int64_t p_stride, const void *rows,
                                size_t row_stride, int64_t nrows, float *y, int64_t y_stride);
 
+// ---- Float matrix products (f32 activations against f32 / f16 matrices: the vision encoder) -------
+//   fgemm[type](n, a, a_stride, ntok, w, row_bytes, rows, out, out_stride, accumulate):
+//       out[t * out_stride + r] (+)= sum over k < n of a[t * a_stride + k] * W[r][k]   t < ntok, r < rows
+//       W: `rows` rows of n elements of `type` (F32 or F16), row_bytes apart (weights, or keys)
+//   fgemm_kn(n, a, a_stride, ntok, b, b_stride, cols, out, out_stride, accumulate):
+//       out[t * out_stride + c] (+)= sum over k < n of a[t * a_stride + k] * b[k * b_stride + c]  c < cols
+//       b: n rows of `cols` f32 values, b_stride floats apart (attention's values)
+// "+=" when accumulate is nonzero, "=" otherwise; strides of a, out and b in floats. Equal to the
+// scalar reference (plain loops) up to float summation order. The SIMD sets run register tiles of
+// several rows of a x 16 columns over panels of B laid out once per call in f32 (so a weight is
+// converted once per call, not once per activation row); stack buffers only, no alignment needed.
+typedef void (*ck_fgemm_fn)(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,
+                            size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate);
+typedef void (*ck_fgemm_kn_fn)(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const float *b,
+                               int64_t b_stride, int64_t cols, float *out, int64_t out_stride, int accumulate);
+
 // A kernel set. Once handed out by ck_kernels_select / ck_kernels_available / ck_kernels_scalar,
-// entries are never NULL for the types that have traits (for row_dot, row_axpy, rows_dot and
-// rows_mix: the types whose traits have them, F32, F16 and Q8_0), except gemm: NULL where the set
+// entries are never NULL for the types that have traits (for row_dot, row_axpy, rows_dot,
+// rows_mix and fgemm: the types whose traits have them), except gemm: NULL where the set
 // has no microkernel for a type (ck_gemm then uses vec_dot). A set lists only the kernels it
 // improves; ck_kernel_set_complete fills the rest from the type traits (see below), and every set
 // is completed and checked once, before the first is handed out.
@@ -162,6 +178,10 @@ typedef struct {
     // x[i] = x[i] rounded to the nearest f16 (ties to even) for i < n, in place: how a query meets
     // F16 rows in ggml, which converts it to the rows' type before the dot product.
     void (*round_f16)(float *x, int64_t n);
+
+    // ---- Float matrix products (see "Float matrix products" above) ----
+    ck_fgemm_fn fgemm[CK_TYPE_COUNT];         // indexed by matrix type: F32, F16; NULL otherwise
+    ck_fgemm_kn_fn fgemm_kn;
 } ck_kernel_set;
 
 // ---- type traits: one row per type (scalar.c) ------------------------------------------------------
@@ -181,13 +201,15 @@ typedef struct {
     ck_row_axpy_fn row_axpy;
     ck_rows_dot_fn rows_dot;
     ck_rows_mix_fn rows_mix;
+    // Float matrix products with rows of the type (F32, F16); NULL otherwise.
+    ck_fgemm_fn fgemm;
 } ck_type_traits;
 
 // The traits of `type`, or NULL when the number is not a type.
 const ck_type_traits *ck_get_type_traits(ck_type type);
 
 // Fills every NULL entry of `set` with the fallback: the type traits' scalar kernels, and the
-// scalar set's dot_f32 / axpy_f32 / round_f16. A set's own entries are kept.
+// scalar set's dot_f32 / axpy_f32 / round_f16 / fgemm_kn. A set's own entries are kept.
 void ck_kernel_set_complete(ck_kernel_set *set);
 
 // The first entry `set` lacks, as "vec_dot[q4_K]", or NULL when it is complete.
@@ -201,6 +223,7 @@ ck_vec_dot_fn ck_set_row_dot(const ck_kernel_set *ks, ck_type t);
 ck_row_axpy_fn ck_set_row_axpy(const ck_kernel_set *ks, ck_type t);
 ck_rows_dot_fn ck_set_rows_dot(const ck_kernel_set *ks, ck_type t);
 ck_rows_mix_fn ck_set_rows_mix(const ck_kernel_set *ks, ck_type t);
+ck_fgemm_fn ck_set_fgemm(const ck_kernel_set *ks, ck_type t);
 // Sets a set's dot product for one type (building a set in Swift, e.g. the portable one).
 void ck_set_put_vec_dot(ck_kernel_set *ks, ck_type t, ck_vec_dot_fn fn);
 
