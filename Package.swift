@@ -8,6 +8,7 @@
 //                  the repacked weight arena (kernel-ready layouts, cached beside the model)
 //   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
 //   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
+//   Grammar        GBNF grammars and JSON Schema compiled to byte-level matchers and token masks
 //   Gemma3         config from metadata, typed weight views, KV cache, the forward pass
 //   Vision         PNG/PPM input, the SigLIP encoder and projector of the 4B (mmproj), Pan & Scan
 //   GemmaEdge      the engine API used by the CLI, the server and the profiler
@@ -60,6 +61,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CKernels", "GGUF"], swiftSettings: optimise),
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: optimise),
         .target(name: "Sampling", swiftSettings: optimise),
+        .target(name: "Grammar", dependencies: ["Sampling"], swiftSettings: optimise),
         .target(name: "Gemma3", dependencies: ["GGUF", "Kernels"], swiftSettings: optimise),
         .target(name: "Vision", dependencies: ["GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: optimise),
         .target(

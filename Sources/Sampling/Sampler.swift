@@ -84,6 +84,10 @@ public final class Sampler {
     private let values: UnsafeMutableBufferPointer<Float>
     private let seenStamp: UnsafeMutableBufferPointer<UInt32>
     private var stamp: UInt32 = 0
+    /// When set, only the tokens it allows can be chosen, and it hears each choice.
+    public var constraint: (any TokenConstraint)?
+    /// Logits of a constraint's short list of allowed tokens (TokenConstraint.swift).
+    var candidateLogits: UnsafeMutableBufferPointer<Float>
 
     public init(parameters: SamplingParameters, vocabularySize: Int) {
         precondition(vocabularySize > 0)
@@ -95,12 +99,14 @@ public final class Sampler {
         values = .allocate(capacity: k)
         seenStamp = .allocate(capacity: vocabularySize)
         seenStamp.initialize(repeating: 0)
+        candidateLogits = .allocate(capacity: min(vocabularySize, 4096))
     }
 
     deinit {
         ids.deallocate()
         values.deallocate()
         seenStamp.deallocate()
+        candidateLogits.deallocate()
     }
 
     /// Applies the repetition penalty to `logits` in place for the distinct tokens among `recent`
@@ -127,6 +133,13 @@ public final class Sampler {
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>) -> Int32 {
         precondition(logits.count == vocabularySize)
         applyPenalty(logits, recent: recent)
+        if let constraint { return sampleConstrained(logits, constraint) }
+        return choose(logits)
+    }
+
+    /// The chain after the penalty, over any set of logits (the whole vocabulary, or the logits
+    /// of a constraint's allowed tokens); returns an index into `logits`.
+    func choose(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
         if parameters.temperature <= 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
 
         // Top-k (all tokens when topK is 0), sorted by logit, highest first.
