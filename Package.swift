@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "gemma-edge",
             dependencies: [
-                "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog",
+                "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog", "Grammar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise
@@ -118,6 +118,7 @@ let package = Package(
             name: "FuzzTargets",
             dependencies: [
                 "GGUF", "Tokenizer", "Kernels", "Gemma3", "Vision", "CPNG", "Profiler", "OpenAIRequests", "TestSupport",
+                "Grammar",
             ],
             path: "Tests/Fuzz/Targets"
         ),
@@ -126,6 +127,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "GGUF", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Sampling", "GemmaEdge", "Tokenizer", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "Gemma3Tests", dependencies: ["Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "GemmaEdge", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport", "FuzzTargets"]),

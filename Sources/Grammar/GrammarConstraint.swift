@@ -24,30 +24,34 @@ public final class GrammarConstraint: TokenConstraint {
 
     private let words: Int
     private let bits: UnsafeMutablePointer<UInt64>
-    private let scratch: UnsafeMutablePointer<UInt64>
     private let list: UnsafeMutablePointer<Int32>
     private var listCount = 0
     private var listUsable = true
     private var anyAllowed = false
+    private struct UncertainKey: Hashable {
+        let signature: Signature
+        let below: Int32
+    }
+    /// Accepted uncertain ids by signature and the stack below it; cleared by `reset`.
+    private var uncertainMemo: [UncertainKey: [Int32]] = [:]
 
     public init(cache: TokenMaskCache) {
         self.cache = cache
         matcher = GrammarMatcher(grammar: cache.grammar)
         words = (cache.vocabulary.size + 63) / 64
         bits = .allocate(capacity: words)
-        scratch = .allocate(capacity: words)
         list = .allocate(capacity: Self.listCapacity)
     }
 
     deinit {
         bits.deallocate()
-        scratch.deallocate()
         list.deallocate()
     }
 
     /// Starts over (a new generation with the same grammar).
     public func reset() {
         matcher.reset()
+        uncertainMemo.removeAll(keepingCapacity: true)
         finished = false
         refusedTokens = 0
     }
@@ -117,27 +121,34 @@ public final class GrammarConstraint: TokenConstraint {
                 m.arena.rollback(to: mark)
                 return c
             }
-            if classes.complement {
+            if classes.bits.isEmpty {
+                for id in classes.accepted { allow(id) }
+            } else {
                 listUsable = false
-                v.valid.withUnsafeBufferPointer { scratch.update(from: $0.baseAddress!, count: words) }
-                for id in classes.listed { scratch[Int(id) >> 6] &= ~(UInt64(1) << UInt64(id & 63)) }
-                for i in classes.uncertain {
-                    let id = v.sorted[Int(i)]
-                    scratch[Int(id) >> 6] &= ~(UInt64(1) << UInt64(id & 63))
-                }
                 var union: UInt64 = 0
-                for w in 0..<words {
-                    bits[w] |= scratch[w]
-                    union |= scratch[w]
+                classes.bits.withUnsafeBufferPointer { b in
+                    for w in 0..<words {
+                        bits[w] |= b[w]
+                        union |= b[w]
+                    }
                 }
                 if union != 0 { anyAllowed = true }
-            } else {
-                for id in classes.listed { allow(id) }
             }
             if !classes.uncertain.isEmpty {
-                let uncertain = classes.uncertain
-                m.walk(v, from: top, count: uncertain.count, index: { Int(uncertain[$0]) }) { i, verdict in
-                    if verdict == .accepted { allow(v.sorted[i]) }
+                // Their verdicts depend only on the signature and the stack below it (a node,
+                // shared and unchanging): computed once per such pair, e.g. once per string.
+                let memoKey = UncertainKey(signature: key, below: m.nodeBelowSignature(top))
+                if let ids = uncertainMemo[memoKey] {
+                    for id in ids { allow(id) }
+                } else {
+                    var ids: [Int32] = []
+                    let uncertain = classes.uncertain
+                    m.walk(v, from: top, count: uncertain.count, index: { Int(uncertain[$0]) }) { i, verdict in
+                        if verdict == .accepted { ids.append(v.sorted[i]) }
+                    }
+                    for id in ids { allow(id) }
+                    if uncertainMemo.count >= 4096 { uncertainMemo.removeAll(keepingCapacity: true) }
+                    uncertainMemo[memoKey] = ids
                 }
             }
         }

@@ -18,7 +18,11 @@ public enum JSONSchemaGrammar {
 
     /// The GBNF of the JSON documents `schema` accepts.
     public static func gbnf(schema text: String) throws -> String {
-        let schema = try JSONValue.parse(text)
+        try gbnf(schemaValue: JSONValue.parse(text))
+    }
+
+    /// The GBNF of the JSON documents a parsed schema accepts.
+    public static func gbnf(schemaValue schema: JSONValue) throws -> String {
         var b = SchemaBuilder(root: schema)
         let root = try b.rule(for: schema, path: "#", name: "root")
         return (root == "root" ? "" : "root ::= \(root)\n") + b.text()
@@ -31,7 +35,8 @@ public enum JSONSchemaGrammar {
 }
 
 struct SchemaBuilder {
-    let root: JSONValue
+    /// The schema `$ref`s resolve in.
+    var root: JSONValue { didSet { refs = [:] } }
     private var rules: [(name: String, body: String)] = []
     private var byBody: [String: String] = [:]
     private var names: Set<String> = []
@@ -243,10 +248,11 @@ struct SchemaBuilder {
         var first = extra.map { add(name + "-extra-first", "( \($0) ws \(rest) )?") } ?? ""
         for i in stride(from: n - 1, through: 0, by: -1) {
             let isRequired = required.contains(props[i].key)
-            let r = isRequired ? "\",\" ws \(kvs[i]) ws \(rest)" : "( \",\" ws \(kvs[i]) ws \(rest) )?"
-            let f = isRequired ? "\(kvs[i]) ws \(rest)" : "\(kvs[i]) ws \(rest) | \(first)"
+            let r = isRequired ? "\",\" ws \(kvs[i]) ws \(rest)"
+                : "\",\" ws \(kvs[i]) ws \(rest) | \(rest.isEmpty ? "\"\"" : rest)"
+            let f = isRequired ? "\(kvs[i]) ws \(rest)" : "\(kvs[i]) ws \(rest) | \(first.isEmpty ? "\"\"" : first)"
             rest = add("\(name)-rest\(i)", r)
-            first = i == 0 ? f : add("\(name)-first\(i)", f.isEmpty ? "\"\"" : f)
+            first = i == 0 ? f : add("\(name)-first\(i)", f)
         }
         if n == 0 { return "\"{\" ws \(first) \"}\"" }
         return "\"{\" ws ( \(first) ) \"}\""
@@ -254,7 +260,8 @@ struct SchemaBuilder {
 
     private mutating func array(_ schema: JSONValue, path: String, name: String) throws -> String {
         basicsUsed = true
-        let item = try schema["items"].map { try rule(for: $0, path: path + "/items", name: name + "-item") } ?? "value"
+        var item = "value"
+        if let items = schema["items"] { item = try rule(for: items, path: path + "/items", name: name + "-item") }
         let lo = try count(schema, "minItems", path: path) ?? 0
         let hi = try count(schema, "maxItems", path: path)
         if let hi, hi < lo { throw fail(path, "maxItems is below minItems") }
@@ -294,7 +301,8 @@ struct SchemaBuilder {
         }
         if let p = schema["pattern"] {
             guard case .string(let pattern) = p else { throw fail(path, "'pattern' must be a string") }
-            let body = try RegexToGBNF(pattern, path: path).convert()
+            var regex = RegexToGBNF(pattern, path: path)
+            let body = try regex.convert()
             return "\"\\\"\" " + add(name + "-pattern", body) + " \"\\\"\""
         }
         let lo = try count(schema, "minLength", path: path) ?? 0

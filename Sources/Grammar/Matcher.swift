@@ -17,7 +17,8 @@ struct StackArena {
     private var mask: Int
 
     init(capacity: Int = 1 << 14) {
-        let size = max(64, capacity.nextPowerOfTwo * 2)
+        var size = 64
+        while size < capacity * 2 { size *= 2 }
         table = [Int32](repeating: -1, count: size)
         mask = size - 1
         pos.reserveCapacity(capacity)
@@ -95,9 +96,10 @@ public final class GrammarMatcher {
 
     // Work space of `advance`: new tops are appended to `flat`.
     var flat: [Int32] = []
-    // Work space of `walk` (TokenMaskCache.swift), one entry per prefix length.
-    var walkSegments: [Int] = []
-    var walkMarks: [Int] = []
+    // Work space of `walk` (TokenMaskCache.swift): the state at each prefix length, and the
+    // interned states of the walk.
+    var walkStates: [Int32] = []
+    var states = WalkStates()
     var walkEnd: [Bool] = []
     var walkContext: [Bool] = []
     private var reachedRoot = false
@@ -243,5 +245,32 @@ public final class GrammarMatcher {
             flat[j + 1] = v
             i += 1
         }
+    }
+}
+
+extension GrammarMatcher {
+    /// The current stacks as "rule@position" lists, top first (for diagnostics).
+    public var debugTops: [String] {
+        tops.map { n in
+            var parts: [String] = []
+            var q = n
+            while q >= 0 {
+                let p = arena.pos[Int(q)]
+                parts.append(grammar.describe(position: p))
+                q = arena.parent[Int(q)]
+            }
+            return parts.joined(separator: " < ")
+        }
+    }
+}
+
+extension Grammar {
+    /// "rule.alternative:element" of a position (for diagnostics).
+    func describe(position p: Int32) -> String {
+        var a = 0
+        while a + 1 < altStarts.count, altStarts[a + 1] <= p { a += 1 }
+        var r = 0
+        while r + 1 < ruleAlts.count - 1, ruleAlts[r + 1] <= Int32(a) { r += 1 }
+        return "\(ruleNames[r]).\(a - Int(ruleAlts[r])):\(p - altStarts[a])"
     }
 }
