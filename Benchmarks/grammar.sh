@@ -47,7 +47,7 @@ PY
 
 median() { python3 -c "import sys,statistics; v=[float(x) for x in sys.argv[1:] if x!='-']; print(f'{statistics.median(v):.1f}' if v else '-')" "$@"; }
 
-declare -a free_tps json_tps json_mask peer_free peer_json peer_sample
+free_tps=(); json_tps=(); json_mask=(); peer_free=(); peer_json=(); peer_sample=()
 for ((r = 0; r < REPS; r++)); do
   read -r t _ _ < <(ours); free_tps+=("$t")
   read -r t m _ < <(ours --json-schema "$SCHEMA"); json_tps+=("$t"); json_mask+=("$m")
