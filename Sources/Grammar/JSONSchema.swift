@@ -93,19 +93,7 @@ struct SchemaBuilder {
 
     /// A GBNF string literal for raw text.
     static func literal(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x7F: out += "\\x" + String(format2: u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
+        "\"" + JSONValue.escaped(s, control: { $0 < 0x20 || $0 == 0x7F ? "\\x" + String(format2: $0) : nil }) + "\""
     }
 
     /// The name of a rule for values `schema` accepts.

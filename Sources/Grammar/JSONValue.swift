@@ -41,7 +41,17 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     static func quote(_ s: String) -> String {
-        var out = "\""
+        "\"" + escaped(s, control: { u in
+            guard u < 0x20 else { return nil }
+            let hex = String(u, radix: 16)
+            return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        }) + "\""
+    }
+
+    /// `s` with quote, backslash, newline, return and tab escaped, and other characters that
+    /// `control` names replaced by what it returns.
+    static func escaped(_ s: String, control: (UInt32) -> String?) -> String {
+        var out = ""
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""
@@ -49,13 +59,11 @@ public indirect enum JSONValue: Equatable, Sendable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
+            default:
+                if let e = control(u.value) { out += e } else { out.unicodeScalars.append(u) }
             }
         }
-        return out + "\""
+        return out
     }
 
     /// Parses JSON text (RFC 8259); nesting deeper than `maxDepth` is an error.
