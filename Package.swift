@@ -11,6 +11,7 @@
 //                  the repacked weight arena (kernel-ready layouts, cached beside the model)
 //   Tokenizer      SentencePiece BPE from the GGUF vocabulary, libsentencepiece adapter, streaming
 //   Sampling       greedy, temperature, top-k/top-p/min-p, repetition penalty, seeded RNG
+//   Grammar        GBNF grammars and JSON Schema compiled to byte-level matchers and token masks
 //   Gemma3         config from metadata, typed weight views, KV cache, the forward pass, its run
 //                  state (activations, scratch) and attention over the cache
 //   Vision         PNG/PPM input, the SigLIP encoder and projector of the 4B (mmproj), Pan & Scan
@@ -77,6 +78,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["Base", "CKernels", "GGUF"], swiftSettings: unchecked),
         .target(name: "Tokenizer", dependencies: ["GGUF", "CSentencePiece"], swiftSettings: checked),
         .target(name: "Sampling", swiftSettings: checked),
+        .target(name: "Grammar", dependencies: ["Sampling"], swiftSettings: checked),
         .target(name: "Gemma3", dependencies: ["Base", "GGUF", "Kernels"], swiftSettings: unchecked),
         .target(name: "Vision", dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: checked),
         .target(
@@ -123,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "gemma-edge",
             dependencies: [
-                "Base", "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog",
+                "Base", "GemmaEdge", "Profiler", "Boards", "Service", "Watchdog", "Grammar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: checked
@@ -137,6 +139,7 @@ let package = Package(
             name: "FuzzTargets",
             dependencies: [
                 "GGUF", "Tokenizer", "Kernels", "Gemma3", "Vision", "CPNG", "Profiler", "OpenAIRequests", "TestSupport",
+                "Grammar",
             ],
             path: "Tests/Fuzz/Targets"
         ),
@@ -145,6 +148,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "GGUF", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "CSentencePiece", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Sampling", "GemmaEdge", "Tokenizer", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "Gemma3Tests", dependencies: ["Base", "Gemma3", "GemmaEdge", "GGUF", "Kernels", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "VisionTests", dependencies: ["Base", "Vision", "GemmaEdge", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport", "FuzzTargets"]),

@@ -94,6 +94,10 @@ public final class Sampler {
     /// and the distinct tokens drawn, in order.
     private let drawn: UnsafeMutableBufferPointer<Int32>?
     private var drawnIDs: [Int32] = []
+    /// When set, only the tokens it allows can be chosen, and it hears each choice.
+    public var constraint: (any TokenConstraint)?
+    /// Logits of a constraint's short list of allowed tokens (TokenConstraint.swift).
+    var candidateLogits: UnsafeMutableBufferPointer<Float>
 
     public init(parameters: SamplingParameters, vocabularySize: Int) {
         precondition(vocabularySize > 0)
@@ -113,6 +117,7 @@ public final class Sampler {
         } else {
             drawn = nil
         }
+        candidateLogits = .allocate(capacity: min(vocabularySize, 4096))
     }
 
     deinit {
@@ -120,6 +125,7 @@ public final class Sampler {
         values.deallocate()
         seenStamp.deallocate()
         drawn?.deallocate()
+        candidateLogits.deallocate()
     }
 
     /// Lowers the logits of tokens drawn so far by OpenAI's presence and frequency penalties.
@@ -170,11 +176,14 @@ public final class Sampler {
         precondition(logits.count == vocabularySize)
         applyPenalty(logits, recent: recent)
         applyOccurrencePenalties(logits)
-        return record(draw(logits))
+        if let constraint { return record(sampleConstrained(logits, constraint)) }
+        return record(choose(logits))
     }
 
-    /// Top-k, top-p, min-p, temperature and the draw over penalised `logits`.
-    private func draw(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+    /// The chain after the penalties, over any set of logits (the whole vocabulary, or the logits
+    /// of a constraint's allowed tokens): top-k, top-p, min-p, temperature and the draw; returns
+    /// an index into `logits`, or `noToken` when every logit is NaN.
+    func choose(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
         if parameters.temperature <= 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
 
         // Top-k (all tokens when topK is 0), sorted by logit, highest first.

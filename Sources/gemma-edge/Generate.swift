@@ -12,6 +12,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var vision: ImageOptions  // vision (issue 7): --mmproj, --image, --pan-and-scan
+    @OptionGroup var output: GrammarOptions  // issue 16: --grammar, --json-schema, --json-output
 
     @Option(help: "The prompt (tokenised with BOS; never parsed for special tokens).")
     var prompt: String
@@ -43,6 +44,8 @@ struct Generate: ParsableCommand {
         let items = try engine.items(for: content, chatTemplate: chatTemplate)
         let positions = engine.positions(of: items)
         let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
+        let constraint = try output.constraint(for: engine)
+        sampler.constraint = constraint
         let t0 = monotonicSeconds()
         if let snapshot = self.session, FileManager.default.fileExists(atPath: snapshot) {
             try session.restore(from: snapshot)
@@ -90,6 +93,10 @@ struct Generate: ParsableCommand {
                 decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
             if !pictures.isEmpty, let projector = engine.vision {
                 FileHandle.standardError.write(Data("vision-stages (last view): \(try projector.encoder.lastStages)\n".utf8))
+            }
+            if let c = constraint {
+                FileHandle.standardError.write(Data(String(format: "grammar: %d masks, %.1f us each; %@\n", c.maskCount,
+                    c.maskSeconds / Double(max(1, c.maskCount)) * 1e6, c.finished ? "complete" : "incomplete").utf8))
             }
         }
     }

@@ -4,7 +4,7 @@
 #
 #   Tests/Fuzz/run-fuzzers.sh SECONDS [target...]     (default: every target)
 #
-# Targets: gguf tokenizer png request snapshot sensors (Tests/Fuzz/Targets, README.md there).
+# Targets: gguf tokenizer png request snapshot sensors grammar (Tests/Fuzz/Targets, README.md there).
 # Each target starts from its committed seeds (Tests/Fuzz/corpus/<target>) plus what earlier runs
 # found (.build-fuzz/corpus/<target>, not committed), with its dictionary (Tests/Fuzz/dict).
 # A crash, leak, sanitizer report or violated property stops that target; its input is saved
@@ -22,7 +22,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-all_targets=(gguf tokenizer png request snapshot sensors)
+all_targets=(gguf tokenizer png request snapshot sensors grammar)
 
 if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ ]]; then
     echo "usage: $0 SECONDS [target...]   (targets: ${all_targets[*]})" >&2

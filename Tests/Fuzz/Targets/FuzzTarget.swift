@@ -25,6 +25,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The profiler's sensor-file parsers (sysfs integers and fields, RAPL counters, rails,
     /// `vcgencmd pmic_read_adc`, `/proc/self/status`).
     case sensors
+    /// The GBNF grammar compiler and the JSON Schema converter (Grammar), with a matcher and
+    /// token masks over what compiled.
+    case grammar
 
     /// Builds whatever the target needs once (a vocabulary, a cache), so the first input is not
     /// slower than the others.
@@ -33,6 +36,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .tokenizer: _ = TokenizerFuzz.shared
         case .request: _ = RequestFuzz.shared
         case .snapshot: _ = SnapshotFuzz.shared
+        case .grammar: _ = GrammarFuzz.vocabulary
         case .gguf, .png, .sensors: break
         }
     }
@@ -49,6 +53,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .request: return try RequestFuzz.shared.run(data)
         case .snapshot: return try SnapshotFuzz.shared.run(data)
         case .sensors: return try SensorFuzz.run(data)
+        case .grammar: return try GrammarFuzz.run(data)
         }
     }
 

@@ -20,6 +20,7 @@ public enum FuzzSeeds {
         case .request: return requestSeeds()
         case .snapshot: return try snapshotSeeds()
         case .sensors: return sensorSeeds()
+        case .grammar: return grammarSeeds()
         }
     }
 
@@ -32,6 +33,16 @@ public enum FuzzSeeds {
                 try Data(seed.bytes).write(to: URL(fileURLWithPath: dir + "/" + seed.name))
             }
         }
+    }
+
+    static func grammarSeeds() -> [(name: String, bytes: [UInt8])] {
+        text([
+            ("arithmetic.gbnf", "root ::= (expr \"=\" term \"\\n\")+\nexpr ::= term ([-+*/] term)*\nterm ::= [0-9]+ | \"(\" expr \")\"\n"),
+            ("classes.gbnf", "root ::= [^\"\\\\\\x00-\\x1F] [a-zα-ω日]{2,3} . \"\\u00e9\"? # comment\n"),
+            ("left.gbnf", "root ::= x root | \"a\"\nx ::= \"\" | \"b\"\n"),
+            ("schema.json", #"{"type":"object","properties":{"a":{"type":"integer","minimum":-5,"maximum":120},"b":{"enum":["x",1,null]},"c":{"type":"array","items":{"type":"string","format":"date"},"maxItems":3},"d":{"type":"string","pattern":"^[A-Z]{2}-\\d+$"}},"required":["a"],"additionalProperties":false}"#),
+            ("refs.json", ##"{"$defs":{"n":{"type":"object","properties":{"next":{"$ref":"#/$defs/n"}}}},"$ref":"#/$defs/n"}"##),
+        ])
     }
 
     static func text(_ pairs: [(String, String)]) -> [(name: String, bytes: [UInt8])] {

@@ -1,0 +1,169 @@
+import Sampling
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A grammar applied to sampling: at each step the allowed tokens are the cached classes of each
+/// stack top plus the uncertain tokens checked against the real stacks; stop tokens are allowed
+/// exactly when the grammar is complete. One per generation; the cache is shared.
+public final class GrammarConstraint: TokenConstraint {
+    public let cache: TokenMaskCache
+    public let matcher: GrammarMatcher
+    /// True once a stop token was accepted (the output is a complete sentence of the grammar).
+    public private(set) var finished = false
+    /// Tokens `accept` was given that the grammar refused (zero unless the sampler ignored the mask).
+    public private(set) var refusedTokens = 0
+    /// Time spent computing masks, and how many.
+    public private(set) var maskSeconds: Double = 0
+    public private(set) var maskCount = 0
+    /// Most ids handed over as a list; larger sets go as a bitmask.
+    public static let listCapacity = 4096
+
+    private let words: Int
+    private let bits: UnsafeMutablePointer<UInt64>
+    private let list: UnsafeMutablePointer<Int32>
+    private var listCount = 0
+    private var listUsable = true
+    private var anyAllowed = false
+    private struct UncertainKey: Hashable {
+        let signature: Signature
+        let below: Int32
+    }
+    /// Accepted uncertain ids by signature and the stack below it; cleared by `reset`.
+    private var uncertainMemo: [UncertainKey: [Int32]] = [:]
+
+    public init(cache: TokenMaskCache) {
+        self.cache = cache
+        matcher = GrammarMatcher(grammar: cache.grammar)
+        words = (cache.vocabulary.size + 63) / 64
+        bits = .allocate(capacity: words)
+        list = .allocate(capacity: Self.listCapacity)
+    }
+
+    deinit {
+        bits.deallocate()
+        list.deallocate()
+    }
+
+    /// Starts over (a new generation with the same grammar).
+    public func reset() {
+        matcher.reset()
+        uncertainMemo.removeAll(keepingCapacity: true)
+        finished = false
+        refusedTokens = 0
+    }
+
+    public func accept(_ token: Int32) {
+        let v = cache.vocabulary
+        if v.stopTokens.contains(token) {
+            if matcher.isComplete { finished = true } else { refusedTokens += 1 }
+            return
+        }
+        let bytes = v.bytes(of: token)
+        if bytes.isEmpty || !matcher.accept(bytes) { refusedTokens += 1 }
+    }
+
+    public func allowedTokens() -> AllowedTokens {
+        let t0 = Self.now()
+        fill()
+        maskSeconds += Self.now() - t0
+        maskCount += 1
+        if listUsable { return .list(UnsafeBufferPointer(start: list, count: listCount)) }
+        return .mask(UnsafeBufferPointer(start: bits, count: words))
+    }
+
+    /// Whether `token` is allowed by the last computed mask.
+    public func isAllowed(_ token: Int32) -> Bool {
+        token >= 0 && Int(token) < cache.vocabulary.size && (bits[Int(token) >> 6] >> UInt64(token & 63)) & 1 != 0
+    }
+
+    @inline(__always) private func allow(_ id: Int32) {
+        let w = Int(id) >> 6, bit = UInt64(1) << UInt64(id & 63)
+        guard bits[w] & bit == 0 else { return }
+        bits[w] |= bit
+        anyAllowed = true
+        if listUsable {
+            if listCount < Self.listCapacity {
+                list[listCount] = id
+                listCount += 1
+            } else {
+                listUsable = false
+            }
+        }
+    }
+
+    /// Computes the allowed set into `bits` (and `list` while it is short).
+    private func fill() {
+        let v = cache.vocabulary
+        bits.update(repeating: 0, count: words)
+        listCount = 0
+        listUsable = true
+        anyAllowed = false
+        let m = matcher
+        // A top deep in the stack could be refused by the depth limit further down than the cached
+        // classes looked: check every token against the real stack there.
+        let deep = m.grammar.limits.maxStackDepth / 2
+        for k in 0..<m.tops.count {
+            let top = m.tops[k]
+            if m.arena.depthOf(top) > deep {
+                m.walk(v, from: top, count: v.sorted.count, index: { $0 }) { i, verdict in
+                    if verdict == .accepted { allow(v.sorted[i]) }
+                }
+                continue
+            }
+            let key = m.signature(top)
+            let classes = cache.classes(key) {
+                let mark = m.arena.count
+                let c = m.classify(top: m.stack(of: key), vocabulary: v)
+                m.arena.rollback(to: mark)
+                return c
+            }
+            if classes.bits.isEmpty {
+                for id in classes.accepted { allow(id) }
+            } else {
+                listUsable = false
+                var union: UInt64 = 0
+                classes.bits.withUnsafeBufferPointer { b in
+                    for w in 0..<words {
+                        bits[w] |= b[w]
+                        union |= b[w]
+                    }
+                }
+                if union != 0 { anyAllowed = true }
+            }
+            if !classes.uncertain.isEmpty {
+                // Their verdicts depend only on the signature and the stack below it (a node,
+                // shared and unchanging): computed once per such pair, e.g. once per string.
+                let memoKey = UncertainKey(signature: key, below: m.nodeBelowSignature(top))
+                if let ids = uncertainMemo[memoKey] {
+                    for id in ids { allow(id) }
+                } else {
+                    var ids: [Int32] = []
+                    let uncertain = classes.uncertain
+                    m.walk(v, from: top, count: uncertain.count, index: { Int(uncertain[$0]) }) { i, verdict in
+                        if verdict == .accepted { ids.append(v.sorted[i]) }
+                    }
+                    for id in ids { allow(id) }
+                    if uncertainMemo.count >= 4096 { uncertainMemo.removeAll(keepingCapacity: true) }
+                    uncertainMemo[memoKey] = ids
+                }
+            }
+        }
+        if m.isComplete { for id in v.stopTokens { allow(id) } }
+        if !anyAllowed {
+            // No token can continue (a vocabulary without the bytes the grammar needs): end the
+            // output rather than hand the sampler an empty set; `finished` stays false.
+            for id in v.stopTokens { allow(id) }
+            if !anyAllowed { allow(0) }
+        }
+    }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import GemmaEdge
+import Grammar
+import Tokenizer
+
+/// Constrained output for `generate`: a GBNF grammar, a JSON Schema, or any JSON object.
+/// (`--json-output`, because `generate --json` already means "print the result as JSON".)
+struct GrammarOptions: ParsableArguments {
+    @Option(help: "Constrain the output to a GBNF grammar file (llama.cpp's format; the start rule is root).")
+    var grammar: String?
+
+    @Option(help: "Constrain the output to the JSON documents a JSON Schema file accepts.")
+    var jsonSchema: String?
+
+    @Flag(help: "Constrain the output to a JSON object.")
+    var jsonOutput = false
+
+    func validate() throws {
+        guard [grammar != nil, jsonSchema != nil, jsonOutput].filter({ $0 }).count <= 1 else {
+            throw ValidationError("--grammar, --json-schema and --json-output exclude each other")
+        }
+    }
+
+    /// The compiled grammar, or nil when no option asked for one.
+    func compiled() throws -> Grammar? {
+        func read(_ path: String) throws -> String {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            return String(decoding: data, as: UTF8.self)
+        }
+        if let grammar { return try Grammar(gbnf: read(grammar)) }
+        if let jsonSchema { return try JSONSchemaGrammar.grammar(schema: read(jsonSchema)) }
+        if jsonOutput { return try Grammar(gbnf: JSONSchemaGrammar.anyJSON(objectOnly: true)) }
+        return nil
+    }
+
+    /// A constraint for one generation on `engine`'s vocabulary, or nil.
+    func constraint(for engine: Engine) throws -> GrammarConstraint? {
+        guard let g = try compiled() else { return nil }
+        let v = engine.tokenizer.vocabulary
+        let tokens = TokenVocabulary(tokens: (0..<v.count).map { v.decodedBytes(Int32($0)) }, stopTokens: engine.stopTokens)
+        return GrammarConstraint(cache: TokenMaskCache(grammar: g, vocabulary: tokens))
+    }
+}
