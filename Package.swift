@@ -53,7 +53,8 @@ let package = Package(
         ),
 
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png")]),
-        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
+        // libgpiod 1.6 or 2.x is loaded at run time (dlopen), so a board without it still runs.
+        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("dl")]),
 
         // Core library.
         .target(name: "GGUF", swiftSettings: optimise),
@@ -132,7 +133,8 @@ let package = Package(
             "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "CGPIOD"]),
+        .target(name: "CFakeGPIOD", path: "Tests/CFakeGPIOD"),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "CGPIOD", "CFakeGPIOD"]),
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Sampling", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "GGUF"]),
