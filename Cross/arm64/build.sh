@@ -164,9 +164,7 @@ JSON
   "schemaVersion": "1.0",
   "rootPath": "/usr/libexec/swift/bin",
   "linker": { "path": "ld.lld" },
-  "swiftCompiler": { "extraCLIOptions": ["-use-ld=lld"] },
-  "cCompiler": { "extraCLIOptions": ["-fuse-ld=lld"] },
-  "cxxCompiler": { "extraCLIOptions": ["-fuse-ld=lld"] }
+  "swiftCompiler": { "extraCLIOptions": ["-use-ld=lld"] }
 }
 JSON
     in_toolchain "$CROSS" "$here" -- /usr/libexec/swift/bin/clang --target=$triple --sysroot="$sysroot" -O2 -fPIC \

@@ -26,12 +26,20 @@ need qemu-aarch64-static "package qemu-user-static"
 need python3 "python3"
 need curl "curl"
 
-deb="${1:-$(ls -t "$root"/Cross/out/gemma-edge_*_arm64.deb 2>/dev/null | head -n 1)}"
-[[ -n "$deb" && -s "$deb" ]] || die "no arm64 package: run make arm64 first"
+native=""
+if [[ "${1:-}" == "--native" ]]; then
+    # The same golden checks with a host binary, for the x86-64 figures beside the emulated ones.
+    native="${2:?usage: test.sh --native BINARY}"
+    [[ -x "$native" ]] || die "no executable at $native"
+else
+    deb="${1:-$(ls -t "$root"/Cross/out/gemma-edge_*_arm64.deb 2>/dev/null | head -n 1)}"
+    [[ -n "$deb" && -s "$deb" ]] || die "no arm64 package: run make arm64 first"
+fi
 model="${MODEL:-$("$root/scripts/fetch-model.sh")}"
 [[ -s "$model" ]] || die "no model at $model"
 fixtures="$root/Tests/Fixtures"
-report="$root/Cross/out/arm64-test.txt"
+report="$root/Cross/out/arm64-test${native:+-native}.txt"
+mkdir -p "$root/Cross/out"
 work="$(mktemp -d)"
 serve_pid=""
 cleanup() { [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"; }
@@ -97,6 +105,7 @@ make_root() {
 # run ROOT CPU ARGS...: the packaged binary under qemu with ROOT as its /.
 run() {
     local r="$1" cpu="$2"; shift 2
+    if [[ -n "$native" ]]; then "$native" "$@"; return; fi
     qemu-aarch64-static -cpu "$cpu" -L "$r" "$r/usr/bin/gemma-edge" "$@"
 }
 
@@ -209,6 +218,13 @@ PY
 }
 
 start=$(date +%s)
+if [[ -n "$native" ]]; then
+    check "native: greedy" check_greedy / native
+    check "native: perplexity ctx 512, 1 chunk" check_perplexity / native
+    echo "test.sh --native: $pass passed, $fail failed (figures in $report)" | tee -a "$report" >&2
+    [[ $fail -eq 0 ]]
+    exit
+fi
 check "package" check_package
 bookworm="$(make_root bookworm)"
 check "bookworm: ELF needs nothing newer than GLIBC_2.36, no libgpiod" bash -c '

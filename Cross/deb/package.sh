@@ -86,7 +86,6 @@ Recommends: libgpiod3 | libgpiod2
 Suggests: systemd
 Section: misc
 Priority: optional
-Homepage: https://github.com/gemma-edge/gemma-edge
 Description: Gemma 3 inference runtime and OpenAI-compatible server for ARM boards
  gemma-edge runs Gemma 3 GGUF models on the CPU (NEON, dotprod, AVX2 kernels chosen at
  run time): generate, chat, perplexity, an OpenAI-compatible HTTP server supervised by a
