@@ -133,6 +133,12 @@ step_sdk() {
         relative_links "$res"
         stamp_set "$res" "${runtime[@]}"
     fi
+    # The driver looks for swiftrt.o (and the runtime) under <sysroot>/usr/lib/swift{,_static}.
+    local d
+    for d in swift swift_static; do
+        ln -sfn "../../../swift-resources/usr/libexec/swift/lib/$d" "$sysroot/usr/lib/$d"
+        [[ -e "$sysroot/usr/lib/$d/linux" ]] || die "the link $sysroot/usr/lib/$d leads nowhere"
+    done
     # The bundle's description and the shim: cheap, rewritten every time.
     cat >"$bundle/info.json" <<JSON
 {
@@ -164,7 +170,9 @@ JSON
   "schemaVersion": "1.0",
   "rootPath": "/usr/libexec/swift/bin",
   "linker": { "path": "ld.lld" },
-  "swiftCompiler": { "extraCLIOptions": ["-use-ld=lld"] }
+  "swiftCompiler": { "extraCLIOptions": ["-use-ld=lld"] },
+  "cCompiler": { "extraCLIOptions": ["-fuse-ld=lld"] },
+  "cxxCompiler": { "extraCLIOptions": ["-fuse-ld=lld"] }
 }
 JSON
     in_toolchain "$CROSS" "$here" -- /usr/libexec/swift/bin/clang --target=$triple --sysroot="$sysroot" -O2 -fPIC \
