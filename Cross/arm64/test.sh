@@ -93,9 +93,8 @@ make_root() {
     local inputs=("${debs[@]}" "$(sha256sum "$deb")")
     if ! [[ -e "$dir.stamp" ]] || ! cmp -s "$dir.stamp" <(printf '%s\n' "${inputs[@]}"); then
         rm -rf "$dir"
-        unpack_into "$dir" "${debs[@]}"
-        merged_usr "$dir"
-        dpkg-deb -x "$deb" "$dir"
+        unpack_into "$dir" "${debs[@]}" "$deb"
+        merged_usr "$dir"   # after the package too: tar replaces the /lib link with its lib/systemd
         printf '%s\n' "${inputs[@]}" >"$dir.stamp"
     fi
     say "root $suite: ${names[*]} (${#debs[@]} packages with their closure) + $(basename "$deb")"
