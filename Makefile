@@ -11,7 +11,7 @@ PROMPT     ?= The three most useful things to know about a Raspberry Pi are
 MAX_TOKENS ?= 96
 RUN_FLAGS  ?= --temperature 0.7 --seed 42 --verbose
 
-.PHONY: run test deps model build golden bench benchmarks bench-check arm-test fuzz-smoke clean
+.PHONY: run test deps model build golden bench benchmarks bench-check arm-test arm64 arm64-test deb fuzz-smoke clean
 
 run: deps model build
 	.build/release/gemma-edge generate -m "$$(scripts/fetch-model.sh)" --prompt "$(PROMPT)" --max-tokens $(MAX_TOKENS) $(RUN_FLAGS)
@@ -33,6 +33,22 @@ build:
 
 arm-test:
 	bash Cross/run-arm-kernel-tests.sh
+
+# The whole runtime for AArch64 from Debian's packages (sid's Swift 6.2, a bookworm arm64 sysroot),
+# packed as Cross/out/gemma-edge_<version>_arm64.deb; cached in ~/.cache/gemma-edge/cross (Cross/README.md).
+arm64: deps
+	bash Cross/arm64/build.sh
+
+# That package under qemu (Cortex-A72 and A76) on plain bookworm and trixie arm64 roots. Not yet
+# part of `make test`: its first complete pass and a cold timing within CI's 90 minutes are still
+# to be recorded (Cross/README.md, "Status").
+arm64-test: arm64 model
+	bash Cross/arm64/test.sh
+
+# The same package for amd64, built natively with the installed Swift.
+deb: deps
+	$(SWIFT) build -c release --product gemma-edge --static-swift-stdlib
+	bash Cross/deb/package.sh amd64 "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/gemma-edge" Cross/out
 
 # Every fuzz target for a short time (libFuzzer + AddressSanitizer, built in .build-fuzz), so a
 # regression in a parser of untrusted bytes shows up in CI.

@@ -70,7 +70,8 @@ let package = Package(
 
         .target(name: "CIntegrity", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png")]),
-        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
+        // libgpiod 1.6 or 2.x is loaded at run time (dlopen), so a board without it still runs.
+        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("dl")]),
 
         // Core library.
         .target(name: "Base", swiftSettings: checked),
@@ -158,7 +159,8 @@ let package = Package(
             "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "WatchdogTests", dependencies: ["Base", "Watchdog", "CGPIOD"]),
+        .target(name: "CFakeGPIOD", path: "Tests/CFakeGPIOD"),
+        .testTarget(name: "WatchdogTests", dependencies: ["Base", "Watchdog", "CGPIOD", "CFakeGPIOD"]),
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Sampling", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Base", "TestSupport", "GGUF"]),

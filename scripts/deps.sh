@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(
   libsentencepiece-dev  # tokenizer (SentencePiece adapter)
   libpng-dev            # images and charts
-  libgpiod-dev          # status LED and button (libgpiod 1.6)
+  libgpiod2             # status LED and button: libgpiod 1.6, loaded at run time (tests use it)
   pkg-config
   python3-pip           # fetches the model and the peer's source from PyPI
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static  # ARM kernels, cross-built and emulated

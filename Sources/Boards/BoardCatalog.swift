@@ -10,7 +10,7 @@ import Foundation
 /// callers fall back to what the CPU topology alone says.
 ///
 /// The directory is, first found wins: `$GEMMA_EDGE_BOARDS`; `<exe>/../share/gemma-edge/boards`
-/// (the layout `Cross/build-aarch64.sh` packages); `<exe>/boards`; `Platforms/boards` in the
+/// (the layout of the Debian package, `/usr/bin` + `/usr/share/gemma-edge/boards`); `<exe>/boards`; `Platforms/boards` in the
 /// first ancestor of the executable that has one (a development checkout, where the binary is
 /// under `.build/`).
 public struct BoardCatalog: Sendable {

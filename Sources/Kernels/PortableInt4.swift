@@ -30,8 +30,13 @@ public enum PortableInt4 {
         let h = UInt32(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         let sign = (h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF
         if exp == 0 { return Float(bitPattern: sign | (Float(man) * 0x1p-24).bitPattern) }
-        if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (man << 13) | (man != 0 ? 0x40_0000 : 0)) }
-        return Float(bitPattern: sign | ((exp + 112) << 23) | (man << 13))
+        if exp == 31 {
+            let quiet: UInt32 = man != 0 ? 0x40_0000 : 0
+            let bits: UInt32 = sign | 0x7F80_0000 | (man << 13)
+            return Float(bitPattern: bits | quiet)
+        }
+        let biased: UInt32 = (exp + 112) << 23
+        return Float(bitPattern: sign | biased | (man << 13))
     }
 
     // 16 bytes as eight 16-bit lanes: lane k holds bytes 2k (low half) and 2k + 1 (high half).
@@ -46,6 +51,19 @@ public enum PortableInt4 {
     @inline(__always)
     static func bytes(_ v: Lanes) -> (even: Lanes, odd: Lanes) { ((v &<< 8) &>> 8, v &>> 8) }
 
+    /// The 4-bit field of every lane that starts at bit `shift`. (The arithmetic below is split
+    /// into typed steps: Swift 6.2 gives up type-checking the one-expression forms.)
+    @inline(__always)
+    static func nibble(_ q: Lanes, _ shift: Int16) -> Lanes { (q &>> shift) & 0xF }
+
+    /// x * y + z * w in wrapping 16-bit lanes.
+    @inline(__always)
+    static func dot2(_ x: Lanes, _ y: Lanes, _ z: Lanes, _ w: Lanes) -> Lanes {
+        let xy: Lanes = x &* y
+        let zw: Lanes = z &* w
+        return xy &+ zw
+    }
+
     static func dotQ4_0(_ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {
         var sum: Float = 0
         for i in 0..<(n / 32) {
@@ -53,8 +71,10 @@ public enum PortableInt4 {
             // Byte j holds element j (low nibble) and element j + 16 (high nibble), each q - 8.
             let q = lanes(x, 2)
             let (a0, a1) = bytes(lanes(y, 2)), (a2, a3) = bytes(lanes(y, 18))
-            let p = ((q & 0xF) &- 8) &* a0 &+ (((q &>> 8) & 0xF) &- 8) &* a1
-                &+ (((q &>> 4) & 0xF) &- 8) &* a2 &+ (((q &>> 12) & 0xF) &- 8) &* a3
+            let eight = Lanes(repeating: 8)
+            let low: Lanes = dot2(nibble(q, 0) &- eight, a0, nibble(q, 8) &- eight, a1)
+            let high: Lanes = dot2(nibble(q, 4) &- eight, a2, nibble(q, 12) &- eight, a3)
+            let p: Lanes = low &+ high
             // |(q - 8) * a| <= 8 * 127: four per lane, eight lanes, at most 32512. No wrap.
             sum += Float(p.wrappedSum()) * (half(x, 0) * half(y, 0))
         }
@@ -93,13 +113,16 @@ public enum PortableInt4 {
                     let (a0, a1) = bytes(lanes(y, 4 + 64 * c + 16 * h))
                     let (a2, a3) = bytes(lanes(y, 36 + 64 * c + 16 * h))
                     // q * a <= 15 * 127: two per lane, eight lanes, at most 30480. No wrap.
-                    s0 += Int32(((q & 0xF) &* a0 &+ ((q &>> 8) & 0xF) &* a1).wrappedSum())
-                    s1 += Int32((((q &>> 4) & 0xF) &* a2 &+ ((q &>> 12) & 0xF) &* a3).wrappedSum())
+                    let p0: Lanes = dot2(nibble(q, 0), a0, nibble(q, 8), a1)
+                    let p1: Lanes = dot2(nibble(q, 4), a2, nibble(q, 12), a3)
+                    s0 += Int32(p0.wrappedSum())
+                    s1 += Int32(p1.wrappedSum())
                 }
                 sumi += scale[2 * c] * s0 + scale[2 * c + 1] * s1
             }
             let yd = y.loadUnaligned(as: Float.self)
-            sum += (half(x, 0) * yd) * Float(sumi) - (half(x, 2) * yd) * Float(summ)
+            let d: Float = half(x, 0) * yd, dmin: Float = half(x, 2) * yd
+            sum += d * Float(sumi) - dmin * Float(summ)
         }
         return sum
     }

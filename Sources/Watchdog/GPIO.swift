@@ -43,7 +43,7 @@ public struct GPIOError: Error, CustomStringConvertible, Equatable {
     init(_ d: String) { description = d }
 }
 
-/// A chip through libgpiod 1.6.
+/// A chip through libgpiod, 1.6 (Debian 12) or 2.x (Debian 13), loaded at run time.
 public final class LibgpiodChip: GPIOChip {
     private let chip: OpaquePointer
     public let name: String
@@ -53,6 +53,7 @@ public final class LibgpiodChip: GPIOChip {
     /// Opens a chip by name (`gpiochip0`), path, number or label. A missing chip is an error that
     /// says so, not a crash: build machines and containers have none.
     public init(_ description: String) throws {
+        if let reason = LibgpiodChip.unavailableReason { throw GPIOError("GPIO is disabled: \(reason)") }
         guard let chip = cgpiod_chip_open(description) else {
             let reason = String(cString: strerror(errno))
             throw GPIOError("cannot open GPIO chip `\(description)`: \(reason) "
@@ -66,8 +67,17 @@ public final class LibgpiodChip: GPIOChip {
 
     deinit { cgpiod_chip_close(chip) }
 
-    /// The libgpiod version in use.
-    public static var libraryVersion: String { String(cString: cgpiod_version()) }
+    /// The libgpiod version in use ("" when none could be loaded).
+    public static var libraryVersion: String {
+        _ = cgpiod_load()
+        return String(cString: cgpiod_version())
+    }
+
+    /// Why GPIO cannot be used on this system (no libgpiod, or an unknown one), or nil when a
+    /// libgpiod 1.6 or 2.x is loaded. Loads the library on first use.
+    public static var unavailableReason: String? {
+        cgpiod_load() == 0 ? String(cString: cgpiod_load_error()) : nil
+    }
 
     private func check(_ line: Int) throws {
         guard line >= 0 && line < lineCount else {

@@ -31,7 +31,15 @@ struct WatchdogCommand: ParsableCommand {
         let notifier = try SystemdNotifier()
         // Open the GPIO chip before arming the hardware watchdog, so a missing chip cannot leave
         // an armed watchdog behind.
-        let chip = try settings.gpioChip.map { try LibgpiodChip($0) }
+        // A configured chip that is missing is an error; a board without libgpiod only loses GPIO.
+        var chip: LibgpiodChip?
+        if let name = settings.gpioChip {
+            if let reason = LibgpiodChip.unavailableReason {
+                FileHandle.standardError.write(Data("gemma-edge watchdog: GPIO disabled (no status LED or button): \(reason)\n".utf8))
+            } else {
+                chip = try LibgpiodChip(name)
+            }
+        }
         let hardware = try settings.hardwareWatchdog.map {
             try HardwareWatchdog.open(path: $0, timeout: settings.hardwareWatchdogTimeout)
         }

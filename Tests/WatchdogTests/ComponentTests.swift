@@ -315,6 +315,7 @@ final class GPIOTests: XCTestCase {
     }
 
     func testAMissingChipIsAClearErrorThroughTheRealShim() {
+        _ = cgpiod_load_with(nil, nil)  // the system's libgpiod, not a fake another test loaded
         XCTAssertThrowsError(try LibgpiodChip("gpiochip-that-does-not-exist")) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("cannot open GPIO chip `gpiochip-that-does-not-exist`"), text)
@@ -322,7 +323,8 @@ final class GPIOTests: XCTestCase {
         }
         XCTAssertThrowsError(try LibgpiodChip("/dev/gpiochip99"))
         XCTAssertNil(cgpiod_chip_open(""))
-        XCTAssertTrue(LibgpiodChip.libraryVersion.hasPrefix("1."), LibgpiodChip.libraryVersion)
+        let version = LibgpiodChip.libraryVersion
+        XCTAssertTrue(version.hasPrefix("1.") || version.hasPrefix("2."), version)
     }
 }
 
