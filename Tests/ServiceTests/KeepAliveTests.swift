@@ -25,7 +25,11 @@ final class KeepAliveTests: XCTestCase {
         try await server.makeApplication().test(.live) { client in
             _ = await server.host.waitUntilSettled()
             let endpoint = HTTPEndpoint.tcp(host: "127.0.0.1", port: client.port!)
-            let acceptedBefore = server.connectionsAccepted  // the test client may hold one of its own
+            // The test framework's own client connects as the test starts (asynchronously): wait
+            // until the server has counted it, so only this test's connection is counted below.
+            for _ in 0..<100 where server.connectionsAccepted < 1 { try await Task.sleep(for: .milliseconds(50)) }
+            try await Task.sleep(for: .milliseconds(100))
+            let acceptedBefore = server.connectionsAccepted
             let statuses = try await offThread { () -> [Int] in
                 let c = try HTTPConnection(endpoint, timeout: 60)
                 defer { c.close() }
