@@ -27,8 +27,8 @@
 import PackageDescription
 
 // Release builds drop Swift's overflow and bounds checks only in the two number-crunching modules
-// (Kernels and Gemma3: the kernels' Swift face and the forward pass), where Benchmarks/RESULTS.md
-// ("Checked and unchecked builds") measured what the checks cost. Everything that parses untrusted
+// (Kernels and Gemma3: the kernels' Swift face and the forward pass). What the checks would cost
+// there is still to be measured (Benchmarks/RESULTS.md, 2026-12-07). Everything that parses untrusted
 // bytes (GGUF, the tokenizer, requests, images in Vision), the server, the watchdog and the rest
 // keep them.
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
