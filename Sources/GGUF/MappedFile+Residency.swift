@@ -20,4 +20,13 @@ extension MappedFile {
         guard ok else { return 0 }
         return flags.reduce(0) { $0 + Int($1 & 1) } * page
     }
+
+    /// Gives back the resident pages of the whole mapping (`madvise(MADV_DONTNEED)`; the mapping is
+    /// read-only and private, so a later read faults them in again from the page cache). For after
+    /// a pass that had to read everything once, so that only what is used stays resident. Does
+    /// nothing for a heap copy (there the pages would come back as zeros).
+    public func releaseResidentPages() {
+        guard !ownsCopy, let base = bytes.baseAddress, bytes.count > 0 else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED)
+    }
 }

@@ -13,7 +13,7 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
     public let modificationTime: Int
     /// Whether `bytes` is a heap copy (freed on deinit) rather than a mapping (unmapped).
-    private let ownsCopy: Bool
+    let ownsCopy: Bool
     /// The SIGBUS guard's slot for this mapping (-1: not guarded).
     private var guardSlot: Int32 = -1
 

@@ -139,7 +139,12 @@ public final class Engine: @unchecked Sendable {
         self.file = file
         let config = try Gemma3Config(file: file)
         let checkStart = monotonicSeconds()
-        if options.verifyValues { try file.verifyValues() }   // before anything is built from the weights
+        if options.verifyValues {
+            try file.verifyValues()   // before anything is built from the weights
+            // The check read every page; give them back, so only what the model uses stays
+            // resident (a repacked tensor's native pages would otherwise add to the peak).
+            file.mapping.releaseResidentPages()
+        }
         valueCheckSeconds = monotonicSeconds() - checkStart
         if options.context == 0 { options.context = min(4096, config.contextLength) }
         guard options.context <= config.contextLength else {

@@ -11,8 +11,9 @@ import Sampling
 /// with a key of what was encoded, so prefix reuse and snapshots cover them.
 public final class Session: @unchecked Sendable {
     public typealias Item = PromptItem
-    /// Called after each evaluated batch of a prompt with the positions evaluated so far; return
-    /// false to stop (the evaluation then throws `EngineError.cancelled`).
+    /// Called after each evaluated batch of a prompt but the last with the positions evaluated so
+    /// far; return false to stop (the evaluation then throws `EngineError.cancelled`, and the
+    /// session holds the batches evaluated before it).
     public typealias Progress = (Int) -> Bool
 
     /// The id recorded in `tokens` for each soft token of an image.
@@ -173,7 +174,9 @@ public final class Session: @unchecked Sendable {
                     try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache, state: engine.state)
                     tokens.append(contentsOf: all[i..<(i + n)])
                     i += n
-                    if let progress, !progress(done + i) { throw EngineError.cancelled }
+                    // Not after the last batch: a prompt the session holds whole must have its
+                    // logits (prefill trusts them when the same prompt comes again).
+                    if let progress, i < all.count, !progress(done + i) { throw EngineError.cancelled }
                 }
             }
         }
