@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
-            "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
+            "Base", "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .target(name: "CFakeGPIOD", path: "Tests/CFakeGPIOD"),

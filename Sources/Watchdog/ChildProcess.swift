@@ -1,3 +1,4 @@
+import Base
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,11 +86,11 @@ public final class ChildProcess {
     public func terminate(grace: Double, whileWaiting: () -> Void = {}) -> Termination {
         signal(SIGTERM)
         signal(SIGCONT)
-        let deadline = Monotonic.now + grace
+        let deadline = monotonicSeconds() + grace
         var killed = false
         while true {
             if let t = poll() { return t }
-            if !killed && Monotonic.now >= deadline {
+            if !killed && monotonicSeconds() >= deadline {
                 signal(SIGKILL)
                 killed = true
             }

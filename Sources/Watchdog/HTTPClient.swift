@@ -81,7 +81,7 @@ public final class HTTPConnection {
 
     /// Connects within `timeout` seconds.
     public init(_ endpoint: HTTPEndpoint, timeout: Double) throws {
-        deadline = Monotonic.now + timeout
+        deadline = monotonicSeconds() + timeout
         switch endpoint {
         case .unix(let path):
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -133,7 +133,7 @@ public final class HTTPConnection {
     /// Waits until the socket is ready for `events` or the deadline passes.
     private func wait(_ events: Int32, _ what: String) throws {
         while true {
-            let left = deadline - Monotonic.now
+            let left = deadline - monotonicSeconds()
             guard left > 0 else { throw HTTPClientError.timeout(what) }
             var p = pollfd(fd: fd, events: Int16(events), revents: 0)
             let rc = poll(&p, 1, Int32(min(left * 1000, 60_000).rounded(.up)))
@@ -273,10 +273,4 @@ public final class HTTPConnection {
         }
         return HTTPReply(status: status, headers: responseHeaders, body: data)
     }
-}
-
-/// The project's monotonic clock (`monotonicSeconds`, Base) as the supervisor reads it.
-public enum Monotonic {
-    /// Seconds since an arbitrary start (boot).
-    public static var now: Double { monotonicSeconds() }
 }

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 
 /// What the status LED shows.
@@ -54,7 +55,7 @@ public final class StatusLED: @unchecked Sendable {
     public var current: LEDPattern { lock.withLock { pattern } }
 
     /// Switches to `newPattern` (from its first step) unless it is already shown.
-    public func show(_ newPattern: LEDPattern, now: Double = Monotonic.now) {
+    public func show(_ newPattern: LEDPattern, now: Double = monotonicSeconds()) {
         lock.withLock {
             guard newPattern != pattern else { return }
             pattern = newPattern
@@ -63,7 +64,7 @@ public final class StatusLED: @unchecked Sendable {
     }
 
     /// Sets the line to the level the pattern has at `now`.
-    public func update(now: Double = Monotonic.now) throws {
+    public func update(now: Double = monotonicSeconds()) throws {
         let (p, start, last) = lock.withLock { (pattern, patternStart, level) }
         let on = p.isOn(atMilliseconds: Int(((now - start) * 1000).rounded(.down)))
         guard on != last else { return }

@@ -161,9 +161,9 @@ public final class Supervisor: Service, @unchecked Sendable {
         led?.start()
         button?.start(onPress: { [weak self] in self?.requestRestart(reason: "button pressed") },
                       onError: { [logger] in logger.error("button: \($0)") })
-        spawn(now: Monotonic.now)
+        spawn(now: monotonicSeconds())
         while !lock.withLock({ stopRequested }) && !Task.isCancelled {
-            let now = Monotonic.now
+            let now = monotonicSeconds()
             if let reason = lock.withLock({ () -> String? in defer { restartRequest = nil }; return restartRequest }) {
                 manualRestart(reason, now: now)
             }
@@ -447,7 +447,7 @@ public final class Supervisor: Service, @unchecked Sendable {
         try? notifier?.stopping(status: "stopping")
         try? notifier?.extendTimeout(seconds: config.stopTimeout + 5)
         if let child, child.poll() == nil {
-            let end = child.terminate(grace: config.stopTimeout) { [self] in keepAlive(now: Monotonic.now) }
+            let end = child.terminate(grace: config.stopTimeout) { [self] in keepAlive(now: monotonicSeconds()) }
             record("stopped child \(child.pid): it \(end)")
         }
         set(child: nil)

@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -27,7 +28,7 @@ final class PromptCacheTests: XCTestCase {
     static func timedStream(_ endpoint: HTTPEndpoint, _ body: String) throws -> (ttft: Double, prompt: Int, cached: Int) {
         let c = try HTTPConnection(endpoint, timeout: 30)
         defer { c.close() }
-        let t0 = Monotonic.now
+        let t0 = monotonicSeconds()
         try c.sendRequest(method: "POST", path: "/v1/chat/completions", headers: ["Content-Type": "application/json"],
                           body: Array(body.utf8))
         XCTAssertEqual(try c.readHead().status, 200)
@@ -35,10 +36,10 @@ final class PromptCacheTests: XCTestCase {
         var text = ""
         while let part = try c.readBodyPart() {
             let piece = String(decoding: part, as: UTF8.self)
-            if ttft < 0 && piece.contains(#""content":"#) && !piece.contains(#""content":"""#) { ttft = Monotonic.now - t0 }
+            if ttft < 0 && piece.contains(#""content":"#) && !piece.contains(#""content":"""#) { ttft = monotonicSeconds() - t0 }
             text += piece
         }
-        if ttft < 0 { ttft = Monotonic.now - t0 }
+        if ttft < 0 { ttft = monotonicSeconds() - t0 }
         let events = sseEvents(text).filter { $0 != "[DONE]" }
         let u = usage(object(events.last ?? "{}"))
         return (ttft, u.prompt, u.cached)

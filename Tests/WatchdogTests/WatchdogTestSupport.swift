@@ -1,3 +1,4 @@
+import Base
 import Foundation
 import Logging
 import Watchdog
@@ -97,13 +98,13 @@ final class NotifyListener: @unchecked Sendable {
 
     /// The datagrams not taken yet, waiting up to `seconds` (less once `until` matches one).
     func receive(for seconds: Double, until: ((String) -> Bool)? = nil) -> [String] {
-        let end = Monotonic.now + seconds
+        let end = monotonicSeconds() + seconds
         while true {
             let (fresh, matched) = lock.withLock { () -> ([String], Bool) in
                 let f = Array(messages[taken...])
                 return (f, until.map { f.contains(where: $0) } ?? false)
             }
-            if matched || Monotonic.now >= end {
+            if matched || monotonicSeconds() >= end {
                 lock.withLock { taken += fresh.count }
                 return fresh
             }
@@ -201,8 +202,8 @@ func withSupervisor(_ supervisor: Supervisor, _ body: () async throws -> Void) a
 
 /// Polls every 20 ms for up to `seconds`.
 func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
-    let end = Monotonic.now + seconds
-    while Monotonic.now < end {
+    let end = monotonicSeconds() + seconds
+    while monotonicSeconds() < end {
         if condition() { return true }
         try? await Task.sleep(for: .milliseconds(20))
     }
