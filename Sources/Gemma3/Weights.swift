@@ -39,12 +39,18 @@ public final class Gemma3Weights: @unchecked Sendable {
                 names.append("blk.\(i).\(m).weight")
             }
         }
-        names.append(file.tensor(named: "output.weight") == nil ? "token_embd.weight" : "output.weight")
+        names.append(outputProjectionName(file))
         return names
     }
 
-    /// - Parameter repacked: repacked forms of some matrices; each matrix found there reads them
-    ///   instead of the mapped file. The embedding lookup always reads the file's rows.
+    /// The tensor the output projection reads: `output.weight`, or the tied `token_embd.weight`.
+    public static func outputProjectionName(_ file: GGUFFile) -> String {
+        file.tensor(named: "output.weight") == nil ? "token_embd.weight" : "output.weight"
+    }
+
+    /// - Parameter repacked: repacked (or requantised) forms of some matrices; each matrix found
+    ///   there reads them instead of the mapped file. The embedding lookup always reads the file's
+    ///   rows, also when the tied output projection is held in another type.
     public init(file: GGUFFile, config c: Gemma3Config, repacked: RepackedArena? = nil) throws {
         self.file = file
         self.repacked = repacked
@@ -57,10 +63,12 @@ public final class Gemma3Weights: @unchecked Sendable {
             }
             return t
         }
-        func matrix(_ name: String, columns: Int, rows: Int) throws -> Matrix {
+        // A matrix as the arena holds it (requantised, or repacked), else the file's rows.
+        func matrix(_ name: String, columns: Int, rows: Int, arena: Bool = true) throws -> Matrix {
             let t = try tensor(name, [columns, rows])
+            if arena, let m = repacked?.requantised(name) { return m }
             var m = Matrix(type: t.type, rows: rows, columns: columns, base: file.data(of: t).baseAddress!)
-            m.repacked = repacked?.view(name)
+            if arena { m.repacked = repacked?.view(name) }
             return m
         }
         func vector(_ name: String, _ n: Int) throws -> UnsafeMutablePointer<Float> {
@@ -72,12 +80,8 @@ public final class Gemma3Weights: @unchecked Sendable {
             return p
         }
 
-        var embedding = try matrix("token_embd.weight", columns: c.embeddingLength, rows: c.vocabularySize)
-        outputProjection = file.tensor(named: "output.weight") == nil
-            ? embedding
-            : try matrix("output.weight", columns: c.embeddingLength, rows: c.vocabularySize)
-        embedding.repacked = nil
-        tokenEmbedding = embedding
+        tokenEmbedding = try matrix("token_embd.weight", columns: c.embeddingLength, rows: c.vocabularySize, arena: false)
+        outputProjection = try matrix(Self.outputProjectionName(file), columns: c.embeddingLength, rows: c.vocabularySize)
         outputNorm = try vector("output_norm.weight", c.embeddingLength)
 
         var blocks: [BlockWeights] = []

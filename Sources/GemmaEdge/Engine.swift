@@ -45,6 +45,12 @@ public struct EngineOptions: Sendable {
     /// Also repack the types whose layouts were not measured to pay on this CPU's kernel set
     /// (q4_Kx8; see `ck_rp_kernels.pays`), for measuring them. Also set by GEMMA_EDGE_REPACK_ALL=1.
     public var repackAll: Bool = false
+    /// Hold the output projection (the tied embedding's product with the hidden state, the largest
+    /// read of a decode step) in this type instead of the file's: requantised once at load and
+    /// cached with the repacked weights; the embedding lookup keeps the file's rows. Fewer bytes
+    /// per decoded token for a small loss (see README, "A narrower output projection"). nil: as
+    /// the file has it.
+    public var outputType: TensorType? = nil
     /// Check the weights' values at load (`GGUFFile.verifyValues`: every block scale and float
     /// value finite); a one-pass scan of the file, about 45 ms for the 270M on x86.
     public var verifyValues: Bool = true
@@ -160,9 +166,19 @@ public final class Engine: @unchecked Sendable {
         let compute = try Compute(kernels: kernels, threads: options.threads, cpus: options.cpus)
         func environmentFlag(_ name: String) -> Bool { getenv(name).map { String(cString: $0) == "1" } ?? false }
         let repackAll = options.repackAll || environmentFlag("GEMMA_EDGE_REPACK_ALL")
-        repacked = options.repack && !environmentFlag("GEMMA_EDGE_NO_REPACK")
-            ? RepackedArena.load(file: file, names: Gemma3Weights.matmulTensorNames(file: file, config: config),
-                                 kernels: kernels, everyLayout: repackAll)
+        var requantise: [String: TensorType] = [:]
+        if let type = options.outputType {
+            guard RepackedArena.canRequantise(to: type, columns: config.embeddingLength) else {
+                let name = "\(type)".lowercased()
+                throw EngineError.invalidOption("--output-type \(name): the output projection's rows of \(config.embeddingLength) "
+                                                + "elements cannot be held in \(name) (blocks of \(type.blockElements))")
+            }
+            requantise[Gemma3Weights.outputProjectionName(file)] = type
+        }
+        let repack = options.repack && !environmentFlag("GEMMA_EDGE_NO_REPACK")
+        repacked = repack || !requantise.isEmpty
+            ? RepackedArena.load(file: file, names: repack ? Gemma3Weights.matmulTensorNames(file: file, config: config) : [],
+                                 requantise: requantise, kernels: kernels, everyLayout: repackAll)
             : nil
         model = try Gemma3Model(file: file, compute: compute, repacked: repacked)
         state = model.makeRunState(maxBatch: options.batch, maxContext: options.context)

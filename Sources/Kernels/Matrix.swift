@@ -9,18 +9,22 @@ public struct Matrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let rowBytes: Int
+    /// The rows, `rowBytes` apart; when `rowsReadable` is false, only the repacked form exists
+    /// (a matrix the arena requantised and repacked) and nothing may read rows from here.
     public let base: UnsafeRawPointer
+    public let rowsReadable: Bool
     /// The same weights in a repacked layout, when the load made one (see `RepackedArena`);
     /// `Compute.matmul` then reads only these and never `base`.
     public var repacked: RepackedView? = nil
 
-    public init(type: TensorType, rows: Int, columns: Int, base: UnsafeRawPointer) {
+    public init(type: TensorType, rows: Int, columns: Int, base: UnsafeRawPointer, rowsReadable: Bool = true) {
         precondition(columns % type.blockElements == 0, "row length \(columns) is not a multiple of the \(type) block")
         self.type = type
         self.rows = rows
         self.columns = columns
         self.rowBytes = type.rowBytes(columns)!
         self.base = base
+        self.rowsReadable = rowsReadable
     }
 
     /// The C type tag.
@@ -31,7 +35,7 @@ public struct Matrix: @unchecked Sendable {
 
     /// Dequantises row `r` into `out` (columns floats).
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        precondition(r >= 0 && r < rows)
+        precondition(r >= 0 && r < rows && rowsReadable)
         ck_dequantize_row(ckType, base + r * rowBytes, out, Int64(columns))
     }
 }

@@ -46,11 +46,18 @@ public final class RepackedArena: @unchecked Sendable {
 
     struct Entry {
         let name: String
+        /// The type the arena holds the matrix in.
         let type: UInt32
+        /// The file's type of the tensor (differs from `type` for a requantised matrix).
+        let sourceType: UInt32
+        /// In the kernel set's repacked layout (else plain rows of `type`).
+        let packed: Bool
         let rows: Int
         let columns: Int
         let offset: Int
         let bytes: Int
+
+        var requantised: Bool { type != sourceType }
     }
 
     public let source: Source
@@ -62,6 +69,8 @@ public final class RepackedArena: @unchecked Sendable {
     public let byteCount: Int
     /// Repacked tensors by name.
     private let views: [String: RepackedView]
+    /// Requantised tensors by name.
+    private let requantisedMatrices: [String: Matrix]
     private let file: GGUFFile
     private let entries: [Entry]
     private var mapping: (UnsafeMutableRawPointer, Int)?
@@ -70,12 +79,17 @@ public final class RepackedArena: @unchecked Sendable {
     private var heap: UnsafeMutableRawPointer?
 
     /// Version of the cache file format (the header below); the layouts have their own version.
-    static let fileFormat: UInt32 = 1
+    static let fileFormat: UInt32 = 2
     static let magic: [UInt8] = Array("GEREPACK".utf8)
     static let headerAlignment = 4096
 
     /// The view of tensor `name`, or nil when it was not repacked.
     public func view(_ name: String) -> RepackedView? { views[name] }
+
+    /// Tensor `name` as the arena holds it in another type than the file's (`requantise` in
+    /// `load`): plain rows of that type, or only its repacked form (then `Matrix.base` is not
+    /// rows and the matrix is read through `repacked` alone). Nil when it was not requantised.
+    public func requantised(_ name: String) -> Matrix? { requantisedMatrices[name] }
 
     /// Number of repacked tensors.
     public var count: Int { views.count }
@@ -84,28 +98,57 @@ public final class RepackedArena: @unchecked Sendable {
     public let layouts: [String]
 
     /// Repacks (or maps from cache) the tensors among `names` that this kernel set has a repacked
-    /// layout for. Returns nil when none qualifies.
+    /// layout for, and holds the tensors in `requantise` in the type given there (converted once
+    /// from the file's rows: dequantised, then quantised as `ck_quantize_row_ref` does; repacked
+    /// too when the tensor is also in `names` and the new type has a layout). Returns nil when
+    /// nothing qualifies.
     /// - Parameters:
+    ///   - requantise: tensor name -> the type to hold it in (e.g. the output projection in Q5_0
+    ///     to read fewer bytes per token); each must be a 2-D tensor whose rows that type can hold
+    ///     (`canRequantise`). A tensor already of that type is left as it is.
     ///   - cacheDirectories: where to look for and write the cache file, in order; nil means beside
     ///     the model, then `$GEMMA_EDGE_CACHE` or `~/.cache/gemma-edge`, under `repack/`.
     ///   - everyLayout: also use layouts not measured to pay on this kernel set (`ck_rp_kernels.pays`).
-    public static func load(file: GGUFFile, names: [String], kernels: KernelSet,
-                            cacheDirectories: [String]? = nil, everyLayout: Bool = false) -> RepackedArena? {
+    public static func load(file: GGUFFile, names: [String], requantise: [String: TensorType] = [:],
+                            kernels: KernelSet, cacheDirectories: [String]? = nil,
+                            everyLayout: Bool = false) -> RepackedArena? {
         var entries: [Entry] = []
         var offset = 0
-        for name in names {
+        func layout(_ type: ck_type) -> Bool {
+            guard let k = ck_rp_select(kernels.table, type) else { return false }
+            return everyLayout || k.pointee.pays != 0
+        }
+        let order = names + requantise.keys.sorted().filter { !names.contains($0) }
+        for name in order {
             guard let t = file.tensor(named: name), t.dimensions.count == 2 else { continue }
-            let type = ck_type(rawValue: t.type.rawValue)
-            guard let k = ck_rp_select(kernels.table, type), everyLayout || k.pointee.pays != 0 else { continue }
             let columns = t.dimensions[0], rows = t.dimensions[1]
-            let bytes = Int(ck_rp_bytes(type, Int64(rows), Int64(columns)))
-            guard bytes > 0 else { continue }
-            entries.append(Entry(name: name, type: t.type.rawValue, rows: rows, columns: columns, offset: offset, bytes: bytes))
+            let target = requantise[name] ?? t.type
+            let type = ck_type(rawValue: target.rawValue)
+            let packedBytes = names.contains(name) && layout(type) ? Int(ck_rp_bytes(type, Int64(rows), Int64(columns))) : 0
+            let bytes: Int
+            if packedBytes > 0 {
+                bytes = packedBytes
+            } else if target != t.type && canRequantise(to: target, columns: columns) {
+                bytes = rows * target.rowBytes(columns)!
+            } else {
+                continue
+            }
+            entries.append(Entry(name: name, type: target.rawValue, sourceType: t.type.rawValue, packed: packedBytes > 0,
+                                 rows: rows, columns: columns, offset: offset, bytes: bytes))
             offset += (bytes + 63) / 64 * 64
         }
         guard !entries.isEmpty else { return nil }
         return RepackedArena(file: file, entries: entries, total: offset, kernels: kernels,
+                             name: fileName(modelPath: file.path, kernels: kernels,
+                                            requantise: requantise.filter { r in entries.contains { $0.name == r.key && $0.requantised } }),
                              directories: cacheDirectories ?? defaultDirectories(modelPath: file.path))
+    }
+
+    /// Whether rows of `columns` elements can be requantised to `type` (a type the scalar
+    /// quantiser writes, with whole blocks).
+    public static func canRequantise(to type: TensorType, columns: Int) -> Bool {
+        let writable: Set<TensorType> = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
+        return writable.contains(type) && columns > 0 && columns % type.blockElements == 0
     }
 
     /// Beside the model, then the user's cache directory.
@@ -117,16 +160,19 @@ public final class RepackedArena: @unchecked Sendable {
         return [dir.isEmpty ? "/" : dir, cache]
     }
 
-    /// The cache file's name for a model and kernel set.
-    public static func fileName(modelPath: String, kernels: KernelSet) -> String {
+    /// The cache file's name for a model and kernel set, and the requantised tensors if any (each
+    /// choice its own file, so switching `--output-type` back and forth rebuilds nothing).
+    public static func fileName(modelPath: String, kernels: KernelSet, requantise: [String: TensorType] = [:]) -> String {
         let base = modelPath.split(separator: "/").last.map(String.init) ?? modelPath
-        return "\(base).repack-\(kernels.name)"
+        let types = requantise.sorted { $0.key < $1.key }.map { "+\($0.key)-\($0.value)" }.joined()
+        return "\(base).repack-\(kernels.name)\(types)"
     }
 
-    private init(file: GGUFFile, entries: [Entry], total: Int, kernels: KernelSet, directories: [String]) {
+    private init(file: GGUFFile, entries: [Entry], total: Int, kernels: KernelSet, name: String, directories: [String]) {
         let header = Self.header(file: file, entries: entries, total: total, kernels: kernels)
-        layouts = Array(Set(entries.map { String(cString: ck_rp_select(kernels.table, ck_type(rawValue: $0.type))!.pointee.name) })).sorted()
-        let name = Self.fileName(modelPath: file.path, kernels: kernels)
+        layouts = Array(Set(entries.filter(\.packed).map {
+            String(cString: ck_rp_select(kernels.table, ck_type(rawValue: $0.type))!.pointee.name)
+        })).sorted()
         var notes: [String] = []
         // 1. A valid cache file in any of the directories.
         for dir in directories {
@@ -138,7 +184,7 @@ public final class RepackedArena: @unchecked Sendable {
                 self.source = .cache
                 self.cachePath = path
                 self.byteCount = total
-                self.views = Self.makeViews(UnsafeRawPointer(m.0) + header.count, entries, kernels)
+                (self.views, self.requantisedMatrices) = Self.makeViews(UnsafeRawPointer(m.0) + header.count, entries, kernels)
                 self.notes = notes
                 self.file = file
                 self.entries = entries
@@ -177,10 +223,10 @@ public final class RepackedArena: @unchecked Sendable {
             buffer.deallocate()
             mapping = m
             guardSlot = MappingGuard.add(m.0, size: m.1, path: written)
-            views = Self.makeViews(UnsafeRawPointer(m.0) + full.count, entries, kernels)
+            (views, requantisedMatrices) = Self.makeViews(UnsafeRawPointer(m.0) + full.count, entries, kernels)
         } else {
             heap = buffer
-            views = Self.makeViews(UnsafeRawPointer(buffer), entries, kernels)
+            (views, requantisedMatrices) = Self.makeViews(UnsafeRawPointer(buffer), entries, kernels)
         }
         self.notes = notes
         self.file = file
@@ -193,45 +239,50 @@ public final class RepackedArena: @unchecked Sendable {
         heap?.deallocate()
     }
 
-    private static func makeViews(_ base: UnsafeRawPointer, _ entries: [Entry], _ kernels: KernelSet) -> [String: RepackedView] {
-        var out: [String: RepackedView] = [:]
+    private static func makeViews(_ base: UnsafeRawPointer, _ entries: [Entry], _ kernels: KernelSet)
+        -> ([String: RepackedView], [String: Matrix])
+    {
+        var views: [String: RepackedView] = [:]
+        var matrices: [String: Matrix] = [:]
         for e in entries {
             let type = ck_type(rawValue: e.type)
-            let k = ck_rp_select(kernels.table, type)!
-            out[e.name] = RepackedView(base: base + e.offset, groupBytes: Int(ck_rp_group_bytes(type, Int64(e.columns))),
-                                       groupRows: Int(k.pointee.group_rows), gemm: k.pointee.gemm)
+            if e.packed {
+                let k = ck_rp_select(kernels.table, type)!
+                views[e.name] = RepackedView(base: base + e.offset, groupBytes: Int(ck_rp_group_bytes(type, Int64(e.columns))),
+                                             groupRows: Int(k.pointee.group_rows), gemm: k.pointee.gemm)
+            }
+            if e.requantised {
+                var m = Matrix(type: TensorType(rawValue: e.type)!, rows: e.rows, columns: e.columns,
+                               base: base + e.offset, rowsReadable: !e.packed)
+                m.repacked = views[e.name]
+                matrices[e.name] = m
+            }
         }
-        return out
+        return (views, matrices)
     }
 
     // MARK: repacking
 
     private struct RepackJob {
+        var entry: Entry
         var src: UnsafeRawPointer
-        var rowBytes: Int
-        var rows: Int
-        var columns: Int
-        var type: UInt32
         var g0: Int
         var g1: Int
         var dst: UnsafeMutableRawPointer
     }
 
-    /// Repacks every entry, spread over the online cores in pieces of about 1 MiB, then releases
-    /// the native pages that were read.
+    /// Repacks (and requantises) every entry, spread over the online cores in pieces of about
+    /// 1 MiB of source rows.
     private static func repack(file: GGUFFile, entries: [Entry], into buffer: UnsafeMutableRawPointer) {
         var jobs: [RepackJob] = []
         for e in entries {
-            let t = file.tensor(named: e.name)!
-            let src = file.data(of: t)
-            let type = ck_type(rawValue: e.type)
-            let rowBytes = Int(ck_row_bytes(type, Int64(e.columns)))
+            let src = file.data(of: file.tensor(named: e.name)!)
+            let rowBytes = Int(ck_row_bytes(ck_type(rawValue: e.sourceType), Int64(e.columns)))
             let groups = (e.rows + 7) / 8
             let per = max(1, (1 << 20) / max(1, rowBytes * 8))
             var g = 0
             while g < groups {
-                jobs.append(RepackJob(src: src.baseAddress!, rowBytes: rowBytes, rows: e.rows, columns: e.columns,
-                                      type: e.type, g0: g, g1: min(groups, g + per), dst: buffer + e.offset))
+                jobs.append(RepackJob(entry: e, src: src.baseAddress!, g0: g, g1: min(groups, g + per), dst: buffer + e.offset))
                 g += per
             }
         }
@@ -239,17 +290,40 @@ public final class RepackedArena: @unchecked Sendable {
         if let pool = ck_pool_create(Int32(threads), nil) {
             jobs.withUnsafeMutableBufferPointer { jb in
                 ck_pool_run(pool, { ctx, i, _ in
-                    let j = ctx!.assumingMemoryBound(to: RepackJob.self)[Int(i)]
-                    _ = ck_rp_repack(ck_type(rawValue: j.type), j.src, j.rowBytes, Int64(j.rows), Int64(j.columns),
-                                     Int64(j.g0), Int64(j.g1), j.dst)
+                    RepackedArena.perform(ctx!.assumingMemoryBound(to: RepackJob.self)[Int(i)])
                 }, UnsafeMutableRawPointer(jb.baseAddress!), Int32(jb.count))
             }
             ck_pool_destroy(pool)
         } else {
-            for j in jobs {
-                _ = ck_rp_repack(ck_type(rawValue: j.type), j.src, j.rowBytes, Int64(j.rows), Int64(j.columns),
-                                 Int64(j.g0), Int64(j.g1), j.dst)
-            }
+            for j in jobs { perform(j) }
+        }
+    }
+
+    /// One job: groups `g0..<g1` (8 rows each) of an entry. A requantised entry's rows are
+    /// dequantised and quantised again first (into the arena when it keeps plain rows, else into
+    /// a scratch copy that is then repacked).
+    private static func perform(_ j: RepackJob) {
+        let e = j.entry
+        let source = ck_type(rawValue: e.sourceType), type = ck_type(rawValue: e.type)
+        let sourceRowBytes = Int(ck_row_bytes(source, Int64(e.columns)))
+        let r0 = j.g0 * 8, r1 = min(e.rows, j.g1 * 8)
+        guard e.requantised else {
+            _ = ck_rp_repack(type, j.src, sourceRowBytes, Int64(e.rows), Int64(e.columns), Int64(j.g0), Int64(j.g1), j.dst)
+            return
+        }
+        let rowBytes = Int(ck_row_bytes(type, Int64(e.columns)))
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: e.columns)
+        defer { floats.deallocate() }
+        let rows = e.packed ? UnsafeMutableRawPointer.allocate(byteCount: (r1 - r0) * rowBytes, alignment: 64) : nil
+        defer { rows?.deallocate() }
+        let out = rows ?? (j.dst + r0 * rowBytes)
+        for r in r0..<r1 {
+            ck_dequantize_row(source, j.src + r * sourceRowBytes, floats, Int64(e.columns))
+            _ = ck_quantize_row_ref(type, floats, out + (r - r0) * rowBytes, Int64(e.columns))
+        }
+        if let rows {
+            _ = ck_rp_repack(type, rows, rowBytes, Int64(r1 - r0), Int64(e.columns), 0, Int64(j.g1 - j.g0),
+                             j.dst + j.g0 * Int(ck_rp_group_bytes(type, Int64(e.columns))))
         }
     }
 
@@ -280,7 +354,8 @@ public final class RepackedArena: @unchecked Sendable {
     //   32  32 kernel set name (NUL-padded)
     //   64  8  arena bytes          72  8  entry count
     //   80  8  arena checksum (see `checksum`)
-    //   88  ... entries: u16 name length, name, u32 type, u64 rows, u64 columns, u64 offset, u64 bytes
+    //   88  ... entries: u16 name length, name, u32 type (as held), u32 the file's type, u32 layout
+    //           (1 repacked, 0 plain rows), u64 rows, u64 columns, u64 offset, u64 bytes
     static let checksumRange = 80..<88
 
     static func header(file: GGUFFile, entries: [Entry], total: Int, kernels: KernelSet) -> [UInt8] {
@@ -302,6 +377,8 @@ public final class RepackedArena: @unchecked Sendable {
             put(UInt16(n.count))
             h += n
             put(e.type)
+            put(e.sourceType)
+            put(UInt32(e.packed ? 1 : 0))
             put(UInt64(e.rows))
             put(UInt64(e.columns))
             put(UInt64(e.offset))

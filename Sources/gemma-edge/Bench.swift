@@ -31,6 +31,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Read the GGUF's own blocks; do not repack weights (or map the repacked cache).") var noRepack = false
     @Flag(help: "Also repack the types whose layouts are not measured to pay on this CPU (q4_K), to measure them.")
     var repackAll = false
+    @Option(help: OutputType.help) var outputType: OutputType?
 
     func validate() throws {
         guard prompt >= 0, generate >= 0, prompt + generate > 0 else { throw ValidationError("-p and -n must be >= 0, not both 0") }
@@ -51,6 +52,7 @@ struct Bench: ParsableCommand {
         o.kernels = kernels
         o.repack = !noRepack
         o.repackAll = repackAll
+        o.outputType = outputType?.tensorType
         o.context = ctx > 0 ? ctx : needed
         o.kvType = kvType
         let path = ModelOptionsPath.resolve(model)

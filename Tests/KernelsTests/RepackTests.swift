@@ -241,6 +241,76 @@ final class RepackedArenaTests: XCTestCase {
         XCTAssertEqual(b.source, .cache)
     }
 
+    /// The tied Q8_0 embedding held for the output product in Q5_0 (plain rows: no Q5_0 layout)
+    /// and in Q4_0 (requantised, then repacked): the rows are what dequantising the file's rows and
+    /// quantising them with the reference quantiser gives, byte for byte; the repacked Q4_0
+    /// product equals the plain Q4_0 one bit for bit; each choice has its own cache file, found
+    /// again warm; and a tensor already of the asked type is left alone.
+    func testRequantisedMatrixHoldsTheReferenceRowsAndItsOwnCacheFile() throws {
+        let kernels = KernelSet.best()
+        let path = try tinyModel()
+        let file = try GGUFFile(path: path)
+        let compute = try Compute(kernels: kernels, threads: 2)
+        let t = file.tensor(named: "token_embd.weight")!
+        let rows = t.dimensions[1], columns = t.dimensions[0]
+        XCTAssertEqual(t.type, .q8_0)
+
+        func reference(_ type: TensorType) -> [UInt8] {
+            let src = file.data(of: t).baseAddress!, srcRow = TensorType.q8_0.rowBytes(columns)!
+            let rowBytes = type.rowBytes(columns)!
+            var out = [UInt8](repeating: 0, count: rows * rowBytes)
+            var floats = [Float](repeating: 0, count: columns)
+            for r in 0..<rows {
+                ck_dequantize_row(CK_Q8_0, src + r * srcRow, &floats, Int64(columns))
+                out.withUnsafeMutableBytes { o in
+                    _ = ck_quantize_row_ref(ck_type(rawValue: type.rawValue), floats, o.baseAddress! + r * rowBytes, Int64(columns))
+                }
+            }
+            return out
+        }
+
+        for type in [TensorType.q5_0, .q4_0] {
+            let expected = reference(type)
+            let want = expected.withUnsafeBytes { b -> [[Float]] in
+                let m = Matrix(type: type, rows: rows, columns: columns, base: b.baseAddress!)
+                return [1, 5].map { products(m, compute: compute, tokens: $0) }
+            }
+            for pass in ["cold", "warm"] {
+                let arena = try XCTUnwrap(RepackedArena.load(file: file, names: ["token_embd.weight"],
+                                                             requantise: ["token_embd.weight": type],
+                                                             kernels: kernels, cacheDirectories: [dir]))
+                XCTAssertEqual(arena.source, pass == "cold" ? .built : .cache, "\(type) \(pass)")
+                XCTAssertEqual(arena.cachePath, dir + "/" + RepackedArena.fileName(
+                    modelPath: path, kernels: kernels, requantise: ["token_embd.weight": type]))
+                let m = try XCTUnwrap(arena.requantised("token_embd.weight"))
+                XCTAssertEqual(m.type, type)
+                XCTAssertEqual(m.rows, rows)
+                let packed = ck_rp_select(kernels.table, ck_type(rawValue: type.rawValue)) != nil
+                XCTAssertEqual(m.repacked != nil, packed, "\(type): repacked exactly when the set has its layout")
+                XCTAssertEqual(m.rowsReadable, !packed)
+                if m.rowsReadable {
+                    XCTAssertEqual(Array(UnsafeRawBufferPointer(start: m.base, count: expected.count)), expected,
+                                   "\(type) \(pass): the held rows are the reference quantiser's")
+                }
+                for (i, tokens) in [1, 5].enumerated() {
+                    XCTAssertEqual(products(m, compute: compute, tokens: tokens).map(\.bitPattern), want[i].map(\.bitPattern),
+                                   "\(type) \(pass): the product over the held matrix equals the reference rows' (\(tokens) tokens)")
+                }
+            }
+        }
+        // Without requantising, the same names give no arena here (Q8_0 has no layout), and asking
+        // for the file's own type changes nothing.
+        XCTAssertNil(RepackedArena.load(file: file, names: ["token_embd.weight"], requantise: ["token_embd.weight": .q8_0],
+                                        kernels: kernels, cacheDirectories: [dir]))
+        // Plain rows also when the tensor is not among those to repack (the engine's --no-repack).
+        let plain = try XCTUnwrap(RepackedArena.load(file: file, names: [], requantise: ["token_embd.weight": .q4_0],
+                                                     kernels: kernels, cacheDirectories: [dir]))
+        XCTAssertNil(plain.requantised("token_embd.weight")?.repacked)
+        XCTAssertEqual(plain.requantised("token_embd.weight")?.rowsReadable, true)
+        XCTAssertFalse(RepackedArena.canRequantise(to: .q4_K, columns: columns), "k-quants need rows of 256")
+        XCTAssertFalse(RepackedArena.canRequantise(to: .q4_0, columns: 40))
+    }
+
     func testNothingEligibleGivesNoArena() throws {
         let path = try tinyModel()
         let file = try GGUFFile(path: path)

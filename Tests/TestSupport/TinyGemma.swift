@@ -22,6 +22,9 @@ public struct TinyGemma {
     public var embeddingType: TensorType = .f32
     /// Writes a separate output.weight instead of tying it to the embedding.
     public var untiedOutput = false
+    /// Writes output.weight with the embedding's own values in this type (what holding the tied
+    /// output projection in another type computes; see `EngineOptions.outputType`).
+    public var outputType: TensorType? = nil
     public var seed: UInt64 = 1
     /// Spread of the embedding values: sets how peaked the tied output's logits are.
     public var embeddingScale: Float = 0.3
@@ -76,13 +79,19 @@ public struct TinyGemma {
         w.set("tokenizer.ggml.add_bos_token", .bool(true))
         w.set("tokenizer.ggml.add_space_prefix", .bool(false))
 
-        func add(_ name: String, _ dims: [Int], _ type: TensorType, scale: Float, offset: Float = 0) {
+        @discardableResult
+        func add(_ name: String, _ dims: [Int], _ type: TensorType, scale: Float, offset: Float = 0) -> [Float] {
             let n = dims.reduce(1, *)
             let values = (0..<n).map { _ in offset + scale * rng.nextSigned() }
             w.addTensor(name: name, dimensions: dims, type: type, data: Self.encode(values, type))
+            return values
         }
         let q = heads * headDim, kv = kvHeads * headDim
-        add("token_embd.weight", [embedding, vocabularySize], embeddingType, scale: embeddingScale)
+        let embeddingValues = add("token_embd.weight", [embedding, vocabularySize], embeddingType, scale: embeddingScale)
+        if let outputType {
+            w.addTensor(name: "output.weight", dimensions: [embedding, vocabularySize], type: outputType,
+                        data: Self.encode(embeddingValues, outputType))
+        }
         if untiedOutput { add("output.weight", [embedding, vocabularySize], embeddingType, scale: embeddingScale) }
         add("output_norm.weight", [embedding], .f32, scale: 0.2, offset: 1)
         for i in 0..<blocks {
