@@ -55,12 +55,5 @@ stamp="$(date -u +%Y-%m-%dT%H:%MZ)"
   echo
 } > "$CACHE/bench/latest.md"
 cat "$CACHE/bench/latest.md"
-RESULTS="$ROOT/Benchmarks/RESULTS.md"
-[ -f "$RESULTS" ] || printf '# Benchmark results\n\nNewest first. Each section was produced by the command it names, in one run.\n\n' > "$RESULTS"
-python3 - "$RESULTS" "$CACHE/bench/latest.md" <<'PY'
-import sys
-path, new = sys.argv[1], open(sys.argv[2]).read()
-text = open(path).read()
-head, sep, rest = text.partition("## ")
-open(path, "w").write(head + new + ("\n" + sep + rest if sep else ""))
-PY
+. "$ROOT/Benchmarks/results.sh"
+prepend_results "$CACHE/bench/latest.md"

@@ -92,12 +92,6 @@ open(md_path, "w").write("\n".join(lines) + "\n\n")
 PY
 "$GE" chart "$JSON" -o "$ROOT/Benchmarks/ctx-scaling.png"
 cat "$MD"
-RESULTS="$ROOT/Benchmarks/RESULTS.md"
-python3 - "$RESULTS" "$MD" <<'PY'
-import sys
-path, new = sys.argv[1], open(sys.argv[2]).read()
-text = open(path).read()
-head, sep, rest = text.partition("## ")
-open(path, "w").write(head + new + (sep + rest if sep else ""))
-PY
+. "$ROOT/Benchmarks/results.sh"
+prepend_results "$MD"
 echo "ctx-scaling: wrote Benchmarks/ctx-scaling.png and a section of Benchmarks/RESULTS.md" >&2

@@ -164,7 +164,7 @@ public final class RepackedArena: @unchecked Sendable {
     /// choice its own file, so switching `--output-type` back and forth rebuilds nothing).
     public static func fileName(modelPath: String, kernels: KernelSet, requantise: [String: TensorType] = [:]) -> String {
         let base = modelPath.split(separator: "/").last.map(String.init) ?? modelPath
-        let types = requantise.sorted { $0.key < $1.key }.map { "+\($0.key)-\($0.value)" }.joined()
+        let types = requantise.sorted { $0.key < $1.key }.map { "+\($0.key)-\("\($0.value)".lowercased())" }.joined()
         return "\(base).repack-\(kernels.name)\(types)"
     }
 
