@@ -194,16 +194,10 @@ public final class SigLIPEncoder: @unchecked Sendable {
     // MARK: Steps
 
     /// Bidirectional multi-head attention over all patches (`AttentionBlocks`): reads the
-    /// queries from `q`, the keys from `k` and the values from `v`, and writes `attended`. One
-    /// parallel region lays out every head's keys and values, a second runs the work items.
+    /// queries from `q`, the keys from `k` and the values from `v`, and writes `attended`.
     private func attention() {
         attentionJob.pointee.set(q: q, k: k, v: v, out: attended.floats)
-        compute.parallel(config.headCount, context: attentionJob) { ctx, i, _ in
-            ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.pack(head: Int(i))
-        }
-        compute.parallel(attentionJob.pointee.items, context: attentionJob) { ctx, i, thread in
-            ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.run(item: Int(i), thread: Int(thread))
-        }
+        AttentionBlocks.run(attentionJob, on: compute)
         attended.invalidate(tokens: config.patchCount)
     }
 

@@ -72,6 +72,17 @@ struct AttentionBlocks {
         (self.q, self.k, self.v, self.out) = (q, k, v, out)
     }
 
+    /// Runs the attention `job` describes (after `set`) on `compute`'s threads: one parallel region
+    /// lays out every head's keys and values, a second runs the work items.
+    static func run(_ job: UnsafeMutablePointer<AttentionBlocks>, on compute: Compute) {
+        compute.parallel(job.pointee.heads, context: job) { ctx, i, _ in
+            ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.pack(head: Int(i))
+        }
+        compute.parallel(job.pointee.items, context: job) { ctx, i, thread in
+            ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.run(item: Int(i), thread: Int(thread))
+        }
+    }
+
     /// Lays out head h's keys and values as panels (see the top of the file).
     func pack(head h: Int) {
         let n = patches, d = width, hd = headDim, p = Self.panel
