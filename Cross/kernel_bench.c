@@ -1,6 +1,7 @@
 // Single-thread speed of the prefill matrix products (ck_gemm) on the shapes of Gemma 3 270M.
 //
 //   kernel_bench [--bench-gemm] [--tokens N] [--set NAME] [--min-time SECONDS] [--quick] [--rows-per-call R]
+//   kernel_bench --bench-attn [--set NAME]
 //
 // For every kernel set this CPU runs (or only --set NAME) and every shape below, times
 //   "tiled"  the row x token tiling over the set's vec_dot (what ck_gemm did before the gemm
@@ -14,6 +15,11 @@
 // rows, 80 for 640, 128 for 1024, 256 for 2048). The last lines weigh the shapes as the 18 blocks of the
 // real Gemma 3 270M Q4_K_M file use them: matmul time per prefill token and the tokens per second
 // that time alone allows (one thread; attention, norms and the rest not included).
+//
+// --bench-attn times instead the two fgemm_kn products of one attention work item of the 4B vision
+// encoder (96 queries against 4096 keys of a 72-wide head, in steps of 256 keys): keys and values
+// as they lie in [patch][1152] rows (the keys transposed, 4096 floats apart) against the packed
+// 16-column panels Sources/Vision/VisionAttention.swift lays out (GFLOP/s of the 72 real columns).
 //
 // Built by hand (see Cross/README.md):
 //   gcc -std=c11 -O2 -ffp-contract=off -I Sources/CKernels/include -I Sources/CKernels
@@ -142,23 +148,69 @@ static double time_repacked(const ck_rp_kernels *rk, const shape *s, const uint8
     return best;
 }
 
+static double time_attn(const ck_kernel_set *ks, int form, const float *q, const float *keys, const float *values, float *s,
+                        float *o) {
+    enum { N = 4096, HD = 72, QB = 96, KB = 256, D = 1152, DP = 80 };
+    double best = 1e30;
+    for (int rep = 0; rep < 4; ++rep) {
+        const double t0 = now_s();
+        for (int j0 = 0; j0 < N; j0 += KB) switch (form) {
+            case 0: ks->fgemm_kn(HD, q, HD, QB, keys + j0, N, KB, s, KB, 0); break;   // keys transposed [72][4096]
+            case 1:
+                for (int c = 0; c < KB; c += 16) ks->fgemm_kn(HD, q, HD, QB, keys + (j0 + c) * HD, 16, 16, s + c, KB, 0);
+                break;
+            case 2: ks->fgemm_kn(KB, s, KB, QB, values + (int64_t)j0 * D, D, HD, o, D, 1); break;   // values in place
+            default:
+                for (int c0 = 0; c0 < DP; c0 += 16)
+                    ks->fgemm_kn(KB, s, KB, QB, values + c0 * N + j0 * 16, 16, 16, o + c0, DP, 1);
+            }
+        const double dt = now_s() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    return 2.0 * QB * 4096 * 72 / best * 1e-9;
+}
+
+static int bench_attn(const char *only) {
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    float *keys = malloc(sizeof(float) * 1152 * 4096), *values = malloc(sizeof(float) * 1152 * 4096);
+    float *q = malloc(sizeof(float) * 96 * 72), *s = malloc(sizeof(float) * 96 * 256), *o = malloc(sizeof(float) * 96 * 1152);
+    for (int64_t i = 0; i < 1152 * 4096; ++i) keys[i] = rndn() * 0.1f, values[i] = rndn();
+    for (int i = 0; i < 96 * 72; ++i) q[i] = rndn();
+    for (int i = 0; i < 96 * 1152; ++i) o[i] = 0;
+    printf("attention bench (one work item of the 4B vision encoder, one thread): GFLOP/s\n");
+    printf("%-13s %12s %12s %12s %12s\n", "set", "QK^T rows", "QK^T panels", "PV rows", "PV panels");
+    for (int si = 0; si < ns; ++si) {
+        const ck_kernel_set *ks = sets[si];
+        if (only ? strcmp(ks->name, only) != 0 : (si == 0 && ns > 1)) continue;
+        printf("%-13s %12.1f %12.1f %12.1f %12.1f\n", ks->name, time_attn(ks, 0, q, keys, values, s, o),
+               time_attn(ks, 1, q, keys, values, s, o), time_attn(ks, 2, q, keys, values, s, o),
+               time_attn(ks, 3, q, keys, values, s, o));
+    }
+    free(keys); free(values); free(q); free(s); free(o);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int64_t ntok = 512;
+    int attn = 0;
     const char *only = NULL;
     double min_time = 0.3;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--bench-gemm")) continue;
+        else if (!strcmp(argv[i], "--bench-attn")) attn = 1;
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) min_time = 0;
         else if (!strcmp(argv[i], "--rows-per-call") && i + 1 < argc) g_rows_per_call = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--bench-gemm] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
+            fprintf(stderr, "usage: %s [--bench-gemm | --bench-attn] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
                     argv[0]);
             return 2;
         }
     }
+    if (attn) return bench_attn(only);
     if (ntok < 1) ntok = 1;
     const ck_kernel_set *sets[8];
     const int ns = ck_kernels_available(sets, 8);

@@ -22,10 +22,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
     public let weights: VisionWeights
     public let compute: Compute
     public let config: VisionConfig
-    /// Query rows of one attention work item, keys per step of its online softmax, and token rows
-    /// of one MLP block.
-    let queryBlock: Int
-    let keyBlock: Int
+    /// Token rows of one MLP block.
     let mlpBlock: Int
 
     private let arena = FloatArena()
@@ -34,13 +31,11 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let normed: QuantizedRows                   // LayerNorm output   [P][embd]
     // Buffers are shared where lifetimes allow (a 4B image is 4096 x 1152 floats, 19 MB a buffer):
     // the queries live in `attended`, which attention overwrites item by item after copying that
-    // item's queries; `projected` is `k`, dead once transposed into `keysT`.
+    // item's queries; `projected` is `k`, dead once attention has packed it.
     private let q: UnsafeMutablePointer<Float>          // queries (= attended.floats) [P][embd]
     private let k: UnsafeMutablePointer<Float>          // keys               [P][embd]
     private let v: UnsafeMutablePointer<Float>          // values             [P][embd]
-    private let keysT: UnsafeMutablePointer<Float>      // keys transposed    [embd][P]: head h is rows h*headDim...
-    private let attentionScratch: UnsafeMutablePointer<Float> // per task: see AttentionBlocks.scratchFloats
-    private let attentionJob: UnsafeMutablePointer<AttentionBlocks>
+    private let attentionJob: UnsafeMutablePointer<AttentionBlocks> // packed keys and values, scratch
     private let attended: QuantizedRows                 // attention output   [P][embd]
     private let projected: UnsafeMutablePointer<Float>  // attn_out / ffn_down output (= v) [P][embd]
     private let hidden: QuantizedRows                   // gelu(ffn_up)       [mlpBlock][ff]
@@ -57,8 +52,6 @@ public final class SigLIPEncoder: @unchecked Sendable {
         let c = weights.config
         config = c
         let n = c.patchCount, d = c.embeddingLength
-        queryBlock = min(n, AttentionBlocks.queryBlock)
-        keyBlock = min(n, AttentionBlocks.keyBlock)
         mlpBlock = min(n, 512)
         let ks = compute.kernels
         func formats(_ ms: [Matrix]) -> Set<UInt32> { Set(ms.map { $0.activationType.rawValue }) }
@@ -69,11 +62,9 @@ public final class SigLIPEncoder: @unchecked Sendable {
                                kernels: ks)
         k = arena.allocate(n * d)
         v = arena.allocate(n * d)
-        keysT = arena.allocate(d * n)
-        attentionScratch = arena.allocate(compute.threads * AttentionBlocks.scratchFloats(
-            queries: queryBlock, keys: keyBlock, headDim: c.headDim))
         attentionJob = .allocate(capacity: 1)
-        attentionJob.initialize(to: AttentionBlocks(gemm: compute.floatGemm))
+        attentionJob.initialize(to: AttentionBlocks(gemm: compute.floatGemm, patches: n, width: d, headDim: c.headDim,
+                                                    heads: c.headCount, threads: compute.threads, arena: arena))
         attended = QuantizedRows(capacity: n, width: d, formats: formats(blocks.map(\.output)), kernels: ks)
         q = attended.floats
         projected = k
@@ -94,8 +85,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
     /// are quantised).
     public static func scratchBytes(config c: VisionConfig, textWidth: Int, threads: Int) -> Int {
         let n = c.patchCount, d = c.embeddingLength
-        let floats = n * c.patchElements + n * d * 6 + threads * AttentionBlocks.scratchFloats(
-            queries: min(n, AttentionBlocks.queryBlock), keys: min(n, AttentionBlocks.keyBlock), headDim: c.headDim)
+        let floats = n * c.patchElements + n * d * 5
+            + AttentionBlocks.floats(patches: n, headDim: c.headDim, heads: c.headCount, threads: threads)
             + min(n, 512) * c.feedForwardLength + c.tokensPerImage * d
         return floats * 4
     }
@@ -202,28 +193,12 @@ public final class SigLIPEncoder: @unchecked Sendable {
 
     // MARK: Steps
 
-    /// Bidirectional multi-head attention over all patches in one parallel region (see
-    /// `AttentionBlocks`): reads the queries from `q`, the keys through one transpose of `k`
-    /// into `keysT`, the values from `v` in place, and writes `attended`.
+    /// Bidirectional multi-head attention over all patches (`AttentionBlocks`): reads the
+    /// queries from `q`, the keys from `k` and the values from `v`, and writes `attended`.
     private func attention() {
-        let c = config, n = c.patchCount, d = c.embeddingLength
-        // keysT = kᵀ: [embd][P], so head h's keys transposed are rows h*headDim ..< (h+1)*headDim.
-        let tile = 32
-        for t0 in stride(from: 0, to: n, by: tile) {
-            for c0 in stride(from: 0, to: d, by: tile) {
-                for t in t0..<min(n, t0 + tile) {
-                    for ch in c0..<min(d, c0 + tile) { keysT[ch * n + t] = k[t * d + ch] }
-                }
-            }
-        }
-        let tasks = compute.threads
-        attentionJob.pointee.set(q: q, keysT: keysT, v: v, out: attended.floats, scratch: attentionScratch,
-                                 patches: n, width: d, headDim: c.headDim, heads: c.headCount, queryBlock: queryBlock,
-                                 keyBlock: keyBlock, tasks: tasks, scale: 1 / Float(c.headDim).squareRoot())
-        compute.parallel(tasks, context: attentionJob) { ctx, i, _ in
-            ctx!.assumingMemoryBound(to: AttentionBlocks.self).pointee.run(task: Int(i))
-        }
-        attended.invalidate(tokens: n)
+        attentionJob.pointee.set(q: q, k: k, v: v, out: attended.floats)
+        AttentionBlocks.run(attentionJob, on: compute)
+        attended.invalidate(tokens: config.patchCount)
     }
 
     private func layerNorm(_ src: UnsafeMutablePointer<Float>, _ norm: LayerNormWeights,
@@ -248,75 +223,6 @@ public final class SigLIPEncoder: @unchecked Sendable {
                              weight: weight, bias: bias, scale: scale)
         compute.parallel((rows + perTask - 1) / perTask, context: job) { ctx, i, _ in
             ctx!.assumingMemoryBound(to: RowJob.self).pointee.run(task: Int(i))
-        }
-    }
-}
-
-/// The attention of one layer, flash-style: work item (head h, block of queryBlock queries) walks
-/// the keys in blocks of keyBlock with an online softmax, so no P x P score matrix exists. Per
-/// key block: scores S = Q_h K_hᵀ (the float gemm against the transposed keys), the running
-/// maximum m and sum l of each query row updated, the output rescaled by exp(m_old - m_new), and
-/// O += exp(S - m) V_h (the float gemm against the value rows in place); at the end O / l. Tasks
-/// take every tasks-th item, each with its own scratch (queries, scores, maxima, sums).
-struct AttentionBlocks {
-    static let queryBlock = 96   // a multiple of every set's tile rows (6 on AVX2, 4 on NEON)
-    static let keyBlock = 256
-
-    /// Floats of one task's scratch.
-    static func scratchFloats(queries: Int, keys: Int, headDim: Int) -> Int {
-        queries * headDim + queries * keys + 2 * queries
-    }
-
-    let gemm: FloatGemm
-    var q = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var keysT = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var v = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var out = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var scratch = UnsafeMutablePointer<Float>(bitPattern: 4)!
-    var patches = 0, width = 0, headDim = 0, heads = 0, queryBlock = 1, keyBlock = 1, tasks = 1
-    var scale: Float = 1
-
-    init(gemm: FloatGemm) { self.gemm = gemm }
-
-    mutating func set(q: UnsafeMutablePointer<Float>, keysT: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                      out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, patches: Int, width: Int,
-                      headDim: Int, heads: Int, queryBlock: Int, keyBlock: Int, tasks: Int, scale: Float) {
-        (self.q, self.keysT, self.v, self.out, self.scratch) = (q, keysT, v, out, scratch)
-        (self.patches, self.width, self.headDim, self.heads) = (patches, width, headDim, heads)
-        (self.queryBlock, self.keyBlock, self.tasks, self.scale) = (queryBlock, keyBlock, tasks, scale)
-    }
-
-    func run(task: Int) {
-        let n = patches, d = width, hd = headDim, qb = queryBlock, kb = keyBlock
-        let blocks = (n + qb - 1) / qb
-        let queries = scratch + task * Self.scratchFloats(queries: qb, keys: kb, headDim: hd)
-        let s = queries + qb * hd, m = s + qb * kb, l = m + qb
-        var item = task
-        while item < heads * blocks {
-            let h = item / blocks, i0 = (item % blocks) * qb, rows = min(qb, n - i0)
-            for t in 0..<rows { (queries + t * hd).update(from: q + (i0 + t) * d + h * hd, count: hd) }
-            let o = out + i0 * d + h * hd
-            var j0 = 0
-            while j0 < n {
-                let cols = min(kb, n - j0)
-                // s[t][j] = q_t · key (j0 + j) of head h
-                gemm.kn(Int64(hd), queries, Int64(hd), Int64(rows), keysT + h * hd * n + j0, Int64(n), Int64(cols),
-                        s, Int64(cols), 0)
-                for t in 0..<rows {
-                    let old = j0 == 0 ? -Float.infinity : m[t]
-                    let (shift, sum) = ElementWise.expShiftedParts(s + t * cols, scale: scale, cols, floor: old)
-                    let carry = expf(old - shift)
-                    l[t] = j0 == 0 ? sum : l[t] * carry + sum
-                    m[t] = shift
-                    if j0 > 0 { ElementWise.scale(o + t * d, by: carry, hd) }
-                }
-                // o[t] (+)= sum_j s[t][j] * value (j0 + j) of head h
-                gemm.kn(Int64(cols), s, Int64(cols), Int64(rows), v + j0 * d + h * hd, Int64(d), Int64(hd),
-                        o, Int64(d), j0 == 0 ? 0 : 1)
-                j0 += cols
-            }
-            for t in 0..<rows { ElementWise.scale(o + t * d, by: 1 / l[t], hd) }
-            item += tasks
         }
     }
 }

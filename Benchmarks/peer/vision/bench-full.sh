@@ -11,10 +11,12 @@
 # GEMMA_EDGE_VISION_EXPORT_BENCH=full) and cached in $GEMMA_EDGE_CACHE/vision/full4b. Only the
 # encoder is compared (the text model is kept small: what it costs is the same for both sides).
 #
-# Each run is a separate process, as a user runs it: `llama-mtmd-cli -t 2` ("image slice encoded in
-# N ms") and `gemma-edge generate --threads 2 --verbose` ("encoded in N s", plus the encoder's stage
-# breakdown), both generating 1 token after the image; peak RSS is each process's maximum resident
-# set size (GNU time). The runs alternate between the two engines, so a busy machine slows both.
+# Each run is a separate process, as a user runs it: `llama-mtmd-cli -t 2` ("mtmd batch encoding done
+# in N ms", or "image slice encoded in N ms" in older builds) and `gemma-edge generate --threads 2
+# --verbose` ("encoded in N s", plus the encoder's stage breakdown), both generating 1 token after
+# the image; peak RSS is each process's maximum resident set size and CPU s its user + system time
+# (GNU time): on a shared machine wall times follow the other load, CPU time much less. The runs
+# alternate between the two engines, so a busy machine slows both.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -46,15 +48,20 @@ GE="$SCRATCH/release/gemma-edge"
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 rss() { sed -n 's/.*Maximum resident set size (kbytes): \([0-9]*\).*/\1/p' "$1"; }
+cpu() { awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ {s += $2} END {printf "%.1f", s}' "$1"; }
 echo "bench-full: $RUNS runs a side, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq 1 "$RUNS"); do
   /usr/bin/time -v "$MTMD" -m "$TEXT" --mmproj "$MMPROJ" --image "$IMAGE" -p x -n 1 -t 2 --temp 0 \
     --chat-template gemma >"$log/peer-$r.out" 2>"$log/peer-$r.err" </dev/null || { cat "$log/peer-$r.err" >&2; exit 1; }
-  peer_ms="$(sed -n 's/.*image slice encoded in \([0-9.]*\) ms.*/\1/p' "$log/peer-$r.err" | head -n 1)"
+  peer_ms="$(sed -n -e 's/.*image slice encoded in \([0-9.]*\) ms.*/\1/p' -e 's/.*mtmd batch encoding done in \([0-9.]*\) ms.*/\1/p' \
+    "$log/peer-$r.err" | head -n 1)"
+  [ -n "$peer_ms" ] || { echo "bench-full: no encoder time in llama-mtmd-cli's output:" >&2; cat "$log/peer-$r.err" >&2; exit 1; }
   /usr/bin/time -v "$GE" generate -m "$TEXT" --mmproj "$MMPROJ" --image "$IMAGE" --prompt x --max-tokens 1 --threads 2 \
     --verbose >"$log/ours-$r.out" 2>"$log/ours-$r.err" </dev/null || { cat "$log/ours-$r.err" >&2; exit 1; }
   ours_ms="$(sed -n 's/.*encoded in \([0-9.]*\) s.*/\1/p' "$log/ours-$r.err" | awk '{printf "%.0f", $1 * 1000}')"
-  echo "run $r: llama.cpp ${peer_ms} ms, $(($(rss "$log/peer-$r.err") / 1024)) MiB; GemmaEdge ${ours_ms} ms, $(($(rss "$log/ours-$r.err") / 1024)) MiB" >&2
+  echo "run $r: llama.cpp ${peer_ms} ms, $(($(rss "$log/peer-$r.err") / 1024)) MiB, $(cpu "$log/peer-$r.err") CPU s;" \
+    "GemmaEdge ${ours_ms} ms, $(($(rss "$log/ours-$r.err") / 1024)) MiB, $(cpu "$log/ours-$r.err") CPU s" \
+    "(load average $(cut -d' ' -f1 /proc/loadavg))" >&2
   echo "  $(grep '^vision-stages' "$log/ours-$r.err")" >&2
   echo "$peer_ms $(rss "$log/peer-$r.err") $ours_ms $(rss "$log/ours-$r.err")" >>"$log/all"
 done
