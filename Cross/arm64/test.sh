@@ -6,7 +6,8 @@
 # The binary runs from the package unpacked (dpkg-deb -x) into plain Debian arm64 roots that hold
 # only the packages its Depends: name (apt resolves them against an empty status under
 # ~/.cache/gemma-edge/cross/roots): bookworm (Debian 12) and trixie (Debian 13). Checks:
-#   - the package: dpkg-deb --info/--contents (Depends, files, no libgpiod link, GLIBC <= 2.36)
+#   - the package: dpkg-deb --info/--contents (Depends, files, no libgpiod link, GLIBC <= 2.36);
+#     its maintainer scripts run by dpkg -i/-r/-P in bookworm chroots (Cross/deb/install-test.sh)
 #   - doctor on -cpu cortex-a72 picks `neon`, on -cpu cortex-a76 `neon-dotprod`
 #   - doctor --sysfs-root on the Raspberry Pi 4 / Pi 5 / RK3588 trees names those boards
 #   - tokenize: every case of Tests/Fixtures/texts/tokenize-corpus.json gives the recorded ids
@@ -257,6 +258,7 @@ if [[ -n "$native" ]]; then
     exit
 fi
 check "package" check_package
+check "package: maintainer scripts under dpkg (bookworm chroots)" bash "$root/Cross/deb/install-test.sh" "$deb"
 make_root bookworm; bookworm="$root_dir"
 check "bookworm: libraries" check_libs "$bookworm"
 check "bookworm: ELF needs nothing newer than GLIBC_2.36, no libgpiod" bash -c '
