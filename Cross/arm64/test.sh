@@ -35,6 +35,7 @@ if [[ "${1:-}" == "--native" ]]; then
 else
     deb="${1:-$(ls -t "$root"/Cross/out/gemma-edge_*_arm64.deb 2>/dev/null | head -n 1)}"
     [[ -n "$deb" && -s "$deb" ]] || die "no arm64 package: run make arm64 first"
+    [[ "$(dpkg-deb -f "$deb" Architecture 2>/dev/null)" == arm64 ]] || die "$deb is not an arm64 Debian package"
 fi
 model="${MODEL:-$("$root/scripts/fetch-model.sh")}"
 [[ -s "$model" ]] || die "no model at $model"
