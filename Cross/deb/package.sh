@@ -19,6 +19,8 @@ command -v dpkg-deb >/dev/null || die "missing dpkg-deb"
 command -v readelf >/dev/null || die "missing readelf (binutils)"
 machine="$(readelf -h "$bin" | sed -n 's/^ *Machine: *//p')"
 case "$arch:$machine" in arm64:AArch64|amd64:*X86-64*) ;; *) die "$bin is a $machine binary, not $arch" ;; esac
+case "$arch" in arm64) strip=aarch64-linux-gnu-strip ;; amd64) strip=strip ;; esac
+command -v "$strip" >/dev/null || die "missing $strip (binutils for $arch; scripts/deps.sh installs it)"
 
 version="${GEMMA_EDGE_VERSION:-}"
 if [[ -z "$version" ]]; then
@@ -53,7 +55,10 @@ trap 'rm -rf "$stage"' EXIT
 pkg="$stage/pkg"
 install -d "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/share/gemma-edge/boards" "$pkg/usr/share/doc/gemma-edge" \
     "$pkg/lib/systemd/system" "$pkg/usr/lib/sysusers.d" "$pkg/lib/udev/rules.d" "$pkg/etc/gemma-edge"
+# Stripped: the symbol table and debug sections are most of the unstripped binary's size; the
+# Swift metadata the program reads at run time is in allocated sections, which strip keeps.
 install -m 0755 "$bin" "$pkg/usr/bin/gemma-edge"
+"$strip" --strip-all "$pkg/usr/bin/gemma-edge" || die "$strip failed on $bin"
 # Board profiles beside the binary's share/ (BoardCatalog looks in <exe>/../share/gemma-edge/boards).
 install -m 0644 "$root"/Platforms/boards/*.json "$pkg/usr/share/gemma-edge/boards/"
 sed 's|/usr/local/bin/gemma-edge|/usr/bin/gemma-edge|g' "$root/Platforms/systemd/gemma-edge.service" \
