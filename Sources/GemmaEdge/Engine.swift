@@ -48,6 +48,10 @@ public struct EngineOptions: Sendable {
     /// Check the weights' values at load (`GGUFFile.verifyValues`: every block scale and float
     /// value finite); a one-pass scan of the file, about 45 ms for the 270M on x86.
     public var verifyValues: Bool = true
+    /// Speculative decoding: the most draft tokens one verification batch holds (0: off). Sessions'
+    /// local KV rings grow by as many slots less one, so rejected drafts can always be dropped, and
+    /// the batch holds at least the last token and the drafts (`Session.generate(drafter:)`).
+    public var maxDraft: Int = 0
 
     public init() {}
 
@@ -121,6 +125,10 @@ public final class Engine: @unchecked Sendable {
             // An image's soft tokens are one bidirectional batch: the prompt batch must hold them.
             options.batch = max(options.batch, try VisionModel.config(path: mmproj).tokensPerImage)
         }
+        guard options.maxDraft >= 0, options.maxDraft <= Speculation.maxDraftLimit else {
+            throw EngineError.invalidOption("the draft length must be between 0 and \(Speculation.maxDraftLimit)")
+        }
+        options.batch = max(options.batch, options.maxDraft + 1)
         guard options.batch >= 1, options.batch <= 4096 else {
             throw EngineError.invalidOption("--batch must be between 1 and 4096")
         }
