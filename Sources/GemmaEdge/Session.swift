@@ -216,9 +216,23 @@ public final class Session: @unchecked Sendable {
     /// (return false to stop) and `onEvaluated` after each is evaluated (its logits are ready).
     /// Stops at a stop token (which is reported but not evaluated), at `maxTokens`, or when the
     /// context is full. Returns why it stopped.
+    /// With the engine's speculative decoding on (`EngineOptions.speculative`) the tokens come
+    /// from `generate(maxTokens:sampler:stopTokens:drafter:length:stats:onToken:onEvaluated:)`
+    /// (Speculative.swift): the same tokens for a greedy sampler, the same distribution otherwise.
     @discardableResult
     public func generate(maxTokens: Int, sampler: Sampler, stopTokens: [Int32],
                          onToken: (Int32) throws -> Bool, onEvaluated: () -> Void = {}) throws -> StopReason {
+        if let s = engine.speculator {
+            return try generate(maxTokens: maxTokens, sampler: sampler, stopTokens: stopTokens, drafter: s.drafter,
+                                length: &s.length, stats: &s.stats, onToken: onToken, onEvaluated: onEvaluated)
+        }
+        return try generatePlainly(maxTokens: maxTokens, sampler: sampler, stopTokens: stopTokens, onToken: onToken,
+                                   onEvaluated: onEvaluated)
+    }
+
+    /// `generate` one token per step.
+    func generatePlainly(maxTokens: Int, sampler: Sampler, stopTokens: [Int32],
+                         onToken: (Int32) throws -> Bool, onEvaluated: () -> Void) throws -> StopReason {
         precondition(!tokens.isEmpty, "append a prompt first")
         var produced = 0
         while produced < maxTokens {

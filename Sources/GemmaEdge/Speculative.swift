@@ -7,6 +7,29 @@
 import Gemma3
 import Sampling
 
+/// Which drafter an engine's sessions decode with (`EngineOptions.speculative`).
+public enum SpeculativeMode: String, CaseIterable, Sendable {
+    /// Plain decoding, one token per step.
+    case off
+    /// Prompt lookup (`PromptLookup`): no extra model.
+    case lookup
+    /// A draft model (`EngineOptions.draftModel`, `DraftModel`).
+    case draft
+}
+
+/// An engine's drafter, its draft length and what it did so far. Used by one generation at a time
+/// (an engine runs one evaluation at a time).
+public final class Speculator: @unchecked Sendable {
+    public let drafter: AnyDrafter
+    public var length: DraftLength
+    public var stats = SpeculationStats()
+
+    public init(drafter: AnyDrafter, maxDraft: Int) {
+        self.drafter = drafter
+        length = DraftLength(limit: maxDraft)
+    }
+}
+
 /// Limits and defaults of speculative decoding.
 public enum Speculation {
     /// Most draft tokens one verification takes (`EngineOptions.maxDraft`).
@@ -178,7 +201,7 @@ public struct DraftLength: Sendable {
     }
 }
 
-/// What speculative decoding did in one `generate`.
+/// What speculative decoding did (over one `generate`, or an engine's whole life in `Speculator`).
 public struct SpeculationStats: Sendable, Equatable {
     /// Verifications (batches of the last token and its drafts) and plain steps (no draft).
     public var verifications = 0
@@ -213,10 +236,6 @@ final class Verification {
         batch.deallocate()
         logits.deallocate()
     }
-
-    func row(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: logits + i * vocabulary, count: vocabulary)
-    }
 }
 
 extension Session {
@@ -236,8 +255,8 @@ extension Session {
         precondition(!tokens.isEmpty, "append a prompt first")
         let maxDraft = min(engine.options.maxDraft, engine.state.maxBatch - 1)
         guard maxDraft > 0, sampler.constraint == nil else {
-            return try generate(maxTokens: maxTokens, sampler: sampler, stopTokens: stopTokens, onToken: onToken,
-                                onEvaluated: onEvaluated)
+            return try generatePlainly(maxTokens: maxTokens, sampler: sampler, stopTokens: stopTokens, onToken: onToken,
+                                       onEvaluated: onEvaluated)
         }
         if verification == nil { verification = Verification(capacity: maxDraft + 1, vocabulary: engine.config.vocabularySize) }
         let v = verification!
@@ -280,19 +299,19 @@ extension Session {
             stats.verifications += 1
             stats.drafted += k
 
-            // Walk the drafts: row i holds the logits after batch[i].
+            // Walk the drafts: row i holds the logits after batch[i]. Each becomes the session's
+            // logits in turn (a copy of a row, small beside a decode step), so `onToken` sees the
+            // logits its token was chosen from, as in `generate`, and the session is left with
+            // those after its last evaluated token.
             var kept = 0
             var stop: StopReason? = nil
             for i in 0...k {
                 tokens.append(v.batch[i])
                 onEvaluated()
-                let row = v.row(i)
-                if i == k {  // every draft was kept: the logits after the last are the session's
-                    logits.baseAddress!.update(from: row.baseAddress!, count: row.count)
-                    break
-                }
-                try requireFinite(row, after: start + i + 1)
-                let choice = tokens.withUnsafeBufferPointer { sampler.sample(row, recent: $0, draft: v.batch[i + 1]) }
+                logits.baseAddress!.update(from: v.logits + i * v.vocabulary, count: v.vocabulary)
+                if i == k { break }  // every draft was kept
+                try requireFinite(logits, after: start + i + 1)
+                let choice = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0, draft: v.batch[i + 1]) }
                 produced += 1
                 let accepted = choice == v.batch[i + 1]
                 if accepted { kept += 1 }
@@ -308,7 +327,6 @@ extension Session {
                 if stop != nil || !accepted {
                     // The reported choice is not evaluated (as in `generate`): keep batch[...i].
                     truncate(to: start + i + 1)
-                    logits.baseAddress!.update(from: row.baseAddress!, count: row.count)
                     break
                 }
             }

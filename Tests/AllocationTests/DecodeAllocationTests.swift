@@ -56,6 +56,49 @@ final class DecodeAllocationTests: XCTestCase {
         }
     }
 
+    /// Speculative decoding allocates nothing per token once warm either: the verification batch,
+    /// the rollback, the acceptance rule and both drafters (prompt lookup, a draft model catching
+    /// up and drafting), greedy and sampled.
+    func testNoAllocationPerSpeculativelyDecodedToken() throws {
+        var m = TinyGemma()
+        m.blocks = 4
+        m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
+        m.matrixType = .q4_0
+        m.embeddingType = .q8_0
+        let dir = NSTemporaryDirectory() + "alloc-spec-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = try m.write(directory: dir)
+        var o = EngineOptions()
+        o.threads = 2
+        o.context = 1024
+        o.maxDraft = 6
+        let engine = try Engine(modelPath: path, options: o)
+        let draftEngine = try Engine(modelPath: path, options: o)
+        let drafters: [AnyDrafter] = [.lookup(PromptLookup(ngram: 1...3)), .model(try DraftModel(engine: draftEngine, target: engine))]
+        var sampled = SamplingParameters()
+        sampled.repetitionPenalty = 1.1
+        for drafter in drafters {
+            for params in [SamplingParameters.greedy, sampled] {
+                let session = engine.makeSession()
+                let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
+                try session.append([2, 300, 301, 302, 300, 301, 302, 300, 301])
+                var length = DraftLength(limit: 6)
+                var stats = SpeculationStats()
+                func run(_ n: Int) throws {
+                    try session.generate(maxTokens: n, sampler: sampler, stopTokens: [], drafter: drafter, length: &length,
+                                         stats: &stats) { _ in true }
+                }
+                try run(8)  // warm: the verification buffers, runtime metadata
+                alloc_counter_start()
+                try run(120)
+                let n = alloc_counter_stop()
+                XCTAssertEqual(n, 0, "\(drafter) temperature \(params.temperature): allocations while decoding 120 tokens")
+                XCTAssertGreaterThan(stats.verifications, 0, "\(drafter): drafts were verified")
+            }
+        }
+    }
+
     func testTheCounterCounts() {
         alloc_counter_start()
         let a = [Int](repeating: 1, count: 1000)
