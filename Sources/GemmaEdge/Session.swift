@@ -236,18 +236,32 @@ public final class Session: @unchecked Sendable {
         precondition(!tokens.isEmpty, "append a prompt first")
         var produced = 0
         while produced < maxTokens {
-            try requireFinite(logits, after: cache.length)
-            let next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
-            produced += 1
-            let isStop = stopTokens.contains(next)
-            guard try onToken(next) else { return .callback }
-            if isStop { return .stopToken }
-            if produced == maxTokens { return .maxTokens }
+            let next = try sampleNext(sampler)
+            if let stop = try report(next, produced: &produced, maxTokens: maxTokens, stopTokens: stopTokens, onToken: onToken) {
+                return stop
+            }
             guard remaining >= 1 else { return .contextFull }
             try append(token: next)
             onEvaluated()
         }
         return .maxTokens
+    }
+
+    /// The next token from `logits`.
+    func sampleNext(_ sampler: Sampler) throws -> Int32 {
+        try requireFinite(logits, after: cache.length)
+        return tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
+    }
+
+    /// Counts and reports a chosen token; returns why generation stops after it, or nil (a stop
+    /// token is reported but never evaluated).
+    func report(_ token: Int32, produced: inout Int, maxTokens: Int, stopTokens: [Int32],
+                onToken: (Int32) throws -> Bool) throws -> StopReason? {
+        produced += 1
+        let isStop = stopTokens.contains(token)
+        guard try onToken(token) else { return .callback }
+        if isStop { return .stopToken }
+        return produced == maxTokens ? .maxTokens : nil
     }
 
     /// Never sample from numbers that are not numbers: the sampler's choice among NaNs would be

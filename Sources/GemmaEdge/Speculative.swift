@@ -269,13 +269,11 @@ extension Session {
                 next = c
                 chosen = nil
             } else {
-                try requireFinite(logits, after: cache.length)
-                next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
-                produced += 1
-                let isStop = stopTokens.contains(next)
-                guard try onToken(next) else { return .callback }
-                if isStop { return .stopToken }
-                if produced == maxTokens { return .maxTokens }
+                next = try sampleNext(sampler)
+                if let stop = try report(next, produced: &produced, maxTokens: maxTokens, stopTokens: stopTokens,
+                                         onToken: onToken) {
+                    return stop
+                }
             }
             guard remaining >= 1 else { return .contextFull }
 
@@ -312,18 +310,10 @@ extension Session {
                 if i == k { break }  // every draft was kept
                 try requireFinite(logits, after: start + i + 1)
                 let choice = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0, draft: v.batch[i + 1]) }
-                produced += 1
                 let accepted = choice == v.batch[i + 1]
                 if accepted { kept += 1 }
-                if !(try onToken(choice)) {
-                    stop = .callback
-                } else if stopTokens.contains(choice) {
-                    stop = .stopToken
-                } else if produced == maxTokens {
-                    stop = .maxTokens
-                } else if !accepted {
-                    chosen = choice
-                }
+                stop = try report(choice, produced: &produced, maxTokens: maxTokens, stopTokens: stopTokens, onToken: onToken)
+                if stop == nil, !accepted { chosen = choice }
                 if stop != nil || !accepted {
                     // The reported choice is not evaluated (as in `generate`): keep batch[...i].
                     truncate(to: start + i + 1)
