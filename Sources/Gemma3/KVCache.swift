@@ -63,6 +63,9 @@ public final class KVCache: @unchecked Sendable {
     /// Speculative decoding: positions a verification batch may drop again (see `canTruncate`);
     /// local rings hold at least window + rollback - 1 slots.
     public let rollback: Int
+    /// Slots of the smallest local ring (nil without local layers), for `canTruncate`, which a
+    /// speculative session calls per verification (so it must not allocate).
+    private let smallestRing: Int?
 
     /// - Parameter localRing: false gives local layers a full-context cache too (a reference for
     ///   tests; results must not change).
@@ -108,6 +111,7 @@ public final class KVCache: @unchecked Sendable {
         self.capacity = capacity
         self.types = types
         self.rowBytes = rowBytes
+        smallestRing = (0..<config.blockCount).filter { !config.isGlobal(layer: $0) }.map { capacity[$0] }.min()
     }
 
     deinit {
@@ -135,11 +139,6 @@ public final class KVCache: @unchecked Sendable {
         if n == 0 { return true }  // nothing is kept, so nothing can be missing
         guard let ring = smallestRing else { return true }
         return length - n <= ring - config.slidingWindow + 1 || length <= ring
-    }
-
-    /// Slots of the smallest local ring (nil without local layers).
-    private var smallestRing: Int? {
-        (0..<config.blockCount).filter { !config.isGlobal(layer: $0) }.map { capacity[$0] }.min()
     }
 
     /// Bytes held by local rings and global caches.

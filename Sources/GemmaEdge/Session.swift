@@ -194,7 +194,8 @@ public final class Session: @unchecked Sendable {
     func truncate(to n: Int) {
         cache.truncate(to: n)
         tokens.removeSubrange(n...)
-        imageSpans.removeAll { $0.start >= n }
+        // Not on an empty array: making the shared empty storage unique would allocate.
+        if !imageSpans.isEmpty { imageSpans.removeAll { $0.start >= n } }
     }
 
     // MARK: Decoding

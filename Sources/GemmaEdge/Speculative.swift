@@ -61,18 +61,19 @@ public struct PromptLookup: Drafter, Sendable {
 
     public func draft(history: UnsafeBufferPointer<Int32>, next: Int32, into out: UnsafeMutableBufferPointer<Int32>) -> Int {
         let m = history.count + 1  // the sequence is history then next
-        @inline(__always) func at(_ i: Int) -> Int32 { i < history.count ? history[i] : next }
         guard !out.isEmpty else { return 0 }
-        for n in ngram.reversed() where m > n {
+        var n = min(ngram.upperBound, m - 1) + 1
+        while n > ngram.lowerBound {  // longest first (a while loop: a reversed range allocated per call)
+            n -= 1
             var start = m - n - 1  // an earlier occurrence s[start..<start + n], followed by s[start + n]
             while start >= 0 {
                 var k = 0
-                while k < n, at(start + k) == at(m - n + k) { k += 1 }
+                while k < n, Self.token(start + k, history, next) == Self.token(m - n + k, history, next) { k += 1 }
                 if k == n {
                     var count = 0
                     // Image positions (negative ids) are not tokens to propose.
-                    while count < out.count, start + n + count < m, at(start + n + count) >= 0 {
-                        out[count] = at(start + n + count)
+                    while count < out.count, start + n + count < m, Self.token(start + n + count, history, next) >= 0 {
+                        out[count] = Self.token(start + n + count, history, next)
                         count += 1
                     }
                     if count > 0 { return count }
@@ -81,6 +82,11 @@ public struct PromptLookup: Drafter, Sendable {
             }
         }
         return 0
+    }
+
+    /// Token `i` of the sequence `history` then `next`.
+    @inline(__always) static func token(_ i: Int, _ history: UnsafeBufferPointer<Int32>, _ next: Int32) -> Int32 {
+        i < history.count ? history[i] : next
     }
 }
 
@@ -114,12 +120,11 @@ public final class DraftModel: Drafter, @unchecked Sendable {
         let m = history.count + 1
         // The draft model sees no images.
         guard !out.isEmpty, m < session.context, !history.contains(Session.imagePlaceholder) else { return 0 }
-        @inline(__always) func at(_ i: Int) -> Int32 { i < history.count ? history[i] : next }
         // Catch up: keep the longest common prefix, evaluate the rest (the last position at least,
         // for its logits).
         var common = 0
         let held = session.tokens.count
-        while common < min(held, m), session.tokens[common] == at(common) { common += 1 }
+        while common < min(held, m), session.tokens[common] == PromptLookup.token(common, history, next) { common += 1 }
         if common < m || held != m {
             common = min(common, m - 1)
             if !session.cache.canTruncate(to: common) { common = 0 }
@@ -278,7 +283,7 @@ extension Session {
             guard remaining >= 1 else { return .contextFull }
 
             // Draft no more than can be kept: the context and the tokens still wanted.
-            let room = min(length.current, maxDraft, remaining - 1, maxTokens - produced)
+            let room = min(min(length.current, maxDraft), min(remaining - 1, maxTokens - produced))  // not variadic: no array
             v.batch[0] = next
             let k = room <= 0 ? 0 : try tokens.withUnsafeBufferPointer {
                 try drafter.draft(history: $0, next: next, into: UnsafeMutableBufferPointer(rebasing: v.batch[1...room]))
