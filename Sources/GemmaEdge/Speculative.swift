@@ -167,14 +167,16 @@ public enum AnyDrafter: Drafter {
 /// tokens per cost.
 public struct DraftLength: Sendable {
     public let limit: Int
-    /// The cost of one more token in a verification batch, in decode steps (Benchmarks/RESULTS.md).
+    /// The cost of one more token in a verification batch, in decode steps: 0.2-0.4 on the x86
+    /// machine of Benchmarks/RESULTS.md ("Speculative decoding"); lower where a step is bound by
+    /// memory bandwidth alone.
     public var tokenCost: Double
     /// The running acceptance rate.
     public private(set) var acceptance: Double
     /// The draft length of the next verification.
     public private(set) var current: Int
 
-    public init(limit: Int, tokenCost: Double = 0.1, initialAcceptance: Double = 0.6) {
+    public init(limit: Int, tokenCost: Double = 0.25, initialAcceptance: Double = 0.6) {
         self.limit = max(1, limit)
         self.tokenCost = tokenCost
         acceptance = initialAcceptance
