@@ -60,6 +60,12 @@ public final class KVCache: @unchecked Sendable {
     /// Vision hook: local rings hold window + span - 1 slots, so a session can still cut its cache
     /// back to before an image of `span` soft tokens (see `canTruncate`) after evaluating it.
     public let bidirectionalSpan: Int
+    /// Speculative decoding: positions a verification batch may drop again (see `canTruncate`);
+    /// local rings hold at least window + rollback - 1 slots.
+    public let rollback: Int
+    /// Slots of the smallest local ring (nil without local layers), for `canTruncate`, which a
+    /// speculative session calls per verification (so it must not allocate).
+    private let smallestRing: Int?
 
     /// - Parameter localRing: false gives local layers a full-context cache too (a reference for
     ///   tests; results must not change).
@@ -68,14 +74,17 @@ public final class KVCache: @unchecked Sendable {
     ///   what came before them. The model itself needs only `window` slots for any batch.
     /// - Parameter kvType: how the global layers store their rows (see `KVType`); q8 needs a head
     ///   size that is a multiple of 32.
+    /// - Parameter rollback: speculative decoding: local rings get window + rollback - 1 slots, so
+    ///   the last `rollback` positions (rejected drafts) can always be dropped again.
     public init(config: Gemma3Config, context: Int, localRing: Bool = true, bidirectionalSpan: Int = 0,
-                kvType: KVType = .f16) {
+                kvType: KVType = .f16, rollback: Int = 0) {
         precondition(context >= 1)
         precondition(kvType.fits(headDim: config.headDim), "q8 KV rows need a head size that is a multiple of 32")
         self.config = config
         self.context = context
         self.kvType = kvType
         self.bidirectionalSpan = bidirectionalSpan  // vision hook
+        self.rollback = rollback
         var keys: [UnsafeMutableRawPointer] = []
         var values: [UnsafeMutableRawPointer] = []
         var capacity: [Int] = []
@@ -83,7 +92,7 @@ public final class KVCache: @unchecked Sendable {
         var rowBytes: [Int] = []
         for layer in 0..<config.blockCount {
             let slots = Self.slots(config: config, layer: layer, context: context, localRing: localRing,
-                                   bidirectionalSpan: bidirectionalSpan)
+                                   span: max(bidirectionalSpan, rollback))
             let type = config.isGlobal(layer: layer) ? kvType : kvType.localRing
             let row = type.rowBytes(config.kvDim)
             capacity.append(slots)
@@ -102,6 +111,7 @@ public final class KVCache: @unchecked Sendable {
         self.capacity = capacity
         self.types = types
         self.rowBytes = rowBytes
+        smallestRing = (0..<config.blockCount).filter { !config.isGlobal(layer: $0) }.map { capacity[$0] }.min()
     }
 
     deinit {
@@ -118,26 +128,29 @@ public final class KVCache: @unchecked Sendable {
         length = newLength
     }
 
-    /// Whether `truncate(to:)` keeps every key the next position needs. A position p written after
-    /// `n` overwrote the ring slot of p - capacity; that key is needed again unless the ring never
-    /// wrapped, at most one position is dropped, or nothing is kept.
+    /// Whether `truncate(to:)` keeps every key the next position needs. The query at position n
+    /// sees keys n - window < j < n; a position p in n..<length overwrote the ring slot of
+    /// p - capacity, so those keys survive when length - capacity <= n - window + 1, that is when
+    /// at most capacity - window + 1 positions are dropped (one for a ring of exactly `window`
+    /// slots, `rollback` for a speculative session's), when the ring never wrapped, or when nothing
+    /// is kept.
     public func canTruncate(to n: Int) -> Bool {
         guard n >= 0, n <= length else { return false }
         if n == 0 { return true }  // nothing is kept, so nothing can be missing
-        let ring = (0..<config.blockCount).filter { !config.isGlobal(layer: $0) }.map { capacity[$0] }.min() ?? Int.max
-        return length <= n + 1 || length <= ring
+        guard let ring = smallestRing else { return true }
+        return length - n <= ring - config.slidingWindow + 1 || length <= ring
     }
 
     /// Bytes held by local rings and global caches.
     public var bytes: (local: Int, global: Int) {
-        Self.bytes(config: config, context: context, bidirectionalSpan: bidirectionalSpan, kvType: kvType)  // vision hook
+        Self.bytes(config: config, context: context, bidirectionalSpan: max(bidirectionalSpan, rollback), kvType: kvType)
     }
 
     /// Slots of `layer`: the context for global layers (and for every layer without rings), the
-    /// window (plus a bidirectional span) for local rings.
-    static func slots(config: Gemma3Config, layer: Int, context: Int, localRing: Bool, bidirectionalSpan: Int) -> Int {
+    /// window plus `span` - 1 (a bidirectional span or a speculative rollback) for local rings.
+    static func slots(config: Gemma3Config, layer: Int, context: Int, localRing: Bool, span: Int) -> Int {
         config.isGlobal(layer: layer) || !localRing
-            ? context : min(config.slidingWindow + max(0, bidirectionalSpan - 1), context)  // vision hook
+            ? context : min(config.slidingWindow + max(0, span - 1), context)
     }
 
     /// Bytes a cache for `context` positions takes, without making one.
@@ -147,7 +160,7 @@ public final class KVCache: @unchecked Sendable {
         for layer in 0..<config.blockCount {
             let isGlobal = config.isGlobal(layer: layer)
             let slots = Self.slots(config: config, layer: layer, context: context, localRing: localRing,
-                                   bidirectionalSpan: bidirectionalSpan)
+                                   span: bidirectionalSpan)
             let b = 2 * slots * (isGlobal ? kvType : kvType.localRing).rowBytes(config.kvDim)
             if isGlobal { global += b } else { local += b }
         }

@@ -54,6 +54,18 @@ public struct EngineOptions: Sendable {
     /// Check the weights' values at load (`GGUFFile.verifyValues`: every block scale and float
     /// value finite); a one-pass scan of the file, about 45 ms for the 270M on x86.
     public var verifyValues: Bool = true
+    /// Speculative decoding: the most draft tokens one verification batch holds (0: off). Sessions'
+    /// local KV rings grow by as many slots less one, so rejected drafts can always be dropped, and
+    /// the batch holds at least the last token and the drafts (`Session.generate(drafter:)`).
+    public var maxDraft: Int = 0
+    /// Speculative decoding for every `Session.generate` of this engine (off, prompt lookup or a
+    /// draft model); on, `maxDraft` 0 means `Speculation.defaultMaxDraft`.
+    public var speculative: SpeculativeMode = .off
+    /// The draft model of `speculative == .draft`: a GGUF with this model's vocabulary (the
+    /// 270M for the 1B), loaded with its own KV cache, run state and `draftThreads` threads.
+    public var draftModel: String? = nil
+    /// Compute threads of the draft model; 0: as many as the model's.
+    public var draftThreads: Int = 0
 
     public init() {}
 
@@ -92,8 +104,8 @@ public final class Engine: @unchecked Sendable {
     public let state: Gemma3RunState
     public let tokenizer: any Tokenizing
     public let options: EngineOptions
-    /// Seconds spent loading.
-    public let loadSeconds: Double
+    /// Seconds spent loading (the draft model's load included).
+    public private(set) var loadSeconds: Double
     /// The vision projector when `options.mmproj` was given (its weights are read at the first image).
     public let vision: VisionModel?
     /// `<start_of_image>` and `<end_of_image>` when the model has a vision projector.
@@ -102,6 +114,8 @@ public final class Engine: @unchecked Sendable {
     public let repacked: RepackedArena?
     /// Seconds of the load spent checking the weights' values (`GGUFFile.verifyValues`).
     public let valueCheckSeconds: Double
+    /// Speculative decoding's drafter and its running figures, when `options.speculative` is on.
+    public private(set) var speculator: Speculator?
     private var identity: String?
     private let identityLock = NSLock()
 
@@ -127,6 +141,15 @@ public final class Engine: @unchecked Sendable {
             // An image's soft tokens are one bidirectional batch: the prompt batch must hold them.
             options.batch = max(options.batch, try VisionModel.config(path: mmproj).tokensPerImage)
         }
+        if options.speculative != .off, options.maxDraft == 0 { options.maxDraft = Speculation.defaultMaxDraft }
+        guard (options.speculative == .draft) == (options.draftModel != nil) else {
+            throw EngineError.invalidOption(options.speculative == .draft ? "--speculative draft needs --draft-model FILE"
+                                                                          : "--draft-model needs --speculative draft")
+        }
+        guard options.maxDraft >= 0, options.maxDraft <= Speculation.maxDraftLimit else {
+            throw EngineError.invalidOption("the draft length must be between 0 and \(Speculation.maxDraftLimit)")
+        }
+        options.batch = max(options.batch, options.maxDraft + 1)
         guard options.batch >= 1, options.batch <= 4096 else {
             throw EngineError.invalidOption("--batch must be between 1 and 4096")
         }
@@ -212,6 +235,23 @@ public final class Engine: @unchecked Sendable {
         }
         self.options = options
         loadSeconds = monotonicSeconds() - t0
+        switch options.speculative {
+        case .off: break
+        case .lookup: speculator = Speculator(drafter: .lookup(PromptLookup()), maxDraft: options.maxDraft)
+        case .draft:
+            var o = options
+            o.speculative = .off
+            o.draftModel = nil
+            o.mmproj = nil
+            o.tokenizerModel = nil
+            o.threads = options.draftThreads == 0 ? options.threads : options.draftThreads
+            guard let path = options.draftModel, FileManager.default.fileExists(atPath: path) else {
+                throw EngineError.invalidOption("draft model not found: \(options.draftModel ?? "")")
+            }
+            let draft = try Engine(modelPath: path, options: o)
+            speculator = Speculator(drafter: .model(try DraftModel(engine: draft, target: self)), maxDraft: options.maxDraft)
+            loadSeconds = monotonicSeconds() - t0
+        }
     }
 
     /// The identity of the model file for session snapshots (`GGUFFile.identity`): computed at

@@ -33,11 +33,15 @@ public final class Session: @unchecked Sendable {
     public internal(set) var encodedViews = 0
     /// One view's soft tokens (tokensPerImage x width), allocated at the first image.
     var embeddings: UnsafeMutablePointer<Float>?
+    /// Speculative decoding's verification batch and its logits, allocated at the first
+    /// speculative `generate` (Speculative.swift).
+    var verification: Verification?
 
     init(engine: Engine, context: Int) {
         self.engine = engine
         cache = KVCache(config: engine.config, context: context,
-                        bidirectionalSpan: engine.vision?.tokensPerImage ?? 0, kvType: engine.options.kvType)
+                        bidirectionalSpan: engine.vision?.tokensPerImage ?? 0, kvType: engine.options.kvType,
+                        rollback: engine.options.maxDraft)
         tokens = []
         tokens.reserveCapacity(context)
         logits = .allocate(capacity: engine.config.vocabularySize)
@@ -99,9 +103,7 @@ public final class Session: @unchecked Sendable {
             common = inside.start
         }
         if !cache.canTruncate(to: common) { common = 0 }
-        cache.truncate(to: common)
-        tokens.removeSubrange(common...)
-        imageSpans.removeAll { $0.start >= common }
+        truncate(to: common)
         try evaluate(items, skipping: common, keys: keys, progress: progress)
         return common
     }
@@ -161,26 +163,39 @@ public final class Session: @unchecked Sendable {
     /// Evaluates `ids` in batches of the run state's `maxBatch`, calling `progress` after each; the
     /// logits (the output projection, a whole vocabulary) only when `wanted`.
     private func append(_ ids: [Int32], logits wanted: Bool, progress: Progress?, done: Int) throws {
-        guard !ids.isEmpty else { throw EngineError.emptyPrompt }
-        guard ids.count <= remaining else {
-            throw EngineError.promptTooLong(tokens: cache.length + ids.count, context: context)
+        try ids.withUnsafeBufferPointer { try append($0, logits: wanted, progress: progress, done: done) }
+    }
+
+    /// `append(_:logits:progress:done:)` over a buffer (allocates nothing itself: the draft model's
+    /// catch-up, Speculative.swift, goes through here).
+    func append(_ all: UnsafeBufferPointer<Int32>, logits wanted: Bool, progress: Progress?, done: Int) throws {
+        guard !all.isEmpty else { throw EngineError.emptyPrompt }
+        guard all.count <= remaining else {
+            throw EngineError.promptTooLong(tokens: cache.length + all.count, context: context)
         }
         let model = engine.model
         try resettingOnBrokenState {
-            try ids.withUnsafeBufferPointer { all in
-                var i = 0
-                while i < all.count {
-                    let n = min(engine.state.maxBatch, all.count - i)
-                    try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache, state: engine.state)
-                    tokens.append(contentsOf: all[i..<(i + n)])
-                    i += n
-                    // Not after the last batch: a prompt the session holds whole must have its
-                    // logits (prefill trusts them when the same prompt comes again).
-                    if let progress, i < all.count, !progress(done + i) { throw EngineError.cancelled }
-                }
+            var i = 0
+            while i < all.count {
+                let n = min(engine.state.maxBatch, all.count - i)
+                try model.evaluate(UnsafeBufferPointer(rebasing: all[i..<(i + n)]), cache: cache, state: engine.state)
+                tokens.append(contentsOf: all[i..<(i + n)])
+                i += n
+                // Not after the last batch: a prompt the session holds whole must have its
+                // logits (prefill trusts them when the same prompt comes again).
+                if let progress, i < all.count, !progress(done + i) { throw EngineError.cancelled }
             }
         }
         if wanted { model.lastLogits(engine.state, into: logits.baseAddress!) }
+    }
+
+    /// Drops the positions from `n` on (`cache.canTruncate(to: n)` must hold); the logits are then
+    /// stale until the next evaluation.
+    func truncate(to n: Int) {
+        cache.truncate(to: n)
+        tokens.removeSubrange(n...)
+        // Not on an empty array: making the shared empty storage unique would allocate.
+        if !imageSpans.isEmpty { imageSpans.removeAll { $0.start >= n } }
     }
 
     // MARK: Decoding
@@ -202,30 +217,62 @@ public final class Session: @unchecked Sendable {
     /// (return false to stop) and `onEvaluated` after each is evaluated (its logits are ready).
     /// Stops at a stop token (which is reported but not evaluated), at `maxTokens`, or when the
     /// context is full. Returns why it stopped.
+    /// With the engine's speculative decoding on (`EngineOptions.speculative`) the tokens come
+    /// from `generate(maxTokens:sampler:stopTokens:drafter:length:stats:onToken:onEvaluated:)`
+    /// (Speculative.swift): the same tokens for a greedy sampler, the same distribution otherwise.
     @discardableResult
     public func generate(maxTokens: Int, sampler: Sampler, stopTokens: [Int32],
                          onToken: (Int32) throws -> Bool, onEvaluated: () -> Void = {}) throws -> StopReason {
+        if let s = engine.speculator {
+            return try generate(maxTokens: maxTokens, sampler: sampler, stopTokens: stopTokens, drafter: s.drafter,
+                                length: &s.length, stats: &s.stats, onToken: onToken, onEvaluated: onEvaluated)
+        }
+        return try generatePlainly(maxTokens: maxTokens, sampler: sampler, stopTokens: stopTokens, onToken: onToken,
+                                   onEvaluated: onEvaluated)
+    }
+
+    /// `generate` one token per step.
+    func generatePlainly(maxTokens: Int, sampler: Sampler, stopTokens: [Int32],
+                         onToken: (Int32) throws -> Bool, onEvaluated: () -> Void) throws -> StopReason {
         precondition(!tokens.isEmpty, "append a prompt first")
         var produced = 0
         while produced < maxTokens {
-            // Never sample from numbers that are not numbers: the sampler's choice among NaNs
-            // would be arbitrary, and the state that produced them is broken.
-            if let bad = NonFinite.firstIndex(UnsafeBufferPointer(logits)) {
-                let problem = ModelError.nonFinite("the logits after position \(cache.length) (token \(bad) is \(logits[bad]))")
-                reset()
-                throw problem
+            let next = try sampleNext(sampler)
+            if let stop = try report(next, produced: &produced, maxTokens: maxTokens, stopTokens: stopTokens, onToken: onToken) {
+                return stop
             }
-            let next = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
-            produced += 1
-            let isStop = stopTokens.contains(next)
-            guard try onToken(next) else { return .callback }
-            if isStop { return .stopToken }
-            if produced == maxTokens { return .maxTokens }
             guard remaining >= 1 else { return .contextFull }
             try append(token: next)
             onEvaluated()
         }
         return .maxTokens
+    }
+
+    /// The next token from `logits`.
+    func sampleNext(_ sampler: Sampler) throws -> Int32 {
+        try requireFinite(logits, after: cache.length)
+        return tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0) }
+    }
+
+    /// Counts and reports a chosen token; returns why generation stops after it, or nil (a stop
+    /// token is reported but never evaluated).
+    func report(_ token: Int32, produced: inout Int, maxTokens: Int, stopTokens: [Int32],
+                onToken: (Int32) throws -> Bool) throws -> StopReason? {
+        produced += 1
+        let isStop = stopTokens.contains(token)
+        guard try onToken(token) else { return .callback }
+        if isStop { return .stopToken }
+        return produced == maxTokens ? .maxTokens : nil
+    }
+
+    /// Never sample from numbers that are not numbers: the sampler's choice among NaNs would be
+    /// arbitrary, and the state that produced them is broken (the session starts over).
+    func requireFinite(_ row: UnsafeMutableBufferPointer<Float>, after position: Int) throws {
+        if let bad = NonFinite.firstIndex(UnsafeBufferPointer(row)) {
+            let problem = ModelError.nonFinite("the logits after position \(position) (token \(bad) is \(row[bad]))")
+            reset()
+            throw problem
+        }
     }
 
     /// Runs `body`; when it finds non-finite activations the cache holds a half-written batch, so

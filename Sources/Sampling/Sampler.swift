@@ -185,10 +185,47 @@ public final class Sampler {
     /// an index into `logits`, or `noToken` when every logit is NaN.
     func choose(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
         if parameters.temperature <= 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
+        let (keep, total) = weigh(logits)
+        guard keep > 0 else { return Self.noToken }
+        return draw(keep: keep, total: total)
+    }
 
+    /// Speculative sampling against a drafted token: the draft distribution q is a point mass on
+    /// `draft` (every drafter here drafts deterministically), so the standard rule (Leviathan et
+    /// al. 2023, Chen et al. 2023) accepts `draft` with probability min(1, p(draft) / q(draft)) =
+    /// p(draft) and otherwise draws from the normalised max(0, p - q), which is p without the
+    /// draft. Either way the token returned is distributed as `sample` would draw it. Greedy
+    /// returns the argmax (the draft when it is the argmax). Applies the penalties to `logits` in
+    /// place, as `sample` does; not for a constrained sampler (its allowed set is elsewhere).
+    public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
+                       draft: Int32) -> Int32 {
+        precondition(logits.count == vocabularySize)
+        precondition(constraint == nil, "speculative sampling does not take a token constraint")
+        applyPenalty(logits, recent: recent)
+        applyOccurrencePenalties(logits)
+        if parameters.temperature <= 0 { return record(Self.argmax(UnsafeBufferPointer(logits))) }
+        var (keep, total) = weigh(logits)
+        guard keep > 0 else { return Self.noToken }
+        var drafted = -1
+        for i in 0..<keep where ids[i] == draft { drafted = i }
+        if drafted >= 0 {
+            let p = values[drafted]
+            if rng.nextUnitFloat() * total < p { return record(draft) }  // accepted with probability p / total
+            // The residual max(0, p - q): the draft's weight goes.
+            total -= p
+            values[drafted] = 0
+            guard total > 0 else { return record(draft) }
+        }
+        return record(draw(keep: keep, total: total))
+    }
+
+    /// The chain after the penalties up to the draw: fills ids/values with the kept candidates
+    /// and their unnormalised weights (top-k, top-p, min-p, then temperature); returns how many
+    /// were kept (0 when every logit is NaN) and the sum of their weights.
+    private func weigh(_ logits: UnsafeMutableBufferPointer<Float>) -> (keep: Int, total: Float) {
         // Top-k (all tokens when topK is 0), sorted by logit, highest first.
         let n = selectTop(logits)
-        guard n > 0 else { return Self.noToken }
+        guard n > 0 else { return (0, 0) }
         // Softmax at temperature 1 over the kept candidates, for top-p and min-p.
         let maxLogit = values[0]
         var sum: Float = 0
@@ -219,13 +256,21 @@ public final class Sampler {
             values[i] = w
             total += w
         }
+        return (keep, total)
+    }
+
+    /// Draws one of the first `keep` candidates in proportion to their weights (summing to `total`).
+    private func draw(keep: Int, total: Float) -> Int32 {
         let r = rng.nextUnitFloat() * total
         var acc: Float = 0
         for i in 0..<keep {
             acc += values[i]
             if r < acc { return ids[i] }
         }
-        return ids[keep - 1]
+        // Rounding left r at the very top: the last candidate that has a weight.
+        var last = keep - 1
+        while last > 0, values[last] == 0 { last -= 1 }
+        return ids[last]
     }
 
     /// The index of the largest value; the lowest index on ties. NaN never wins; `noToken` when

@@ -32,18 +32,33 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also repack the types whose layouts are not measured to pay on this CPU (q4_K), to measure them.")
     var repackAll = false
     @Option(help: OutputType.help) var outputType: OutputType?
+    @OptionGroup var speculation: SpeculativeOptions
+    @Option(help: "With --speculative: a prompt (text, chat template applied) to decode greedily, plainly and speculatively, alternating.")
+    var promptFile: String?
+    @Option(help: "Measure verifying k = 0...K drafts in one batch against a decode step (behind --depth, default 128, cached positions).")
+    var verifyMax: Int = 0
 
     func validate() throws {
         guard prompt >= 0, generate >= 0, prompt + generate > 0 else { throw ValidationError("-p and -n must be >= 0, not both 0") }
         guard repetitions >= 1, repetitions <= 1000 else { throw ValidationError("-r must be 1...1000") }
         guard depth >= 0, ctx >= 0 else { throw ValidationError("--depth and --ctx must be >= 0") }
+        guard verifyMax >= 0, verifyMax < Speculation.maxDraftLimit else {
+            throw ValidationError("--verify-max must be 0...\(Speculation.maxDraftLimit - 1)")
+        }
+        if speculation.speculative != .off, promptFile == nil {
+            throw ValidationError("--speculative needs --prompt-file FILE (a text to decode)")
+        }
         guard ctx == 0 || ctx >= needed else {
             throw ValidationError("--ctx \(ctx) is too short: the run needs \(needed) positions")
         }
     }
 
     /// Positions the run fills: the prompt, or the depth and every decode round after it.
-    var needed: Int { max(prompt, depth > 0 ? depth + (repetitions + 1) * generate : generate) + 1 }
+    var needed: Int {
+        if verifyMax > 0 { return (depth > 0 ? depth : 128) + verifyMax + 1 }
+        if promptFile != nil { return 4096 }
+        return max(prompt, depth > 0 ? depth + (repetitions + 1) * generate : generate) + 1
+    }
 
     func run() throws {
         var o = EngineOptions()
@@ -55,6 +70,11 @@ struct Bench: ParsableCommand {
         o.outputType = outputType?.tensorType
         o.context = ctx > 0 ? ctx : needed
         o.kvType = kvType
+        if verifyMax > 0 { o.maxDraft = verifyMax + 1 }  // the rollback of k + 1 positions
+        if speculation.speculative != .off {
+            o.maxDraft = speculation.draftMax
+            o.batch = max(o.batch, 64)
+        }
         let path = ModelOptionsPath.resolve(model)
         // The same board, thread and fit decisions as every loading command; the load time counts
         // from the parse of the file they read.
@@ -62,6 +82,19 @@ struct Bench: ParsableCommand {
         let file = try prepareLoad(modelPath: path, options: &o, cores: nil, board: nil)
         let engine = try Engine(file: file, options: o)
         let loadMs = (monotonicSeconds() - t0) * 1000
+        if verifyMax > 0 { return try benchVerification(engine: engine, depth: depth > 0 ? depth : 128, maxK: verifyMax) }
+        if let promptFile {
+            let text = try String(contentsOfFile: promptFile, encoding: .utf8)
+            switch speculation.speculative {
+            case .off: break
+            case .lookup: return try benchSpeculative(engine: engine, text: text, drafter: PromptLookup())
+            case .draft:
+                var d = o
+                d.threads = speculation.draftThreads > 0 ? speculation.draftThreads : engine.options.threads
+                let draft = try Engine(modelPath: speculation.draftModel!, options: d)
+                return try benchSpeculative(engine: engine, text: text, drafter: try DraftModel(engine: draft, target: engine))
+            }
+        }
         let vocab = engine.config.vocabularySize
         var rng = Xoshiro256(seed: 1234)
         let promptTokens = (0..<prompt).map { _ in Int32(truncatingIfNeeded: rng.next() % UInt64(vocab)) }

@@ -20,6 +20,7 @@ struct Chat: ParsableCommand {
     enum Overflow: String, ExpressibleByArgument { case dropOldest = "drop-oldest", error }
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var speculative: SpeculativeOptions
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var vision: VisionOptions
     @Option(name: .customLong("image"), help: "A PNG or binary PPM/PGM image for the first message; repeat for several (needs --mmproj).")
@@ -35,7 +36,7 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         let params = try sampling.parameters()
-        let engine = try vision.load(model)
+        let engine = try vision.load(model, speculative: speculative)
         let conversation = try Conversation(engine: engine, system: system, reserve: maxTokens)
         let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
         let interactive = isatty(0) != 0

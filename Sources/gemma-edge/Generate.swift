@@ -13,6 +13,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var vision: ImageOptions  // vision (issue 7): --mmproj, --image, --pan-and-scan
     @OptionGroup var output: GrammarOptions  // issue 16: --grammar, --json-schema, --json-output
+    @OptionGroup var speculative: SpeculativeOptions
 
     @Option(help: "The prompt (tokenised with BOS; never parsed for special tokens).")
     var prompt: String
@@ -31,7 +32,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let params = try sampling.parameters()
-        let engine = try vision.vision.load(model)
+        let engine = try vision.vision.load(model, speculative: speculative)
         let tok = engine.tokenizer
         let session = engine.makeSession()
         var pictures: [RGBImage] = []
@@ -94,6 +95,7 @@ struct Generate: ParsableCommand {
             if !pictures.isEmpty, let projector = engine.vision {
                 FileHandle.standardError.write(Data("vision-stages (last view): \(try projector.encoder.lastStages)\n".utf8))
             }
+            if let line = SpeculativeOptions.summary(engine) { FileHandle.standardError.write(Data(line.utf8)) }
             if let c = constraint {
                 FileHandle.standardError.write(Data(String(format: "grammar: %d masks, %.1f us each; %@\n", c.maskCount,
                     c.maskSeconds / Double(max(1, c.maskCount)) * 1e6, c.finished ? "complete" : "incomplete").utf8))

@@ -39,10 +39,11 @@ struct VisionOptions: ParsableArguments {
         return o
     }
 
-    /// Loads the engine of `model` with the projector (when given).
-    func load(_ model: ModelOptions) throws -> Engine {
+    /// Loads the engine of `model` with the projector (when given) and speculative decoding.
+    func load(_ model: ModelOptions, speculative: SpeculativeOptions) throws -> Engine {
         var prepared = try model.prepare()
         prepared.options = try apply(to: prepared.options)
+        speculative.apply(to: &prepared.options)
         return try prepared.load()
     }
 }

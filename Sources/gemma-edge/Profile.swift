@@ -18,6 +18,8 @@ struct ProfileRun: ParsableCommand {
         abstract: "Run a workload and write report.json, samples.csv, timeline.png and latency.png.")
 
     @OptionGroup var model: ModelOptions
+    /// Energy per token with and without speculative decoding: two runs, then `profile compare`.
+    @OptionGroup var speculative: SpeculativeOptions
 
     @Option(help: "Prompt file: one prompt per line, # for comments (default: three built-in prompts).")
     var prompts: String?
@@ -61,7 +63,11 @@ struct ProfileRun: ParsableCommand {
         do { try config.validate() } catch { throw ValidationError("\(error)") }
         if !quiet { config.log = { FileHandle.standardError.write(Data(("profile: " + $0 + "\n").utf8)) } }
 
-        let report = try ProfileRunner.run(config, modelPath: model.modelPath) { try model.load() }
+        let report = try ProfileRunner.run(config, modelPath: model.modelPath) {
+            var prepared = try model.prepare()
+            speculative.apply(to: &prepared.options)
+            return try prepared.load()
+        }
         emit(summary(report))
     }
 

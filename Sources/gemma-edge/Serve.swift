@@ -21,6 +21,7 @@ struct Serve: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var speculative: SpeculativeOptions
     @OptionGroup var vision: VisionOptions
     @Option(help: "Largest PNG one image_url part may hold, in bytes (413 above).") var maxImageBytes: Int = 4 << 20
     @Option(help: "Most images one chat request may hold.") var maxImages: Int = 4
@@ -81,6 +82,7 @@ struct Serve: ParsableCommand {
         // model that cannot load fails here, before the server listens.
         var prepared = try model.prepare(sessions: serverOptions.cacheSlots)
         prepared.options = try vision.apply(to: prepared.options)
+        speculative.apply(to: &prepared.options)
         prepared.options.imageLimits.maxFileBytes = serverOptions.maxImageBytes
         try bootstrapLogging(level: logLevel)
         SupervisorLink.exitWithSupervisor {

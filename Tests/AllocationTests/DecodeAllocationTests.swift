@@ -28,18 +28,9 @@ final class DecodeAllocationTests: XCTestCase {
     /// kernels, Q8_0 ones read the GGUF's blocks: no path may allocate per token.
     func testNoAllocationPerDecodedToken() throws {
         for type in [TensorType.q4_K, .q4_0, .q8_0] {
-            var m = TinyGemma()
-            m.blocks = 7
-            m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
-            m.matrixType = type
-            m.embeddingType = .q8_0
-            let dir = NSTemporaryDirectory() + "alloc-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let (path, dir) = try Self.model(type, blocks: 7)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let path = try m.write(directory: dir)
-            var o = EngineOptions()
-            o.threads = 2
-            o.context = 512
+            var o = Self.options()
             o.repackAll = true   // q4_Kx8 is opt-in where it does not pay
             let engine = try Engine(modelPath: path, options: o)
             if type != .q8_0 && engine.model.compute.kernels.name != "scalar" {
@@ -54,6 +45,59 @@ final class DecodeAllocationTests: XCTestCase {
                 XCTAssertEqual(long, 0, "\(type): allocations while decoding 160 tokens (temperature \(params.temperature))")
             }
         }
+    }
+
+    /// Speculative decoding allocates nothing per token once warm either: the verification batch,
+    /// the rollback, the acceptance rule and both drafters (prompt lookup, a draft model catching
+    /// up and drafting), greedy and sampled.
+    func testNoAllocationPerSpeculativelyDecodedToken() throws {
+        let (path, dir) = try Self.model(.q4_0, blocks: 4)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = Self.options()
+        o.maxDraft = 6
+        let engine = try Engine(modelPath: path, options: o)
+        let draftEngine = try Engine(modelPath: path, options: o)
+        let drafters: [AnyDrafter] = [.lookup(PromptLookup(ngram: 1...3)), .model(try DraftModel(engine: draftEngine, target: engine))]
+        var sampled = SamplingParameters()
+        sampled.repetitionPenalty = 1.1
+        for drafter in drafters {
+            for params in [SamplingParameters.greedy, sampled] {
+                let session = engine.makeSession()
+                let sampler = Sampler(parameters: params, vocabularySize: engine.config.vocabularySize)
+                try session.append([2, 300, 301, 302, 300, 301, 302, 300, 301])
+                var length = DraftLength(limit: 6)
+                var stats = SpeculationStats()
+                func run(_ n: Int) throws {
+                    try session.generate(maxTokens: n, sampler: sampler, stopTokens: [], drafter: drafter, length: &length,
+                                         stats: &stats) { _ in true }
+                }
+                try run(8)  // warm: the verification buffers, runtime metadata
+                alloc_counter_start()
+                try run(120)
+                let n = alloc_counter_stop()
+                XCTAssertEqual(n, 0, "\(drafter) temperature \(params.temperature): allocations while decoding 120 tokens")
+                XCTAssertGreaterThan(stats.verifications, 0, "\(drafter): drafts were verified")
+            }
+        }
+    }
+
+    /// A tiny model with `type` projections in a new folder: its path and the folder.
+    static func model(_ type: TensorType, blocks: Int) throws -> (path: String, dir: String) {
+        var m = TinyGemma()
+        m.blocks = blocks
+        m.embedding = 256; m.feedForward = 512; m.heads = 4; m.kvHeads = 2; m.headDim = 64; m.window = 16
+        m.matrixType = type
+        m.embeddingType = .q8_0
+        let dir = NSTemporaryDirectory() + "alloc-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return (try m.write(directory: dir), dir)
+    }
+
+    static func options() -> EngineOptions {
+        var o = EngineOptions()
+        o.threads = 2
+        o.context = 512
+        return o
     }
 
     func testTheCounterCounts() {

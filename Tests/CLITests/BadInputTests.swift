@@ -54,6 +54,36 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual((json["tokens"] as! [Int]).count, 5)
     }
 
+    /// `--speculative lookup` and `--speculative draft` (the model drafting for itself) give plain
+    /// greedy decoding's tokens; bad speculative options are clear errors.
+    func testSpeculativeDecodingKeepsGreedyTokensAndRefusesBadOptions() throws {
+        let model = try tiny { $0.context = 256 }
+        func tokens(_ extra: [String]) throws -> [Int] {
+            let o = try run(["generate", "-m", model, "--prompt", "hello hello hello", "--max-tokens", "24", "--temperature", "0",
+                             "--json"] + extra)
+            XCTAssertEqual(o.status, 0, o.stderr)
+            return (try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any])?["tokens"] as? [Int] ?? []
+        }
+        let plain = try tokens([])
+        XCTAssertEqual(plain.count, 24)
+        XCTAssertEqual(try tokens(["--speculative", "lookup", "--draft-max", "4"]), plain)
+        XCTAssertEqual(try tokens(["--speculative", "draft", "--draft-model", model]), plain)
+        let base = ["generate", "-m", model, "--prompt", "x"]
+        try assertFails(base + ["--speculative", "draft"], mentioning: "--draft-model")
+        try assertFails(base + ["--draft-model", model], mentioning: "--speculative draft")
+        try assertFails(base + ["--speculative", "sometimes"], mentioning: "speculative")
+        try assertFails(base + ["--speculative", "lookup", "--draft-max", "99"], mentioning: "--draft-max")
+        try assertFails(base + ["--speculative", "draft", "--draft-model", dir + "/nope.gguf"], mentioning: "not found")
+        let otherDir = dir + "/other"
+        try FileManager.default.createDirectory(atPath: otherDir, withIntermediateDirectories: true)
+        var other = TinyGemma()
+        other.blocks = 2
+        other.embedding = 64; other.feedForward = 64; other.heads = 2; other.kvHeads = 1; other.headDim = 32; other.context = 256
+        other.pieceOverrides = [300: "zz"]
+        try assertFails(base + ["--speculative", "draft", "--draft-model", try other.write(directory: otherDir)],
+                        mentioning: "vocabulary")
+    }
+
     func testMissingModel() throws {
         try assertFails(["generate", "-m", dir + "/nope.gguf", "--prompt", "x"], mentioning: "not found")
     }

@@ -28,6 +28,8 @@ public struct TinyGemma {
     public var seed: UInt64 = 1
     /// Spread of the embedding values: sets how peaked the tied output's logits are.
     public var embeddingScale: Float = 0.3
+    /// Pieces written in place of the standard ones (a vocabulary that differs, for draft models).
+    public var pieceOverrides: [Int: String] = [:]
 
     public init() {}
 
@@ -71,7 +73,7 @@ public struct TinyGemma {
         if let b = ropeBaseLocal { w.set("gemma3.rope.freq_base_swa", .float32(b)) }
         w.set("gemma3.context_length", .uint32(UInt32(context)))
         w.set("tokenizer.ggml.model", .string("llama"))
-        w.set("tokenizer.ggml.tokens", .array(.strings(Self.pieces)))
+        w.set("tokenizer.ggml.tokens", .array(.strings(Self.pieces.enumerated().map { pieceOverrides[$0] ?? $1 })))
         w.set("tokenizer.ggml.scores", .array(.float32(Self.pieces.indices.map { -Float($0) })))
         w.set("tokenizer.ggml.token_type", .array(.int32(Self.tokenTypes)))
         w.set("tokenizer.ggml.bos_token_id", .uint32(2))
