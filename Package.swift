@@ -162,7 +162,7 @@ let package = Package(
         .target(name: "CFakeGPIOD", path: "Tests/CFakeGPIOD"),
         .testTarget(name: "WatchdogTests", dependencies: ["Base", "Watchdog", "CGPIOD", "CFakeGPIOD"]),
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
-        .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Sampling", "TestSupport"]),
+        .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Grammar", "Sampling", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Base", "TestSupport", "GGUF"]),
         .testTarget(name: "GoldenTests", dependencies: ["GemmaEdge", "Gemma3", "Tokenizer", "GGUF", "TestSupport"]),
     ],
