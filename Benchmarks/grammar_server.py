@@ -10,29 +10,18 @@ Prints a Markdown table.
   Benchmarks/grammar_server.py --gemma-edge .build/release/gemma-edge --model M.gguf \
       --peer-bin DIR --schema Benchmarks/grammar/person.schema.json [--reps 5 --tokens 128 --threads 2]
 """
-import argparse, json, os, signal, socket, statistics, subprocess, time, urllib.error, urllib.request
+import argparse, json, os, signal, statistics, subprocess, sys, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prompt_cache  # noqa: E402  (free_port, wait_ready)
+from prompt_cache import free_port  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_ready(port, proc, seconds=300):
-    end = time.time() + seconds
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"server on {port} exited with {proc.returncode}")
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200:
-                return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"server on {port} did not become ready")
+def wait_ready(port, proc):
+    """Waits for /health (prompt_cache.py's wait), failing at once when the server exits."""
+    if proc.poll() is not None:
+        raise SystemExit(f"the server on port {port} exited with {proc.returncode}")
+    prompt_cache.wait_ready(port)
 
 
 def stream(port, body):
