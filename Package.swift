@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "Vision", dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "CPNG"], swiftSettings: checked),
         .target(
             name: "GemmaEdge",
-            dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Vision"],
+            dependencies: ["Base", "GGUF", "Kernels", "Gemma3", "Tokenizer", "Sampling", "Grammar", "Vision"],
             swiftSettings: checked
         ),
 
@@ -94,11 +94,11 @@ let package = Package(
             swiftSettings: checked
         ),
         .target(name: "Boards", dependencies: ["Base", "GemmaEdge", "Kernels", "GGUF", "Gemma3"], swiftSettings: checked),
-        .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer"], swiftSettings: checked),
+        .target(name: "OpenAIRequests", dependencies: ["Sampling", "Tokenizer", "Grammar"], swiftSettings: checked),
         .target(
             name: "Service",
             dependencies: [
-                "Base", "GemmaEdge", "Tokenizer", "Sampling", "Vision", "OpenAIRequests",
+                "Base", "GemmaEdge", "Tokenizer", "Sampling", "Grammar", "Vision", "OpenAIRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -156,13 +156,13 @@ let package = Package(
         .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CPNG", "TestSupport", "FuzzTargets"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
-            "Base", "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets",
+            "Base", "Service", "TestSupport", "Watchdog", "OpenAIRequests", "FuzzTargets", "GemmaEdge", "Grammar",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .target(name: "CFakeGPIOD", path: "Tests/CFakeGPIOD"),
         .testTarget(name: "WatchdogTests", dependencies: ["Base", "Watchdog", "CGPIOD", "CFakeGPIOD"]),
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
-        .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Sampling", "TestSupport"]),
+        .testTarget(name: "AllocationTests", dependencies: ["CAllocCounter", "GemmaEdge", "Grammar", "Sampling", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Base", "TestSupport", "GGUF"]),
         .testTarget(name: "GoldenTests", dependencies: ["GemmaEdge", "Gemma3", "Tokenizer", "GGUF", "TestSupport"]),
     ],

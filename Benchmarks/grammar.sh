@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Constrained decoding speed on the real Gemma 3 270M: GemmaEdge without and with a JSON schema
-# (mask time per token reported apart), and llama.cpp's grammar sampling on the same schema and
-# prompt when its build is in the cache. Prints a Markdown table for Benchmarks/RESULTS.md.
+# (mask time per token reported apart), one process per run; then server to server against
+# llama.cpp's llama-server on the same schema and prompt when its build is in the cache
+# (Benchmarks/grammar_server.py). Prints Markdown tables for Benchmarks/RESULTS.md.
 #   Benchmarks/grammar.sh [REPS]          (THREADS=2, TOKENS=128 by default)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,41 +32,24 @@ print(tps, m.group(2) if m else "-", m.group(1) if m else "-")
 PY
 }
 
-# One llama-cli run: prints "tok/s sampling_ms_per_token".
-peer() {
-  local err
-  err="$("$PEER_BIN/llama-cli" -m "$MODEL" -p "$PROMPT" -n "$TOKENS" --temp 0 -t "$THREADS" -no-cnv --no-warmup \
-         "$@" 2>&1 </dev/null >/dev/null || true)"
-  python3 - "$err" <<'PY'
-import re, sys
-e = sys.argv[1]
-ev = re.search(r"\beval time =\s*[0-9.]+ ms /\s*\d+ runs\s*\(\s*[0-9.]+ ms per token,\s*([0-9.]+) tokens per second", e)
-sa = re.search(r"sampling time =\s*[0-9.]+ ms /\s*\d+ runs\s*\(\s*([0-9.]+) ms per token", e)
-print(ev.group(1) if ev else "-", sa.group(1) if sa else "-")
-PY
-}
-
 median() { python3 -c "import sys,statistics; v=[float(x) for x in sys.argv[1:] if x!='-']; print(f'{statistics.median(v):.1f}' if v else '-')" "$@"; }
 
-free_tps=(); json_tps=(); json_mask=(); peer_free=(); peer_json=(); peer_sample=()
+free_tps=(); json_tps=(); json_mask=()
 for ((r = 0; r < REPS; r++)); do
   read -r t _ _ < <(ours); free_tps+=("$t")
   read -r t m _ < <(ours --json-schema "$SCHEMA"); json_tps+=("$t"); json_mask+=("$m")
-  if [ -x "$PEER_BIN/llama-cli" ]; then
-    read -r t _ < <(peer); peer_free+=("$t")
-    read -r t s < <(peer --json-schema "$(cat "$SCHEMA")"); peer_json+=("$t"); peer_sample+=("$s")
-  fi
 done
 
-echo "| engine | decode tok/s, free | decode tok/s, JSON schema | constrained / free | mask or sampling time per token |"
+echo "One process per run (\`gemma-edge generate\`: the vocabulary trie and the mask cache are built cold in every run):"
+echo
+echo "| engine | decode tok/s, free | decode tok/s, JSON schema | constrained / free | mask time per token |"
 echo "| --- | --- | --- | --- | --- |"
 f="$(median "${free_tps[@]}")"; j="$(median "${json_tps[@]}")"
-echo "| GemmaEdge | $f | $j | $(python3 -c "print(f'{$j/$f*100:.0f} %')") | mask $(median "${json_mask[@]}") us |"
-if [ ${#peer_free[@]} -gt 0 ]; then
-  pf="$(median "${peer_free[@]}")"; pj="$(median "${peer_json[@]}")"
-  echo "| llama.cpp (llama-cli --json-schema) | $pf | $pj | $(python3 -c "print(f'{$pj/$pf*100:.0f} %' if '$pf' != '-' and '$pj' != '-' else '-')") | sampling $(median "${peer_sample[@]}") ms |"
-else
-  echo "| llama.cpp | not built ($PEER_BIN/llama-cli missing: Benchmarks/peer/build-peer.sh) | | | |"
-fi
+echo "| GemmaEdge generate | $f | $j | $(python3 -c "print(f'{$j/$f*100:.0f} %')") | mask $(median "${json_mask[@]}") us (cold cache) |"
 echo
-echo "$(nproc) cores, $THREADS threads, $TOKENS tokens max, greedy, median of $REPS runs; $(date -u +%Y-%m-%d)"
+echo "$(nproc) cores, $THREADS threads, $TOKENS tokens max, greedy, median of $REPS runs; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+# Server to server, the grammar store warm after the first request; llama-server when built. (This
+# llama.cpp's llama-cli is conversation-only and no longer takes a raw prompt with -no-cnv.)
+python3 "$ROOT/Benchmarks/grammar_server.py" --gemma-edge "$GE" --model "$MODEL" --peer-bin "$PEER_BIN" --schema "$SCHEMA" \
+  --prompt "$PROMPT" --reps "$REPS" --tokens "$TOKENS" --threads "$THREADS"

@@ -2,6 +2,7 @@ import Base
 import Foundation
 import GGUF
 import Gemma3
+import Grammar
 import Kernels
 import Sampling
 import Tokenizer
@@ -116,6 +117,9 @@ public final class Engine: @unchecked Sendable {
     public let valueCheckSeconds: Double
     /// Speculative decoding's drafter and its running figures, when `options.speculative` is on.
     public private(set) var speculator: Speculator?
+    /// Constrained output: the vocabulary as bytes (built at the first grammar) and the mask
+    /// caches of the grammars used most recently, shared by every generation on this engine.
+    public let grammars: GrammarStore
     private var identity: String?
     private let identityLock = NSLock()
 
@@ -234,6 +238,11 @@ public final class Engine: @unchecked Sendable {
             vision = nil
         }
         self.options = options
+        let stops = Self.stopTokens(of: tokenizer)
+        let pieces = tokenizer.vocabulary
+        grammars = GrammarStore {
+            TokenVocabulary(tokens: (0..<pieces.count).map { pieces.decodedBytes(Int32($0)) }, stopTokens: stops)
+        }
         loadSeconds = monotonicSeconds() - t0
         switch options.speculative {
         case .off: break
@@ -278,7 +287,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Ids that end generation: `<end_of_turn>` and `<eos>`.
-    public var stopTokens: [Int32] {
+    public var stopTokens: [Int32] { Self.stopTokens(of: tokenizer) }
+
+    private static func stopTokens(of tokenizer: any Tokenizing) -> [Int32] {
         [tokenizer.specialTokens.eos, tokenizer.specialTokens.endOfTurn].compactMap { $0 }
     }
 }

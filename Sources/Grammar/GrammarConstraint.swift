@@ -32,8 +32,10 @@ public final class GrammarConstraint: TokenConstraint {
         let signature: Signature
         let below: Int32
     }
-    /// Accepted uncertain ids by signature and the stack below it; cleared by `reset`.
-    private var uncertainMemo: [UncertainKey: [Int32]] = [:]
+    /// Accepted uncertain ids by signature and the stack below it, as ranges of `memoIds`;
+    /// cleared by `reset` (both keep their storage, so a warm generation allocates nothing here).
+    private var uncertainMemo: [UncertainKey: Range<Int>] = [:]
+    private var memoIds: [Int32] = []
 
     public init(cache: TokenMaskCache) {
         self.cache = cache
@@ -52,18 +54,31 @@ public final class GrammarConstraint: TokenConstraint {
     public func reset() {
         matcher.reset()
         uncertainMemo.removeAll(keepingCapacity: true)
+        memoIds.removeAll(keepingCapacity: true)
         finished = false
         refusedTokens = 0
     }
 
     public func accept(_ token: Int32) {
         let v = cache.vocabulary
-        if v.stopTokens.contains(token) {
+        if isStop(token) {
             if matcher.isComplete { finished = true } else { refusedTokens += 1 }
             return
         }
         let bytes = v.bytes(of: token)
-        if bytes.isEmpty || !matcher.accept(bytes) { refusedTokens += 1 }
+        if bytes.isEmpty || !bytes.withUnsafeBufferPointer({ matcher.accept(buffer: $0) }) { refusedTokens += 1 }
+    }
+
+    // The per-token code uses index loops: generic iteration allocates where it is not specialised.
+    private func isStop(_ token: Int32) -> Bool {
+        let stops = cache.vocabulary.stopTokens
+        for k in 0..<stops.count where stops[k] == token { return true }
+        return false
+    }
+
+    private func allowStopTokens() {
+        let stops = cache.vocabulary.stopTokens
+        for k in 0..<stops.count { allow(stops[k]) }
     }
 
     public func allowedTokens() -> AllowedTokens {
@@ -122,7 +137,8 @@ public final class GrammarConstraint: TokenConstraint {
                 return c
             }
             if classes.bits.isEmpty {
-                for id in classes.accepted { allow(id) }
+                let accepted = classes.accepted
+                for k in 0..<accepted.count { allow(accepted[k]) }
             } else {
                 listUsable = false
                 var union: UInt64 = 0
@@ -138,25 +154,28 @@ public final class GrammarConstraint: TokenConstraint {
                 // Their verdicts depend only on the signature and the stack below it (a node,
                 // shared and unchanging): computed once per such pair, e.g. once per string.
                 let memoKey = UncertainKey(signature: key, below: m.nodeBelowSignature(top))
-                if let ids = uncertainMemo[memoKey] {
-                    for id in ids { allow(id) }
+                if let range = uncertainMemo[memoKey] {
+                    for k in range { allow(memoIds[k]) }
                 } else {
-                    var ids: [Int32] = []
+                    if uncertainMemo.count >= 4096 {
+                        uncertainMemo.removeAll(keepingCapacity: true)
+                        memoIds.removeAll(keepingCapacity: true)
+                    }
+                    let first = memoIds.count
                     let uncertain = classes.uncertain
                     m.walk(v, from: top, count: uncertain.count, index: { Int(uncertain[$0]) }) { i, verdict in
-                        if verdict == .accepted { ids.append(v.sorted[i]) }
+                        if verdict == .accepted { memoIds.append(v.sorted[i]) }
                     }
-                    for id in ids { allow(id) }
-                    if uncertainMemo.count >= 4096 { uncertainMemo.removeAll(keepingCapacity: true) }
-                    uncertainMemo[memoKey] = ids
+                    for k in first..<memoIds.count { allow(memoIds[k]) }
+                    uncertainMemo[memoKey] = first..<memoIds.count
                 }
             }
         }
-        if m.isComplete { for id in v.stopTokens { allow(id) } }
+        if m.isComplete { allowStopTokens() }
         if !anyAllowed {
             // No token can continue (a vocabulary without the bytes the grammar needs): end the
             // output rather than hand the sampler an empty set; `finished` stays false.
-            for id in v.stopTokens { allow(id) }
+            allowStopTokens()
             if !anyAllowed { allow(0) }
         }
     }

@@ -140,17 +140,25 @@ public final class GrammarMatcher {
     /// the matcher as it was and returns false.
     @discardableResult
     public func accept<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
+        if let done = bytes.withContiguousStorageIfAvailable({ accept(buffer: $0) }) { return done }
+        return Array(bytes).withUnsafeBufferPointer { accept(buffer: $0) }
+    }
+
+    /// `accept` on contiguous bytes: the per-token path (plain index loops, which allocate
+    /// nothing even where generic code is not specialised, as in debug builds).
+    @discardableResult
+    public func accept(buffer bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         if bytes.isEmpty { return true }
         let mark = arena.count
         flat.removeAll(keepingCapacity: true)
-        flat.append(contentsOf: tops)
+        for k in 0..<tops.count { flat.append(tops[k]) }
         var start = 0
         var complete = false
         var ok = true
-        for b in bytes {
+        for k in 0..<bytes.count {
             let end = flat.count
             guard end > start else { ok = false; break }
-            complete = advance(from: start, to: end, byte: b).root
+            complete = advance(from: start, to: end, byte: bytes[k]).root
             start = end
         }
         guard ok, flat.count > start || complete else {
@@ -159,7 +167,7 @@ public final class GrammarMatcher {
             return false
         }
         tops.removeAll(keepingCapacity: true)
-        tops.append(contentsOf: flat[start...])
+        for k in start..<flat.count { tops.append(flat[k]) }
         flat.removeAll(keepingCapacity: true)
         isComplete = complete
         return true
@@ -220,11 +228,15 @@ public final class GrammarMatcher {
     private func sortUnique(from: Int) {
         let n = flat.count
         guard n - from > 1 else { return }
-        if n - from > 24 {
-            flat[from..<n].sort()
-        } else {
-            insertionSort(from: from, to: n)
+        // The standard library's sort takes a scratch buffer from the heap: a Shell sort in place
+        // keeps the warm decode path free of allocations.
+        var gap = 1
+        while gap * 3 + 1 < n - from { gap = gap * 3 + 1 }
+        while gap > 1 {
+            gapInsertionSort(from: from, to: n, gap: gap)
+            gap /= 3
         }
+        gapInsertionSort(from: from, to: n, gap: 1)
         var w = from + 1
         for k in (from + 1)..<n where flat[k] != flat[w - 1] {
             flat[w] = flat[k]
@@ -233,16 +245,17 @@ public final class GrammarMatcher {
         flat.removeSubrange(w...)
     }
 
-    private func insertionSort(from: Int, to n: Int) {
-        var i = from + 1
-        while i < n {  // insertion sort
+    /// Insertion sort of `flat[from..<n]` among elements `gap` apart (gap 1: plain insertion sort).
+    private func gapInsertionSort(from: Int, to n: Int, gap: Int) {
+        var i = from + gap
+        while i < n {
             let v = flat[i]
-            var j = i - 1
+            var j = i - gap
             while j >= from, flat[j] > v {
-                flat[j + 1] = flat[j]
-                j -= 1
+                flat[j + gap] = flat[j]
+                j -= gap
             }
-            flat[j + 1] = v
+            flat[j + gap] = v
             i += 1
         }
     }

@@ -54,13 +54,15 @@ public enum ToolChoice: Sendable, Equatable {
 }
 
 /// Prompt-based function calling for Gemma 3, which has no tool tokens: the tools are described
-/// in the prompt and a call is one JSON object `{"name": ..., "arguments": {...}}`, constrained
-/// by the grammar of the functions' parameter schemas.
+/// in the system text in the JSON form of Google's function-calling guide for Gemma, and a call is
+/// one JSON object `{"name": ..., "parameters": {...}}`, constrained by the grammar of the
+/// functions' parameter schemas.
 public enum ToolCalls {
     /// Text for the system turn that describes the tools and the call format.
     public static func prompt(tools: [ToolFunction]) -> String {
-        var out = "You can call these functions. To call one, answer with only a JSON object "
-            + "{\"name\": <function name>, \"arguments\": <arguments object>} and nothing else.\n"
+        var out = "You have access to functions. If you decide to invoke any of the function(s), you MUST put it in "
+            + "the format of {\"name\": function name, \"parameters\": dictionary of argument name and its value}\n\n"
+            + "You SHOULD NOT include any other text in the response if you call a function\n"
         for t in tools {
             var f: [(key: String, value: JSONValue)] = [("name", .string(t.name))]
             if let d = t.description { f.append(("description", .string(d))) }
@@ -68,6 +70,14 @@ public enum ToolCalls {
             out += JSONValue.object(f).serialized + "\n"
         }
         return out
+    }
+
+    /// A call as the model writes it (for an assistant message that made a call, given back in
+    /// the conversation): `arguments` is the JSON text of the arguments object.
+    public static func callText(name: String, arguments: String) throws -> String {
+        let args = try JSONValue.parse(arguments.isEmpty ? "{}" : arguments)
+        guard case .object = args else { throw GrammarError("the arguments of a call to '\(name)' must be a JSON object") }
+        return "{\"name\": \(JSONValue.quote(name)), \"parameters\": \(args.serialized)}"
     }
 
     /// The grammar of what the model may write: nil for `none` (free text); one call for
@@ -94,7 +104,7 @@ public enum ToolCalls {
             let args = try t.parameters.map { try b.rule(for: $0, path: "tools/\(t.name)/parameters", name: "args\(k)") }
                 ?? "\"{\" ws \"}\""
             calls.append("\"{\" ws \"\\\"name\\\"\" ws \":\" ws \(SchemaBuilder.literal(JSONValue.quote(t.name))) ws \",\" ws "
-                         + "\"\\\"arguments\\\"\" ws \":\" ws \(args) ws \"}\"")
+                         + "\"\\\"parameters\\\"\" ws \":\" ws \(args) ws \"}\"")
         }
         var root = "root ::= call\ncall ::= " + calls.map { "( \($0) )" }.joined(separator: " | ") + "\n"
         if choice == .auto { root = "root ::= call | [^{] .*\ncall ::= " + calls.map { "( \($0) )" }.joined(separator: " | ") + "\n" }
@@ -106,7 +116,7 @@ public enum ToolCalls {
     public static func parse(_ text: String, tools: [ToolFunction]) -> (name: String, arguments: String)? {
         guard let v = try? JSONValue.parse(text.trimmingWhitespace), case .string(let name)? = v["name"],
               tools.contains(where: { $0.name == name }) else { return nil }
-        let args = v["arguments"] ?? .object([])
+        let args = v["parameters"] ?? .object([])
         guard case .object = args else { return nil }
         return (name, args.serialized)
     }

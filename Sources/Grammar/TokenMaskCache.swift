@@ -225,18 +225,26 @@ struct WalkStates {
     mutating func setTransition(_ key: UInt64, _ t: Int32) { transitions.set(key, t) }
 
     func appendNodes(of s: Int32, to out: inout [Int32]) {
-        out.append(contentsOf: nodes[Int(start[Int(s)])..<Int(start[Int(s) + 1])])
+        for k in Int(start[Int(s)])..<Int(start[Int(s) + 1]) { out.append(nodes[k]) }
     }
 
     mutating func intern(_ list: ArraySlice<Int32>, flags: UInt8) -> Int32 {
+        // Index loops, not iterators or elementsEqual: nothing is allocated even unspecialised.
         var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(flags)
-        for n in list { h = (h ^ UInt64(UInt32(bitPattern: n))) &* 0x1000_0000_01B3 }
+        for k in list.indices { h = (h ^ UInt64(UInt32(bitPattern: list[k]))) &* 0x1000_0000_01B3 }
         let candidate = Int32(flagsOf.count)
         let found = interned.findOrInsert(h, candidate) { s in
-            flagsOf[Int(s)] == flags && nodes[Int(start[Int(s)])..<Int(start[Int(s) + 1])].elementsEqual(list)
+            let a = Int(start[Int(s)]), b = Int(start[Int(s) + 1])
+            guard flagsOf[Int(s)] == flags, b - a == list.count else { return false }
+            var i = list.startIndex
+            for k in a..<b {
+                if nodes[k] != list[i] { return false }
+                i += 1
+            }
+            return true
         }
         if found == candidate {
-            nodes.append(contentsOf: list)
+            for k in list.indices { nodes.append(list[k]) }
             start.append(Int32(nodes.count))
             flagsOf.append(flags)
         }

@@ -1,3 +1,4 @@
+import Grammar
 import Sampling
 import Tokenizer
 
@@ -190,25 +191,27 @@ extension GenerationFields {
     }
 }
 
-/// The body of `POST /v1/chat/completions`.
+/// The body of `POST /v1/chat/completions`. The constrained-output fields (`response_format`,
+/// `tools`, ...) are read by `OutputConstraint`.
 public struct ChatCompletionBody: Decodable, Sendable {
     public var messages: [Message]
     public var fields: GenerationFields
-    var tools: [ToolPlaceholder]?
-    var responseFormat: ResponseFormat?
 
     public struct Message: Decodable, Sendable {
         public var role: String
         public var content: Content?
-    }
+        /// The calls an assistant message made (given back in the conversation).
+        var toolCalls: [ToolCall]?
 
-    /// Tools are refused; their contents are not read.
-    struct ToolPlaceholder: Decodable, Sendable {
-        init(from decoder: any Decoder) throws {}
-    }
+        struct ToolCall: Decodable, Sendable {
+            var function: Function
+            struct Function: Decodable, Sendable {
+                var name: String
+                var arguments: String
+            }
+        }
 
-    struct ResponseFormat: Decodable, Sendable {
-        var type: String
+        enum CodingKeys: String, CodingKey { case role, content, toolCalls = "tool_calls" }
     }
 
     /// Message content: a string, or an array of `{"type": "text", "text": ...}` parts and (vision)
@@ -260,13 +263,11 @@ public struct ChatCompletionBody: Decodable, Sendable {
         }
     }
 
-    enum CodingKeys: String, CodingKey { case messages, tools, responseFormat = "response_format" }
+    enum CodingKeys: String, CodingKey { case messages }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         messages = try c.decode([Message].self, forKey: .messages)
-        tools = try c.decodeIfPresent([ToolPlaceholder].self, forKey: .tools)
-        responseFormat = try c.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
         fields = try GenerationFields(from: decoder)
         if case .count = fields.logprobs {
             throw RequestError("`logprobs` must be true or false on chat completions; use `top_logprobs` for alternatives",
@@ -276,21 +277,40 @@ public struct ChatCompletionBody: Decodable, Sendable {
     }
 
     /// The conversation for the chat template; roles are checked here, their order by the template.
-    public func chatMessages() throws -> [ChatMessage] {
-        if let tools, !tools.isEmpty { throw RequestError("`tools` are not supported by this server", param: "tools") }
-        if let f = responseFormat { try ConstrainedOutput.check(responseFormat: f.type) }
+    /// An assistant message's tool calls become the call text the model writes; `tool` messages
+    /// are the calls' results. `toolPrompt` (the tools' description) opens the system text.
+    public func chatMessages(toolPrompt: String? = nil) throws -> [ChatMessage] {
         guard !messages.isEmpty else { throw RequestError("`messages` must hold at least one message", param: "messages") }
-        return try messages.enumerated().map { i, m in
+        var out = try messages.enumerated().map { i, m in
             let text = m.content?.text ?? ""
             switch m.role {
-            case "system", "developer": return .system(text)
+            case "system", "developer": return ChatMessage.system(text)
             case "user": return .user(text)
-            case "assistant", "model": return .model(text)
+            case "tool": return .tool(text)
+            case "assistant", "model":
+                guard let calls = m.toolCalls, !calls.isEmpty else { return .model(text) }
+                let written = try calls.enumerated().map { j, call in
+                    do {
+                        return try ToolCalls.callText(name: call.function.name, arguments: call.function.arguments)
+                    } catch {
+                        let field = "messages[\(i)].tool_calls[\(j)].function.arguments"
+                        throw RequestError("`\(field)` must be a JSON object as text: \(error)", param: field)
+                    }
+                }
+                return .model(([text].filter { !$0.isEmpty } + written).joined(separator: "\n"))
             default:
-                throw RequestError("`messages[\(i)].role` must be system, user or assistant (got \"\(m.role)\")",
-                                          param: "messages[\(i)].role")
+                throw RequestError("`messages[\(i)].role` must be system, user, assistant or tool (got \"\(m.role)\")",
+                                   param: "messages[\(i)].role")
             }
         }
+        if let toolPrompt {
+            if out.first?.role == .system {
+                out[0].text = toolPrompt + "\n" + out[0].text
+            } else {
+                out.insert(.system(toolPrompt), at: 0)
+            }
+        }
+        return out
     }
 }
 

@@ -7,10 +7,8 @@ enum RefusedFields {
 
     /// Field -> why it is refused (what to use instead, when there is something).
     static let refused: [String: String] = [
-        "tool_choice": "tools are not supported",
-        "functions": "function calling is not supported",
-        "function_call": "function calling is not supported",
-        "parallel_tool_calls": "tools are not supported",
+        "functions": "use `tools` (the legacy `functions` field is not supported)",
+        "function_call": "use `tool_choice` (the legacy `function_call` field is not supported)",
         "logit_bias": "logit bias is not supported",
         "n_probs": "use `logprobs` (completions) or `top_logprobs` (chat)",
         "repeat_penalty": "use `repetition_penalty`",
@@ -40,8 +38,8 @@ enum RefusedFields {
         "post_sampling_probs": "logprobs are reported before sampling",
     ]
 
-    /// Throws for the first refused field the body holds (including the constrained-output
-    /// fields that `ConstrainedOutput` owns).
+    /// Throws for the first refused field the body holds (the constrained-output fields are
+    /// read by `OutputConstraint`).
     static func check(_ decoder: any Decoder, endpoint: Endpoint) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         for key in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
@@ -50,7 +48,6 @@ enum RefusedFields {
             if let why = refused[name] {
                 throw RequestError("`\(name)` is not supported by this server: \(why)", param: name)
             }
-            if ConstrainedOutput.fields.contains(name) { try ConstrainedOutput.check(field: name) }
         }
     }
 
@@ -59,23 +56,5 @@ enum RefusedFields {
         var intValue: Int? { nil }
         init?(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
-    }
-}
-
-/// Output constrained by a grammar or a JSON schema (`response_format` other than text,
-/// `grammar`, `json_schema`): refused here, in one place, until the grammar module supplies it.
-enum ConstrainedOutput {
-    static let fields: Set<String> = ["grammar", "json_schema"]
-
-    static func check(field: String) throws {
-        throw RequestError("`\(field)` is not supported by this server yet: constrained output needs the grammar module",
-                           param: field)
-    }
-
-    static func check(responseFormat type: String) throws {
-        guard type == "text" else {
-            throw RequestError("`response_format` \"\(type)\" is not supported by this server yet; only \"text\"",
-                               param: "response_format")
-        }
     }
 }

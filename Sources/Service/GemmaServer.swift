@@ -1,6 +1,7 @@
 import Base
 import Foundation
 import GemmaEdge
+import Grammar
 import Hummingbird
 import Logging
 import OpenAIRequests
@@ -141,19 +142,24 @@ public final class GemmaServer: Sendable {
             throw APIError(.contentTooLarge, "the request body is larger than the \(options.maxBodyBytes)-byte limit")
         }
         let bytes = Array(buffer.readableBytesView)
-        let (prompt, fields) = try await Self.offPool { [self] in try parse(bytes, kind: kind, engine: engine) }
+        let (prompt, fields, output) = try await Self.offPool { [self] in try parse(bytes, kind: kind, engine: engine) }
         let settings = try APIError.checkingRequest {
             try fields.validated(cap: options.maxTokensCap, vocabularySize: engine.config.vocabularySize,
                                  randomSeed: UInt64.random(in: 0...UInt64.max))
+        }
+        if output.grammar != nil, !settings.stop.isEmpty {
+            throw APIError.badRequest("`stop` cannot be combined with `\(output.field)`: a stop sequence could cut the "
+                                      + "constrained output in half; the grammar ends it", param: "stop")
         }
         let positions = engine.positions(of: prompt)
         guard positions <= engine.options.context else {
             throw APIError.badRequest("the prompt is \(positions) tokens but the context holds \(engine.options.context) tokens",
                                       param: kind == .chat ? "messages" : "prompt")
         }
+        // A grammar allows the stop tokens exactly when its output is complete, so they always end it.
         let job = GenerationJob(prompt: prompt, maxTokens: settings.maxTokens, parameters: settings.parameters,
-                                stopTokens: settings.ignoreEOS ? [] : engine.stopTokens, logprobs: settings.logprobs,
-                                arrival: arrival)
+                                stopTokens: settings.ignoreEOS && output.grammar == nil ? [] : engine.stopTokens,
+                                logprobs: settings.logprobs, grammar: output.grammar, arrival: arrival)
         switch scheduler.submit(job) {
         case .accepted: break
         case .full(let seconds): throw APIError.queueFull(retryAfter: seconds)
@@ -183,7 +189,8 @@ public final class GemmaServer: Sendable {
                     heartbeat.cancel()
                     connections.unwatch(channel)
                 }
-                try await stream(job, settings: settings, formatter: formatter, vocabulary: vocabulary, into: &writer)
+                try await stream(job, settings: settings, formatter: formatter, vocabulary: vocabulary, tools: output.tools,
+                                 into: &writer)
                 try await writer.finish(nil)
             }
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
@@ -197,8 +204,9 @@ public final class GemmaServer: Sendable {
         let (text, usage, summary, logprobs) = await collect(job, stops: settings.stop, vocabulary: vocabulary)
         switch summary.reason {
         case .stop, .length:
+            let call = summary.reason == .stop ? PreparedOutput.toolCall(in: text, tools: output.tools) : nil
             return Self.json(.ok, formatter.complete(text: text, finishReason: summary.reason.rawValue, usage: usage,
-                                                     logprobs: logprobs))
+                                                     logprobs: logprobs, toolCall: call))
         default:
             throw failure(summary, timeout: timeout)
         }
@@ -213,32 +221,39 @@ public final class GemmaServer: Sendable {
         try await withCheckedThrowingContinuation { c in requestWork.async { c.resume(with: Result { try body() }) } }
     }
 
-    /// Decodes a body into the prompt (ids, and image views for a chat with images) and the
-    /// generation fields.
-    private func parse(_ bytes: [UInt8], kind: ResponseFormatter.Kind, engine: Engine) throws -> ([Session.Item], GenerationFields) {
+    /// Decodes a body into the prompt (ids, and image views for a chat with images), the
+    /// generation fields and the constrained output (its grammar compiled, or found in the
+    /// engine's grammar store).
+    private func parse(_ bytes: [UInt8], kind: ResponseFormatter.Kind, engine: Engine)
+        throws -> ([Session.Item], GenerationFields, PreparedOutput) {
         switch kind {
         case .chat:
             let body = try APIError.checkingRequest { try RequestJSON.decode(ChatCompletionBody.self, from: bytes) }
+            let output = try PreparedOutput(body: bytes, chat: true, engine: engine)
             if body.messages.contains(where: { !($0.content?.imageURLs.isEmpty ?? true) }) {
+                guard output.tools.isEmpty else {
+                    throw APIError.badRequest("`tools` cannot be combined with images yet", param: "tools")
+                }
                 let items = try ChatImages.items(body, engine: engine, maxImages: options.maxImages,
                                                  maxImageBytes: options.maxImageBytes)
-                return (items, body.fields)
+                return (items, body.fields, output)
             }
-            let messages = try APIError.checkingRequest { try body.chatMessages() }
+            let messages = try APIError.checkingRequest { try body.chatMessages(toolPrompt: output.toolPrompt) }
             try checkFits(bytes: messages.reduce(0) { $0 + $1.text.utf8.count }, engine: engine, param: "messages")
             do {
-                return ([.tokens(try ChatTemplate(tokenizer: engine.tokenizer).encode(messages))], body.fields)
+                return ([.tokens(try ChatTemplate(tokenizer: engine.tokenizer).encode(messages))], body.fields, output)
             } catch let error as TokenizerError {
                 throw APIError.badRequest(error.message, param: "messages")
             }
         case .text:
             let body = try APIError.checkingRequest { try RequestJSON.decode(CompletionBody.self, from: bytes) }
             try APIError.checkingRequest { try body.checkSupported() }
+            let output = try PreparedOutput(body: bytes, chat: false, engine: engine)
             switch body.prompt {
             case .text(let text):
                 try checkFits(bytes: text.utf8.count, engine: engine, param: "prompt")
                 do {
-                    return ([.tokens(try engine.tokenizer.encode(text, addBOS: true))], body.fields)
+                    return ([.tokens(try engine.tokenizer.encode(text, addBOS: true))], body.fields, output)
                 } catch let error as TokenizerError {
                     throw APIError.badRequest(error.message, param: "prompt")
                 }
@@ -247,7 +262,7 @@ public final class GemmaServer: Sendable {
                 if let bad = ids.first(where: { !(0..<vocabulary).contains($0) }) {
                     throw APIError.badRequest("`prompt` holds token id \(bad), outside 0..<\(vocabulary)", param: "prompt")
                 }
-                return ([.tokens(ids.map { Int32($0) })], body.fields)
+                return ([.tokens(ids.map { Int32($0) })], body.fields, output)
             }
         }
     }
@@ -299,19 +314,40 @@ public final class GemmaServer: Sendable {
     }
 
     /// Writes a job's tokens as SSE chunks, then the finish chunk (or an error event) and
-    /// `[DONE]`. A failed write means the client left: the job is cancelled.
+    /// `[DONE]`. A failed write means the client left: the job is cancelled. With `tools`, an
+    /// answer whose text starts with `{` is a call: it is held back and sent as one `tool_calls`
+    /// delta when it is complete (any other answer streams as text).
     private func stream(_ job: GenerationJob, settings: GenerationSettings, formatter: ResponseFormatter,
-                        vocabulary: Vocabulary, into writer: inout any ResponseBodyWriter) async throws {
+                        vocabulary: Vocabulary, tools: [ToolFunction], into writer: inout any ResponseBodyWriter) async throws {
         var assembler = TextAssembler(vocabulary: vocabulary, stops: settings.stop)
         var delivered = 0
         var pending: [TokenLogprobs] = []  // log-probabilities of tokens whose text is not sent yet
         var offset = 0  // text offset of the next chunk (completions logprobs)
-        func chunk(_ text: String) -> [UInt8] {
+        var deciding = !tools.isEmpty  // a tool call is possible and no text has been seen yet
+        var call: String?  // the text of a call being held back
+        func chunk(_ text: String, toolCall: ResponseFormatter.ToolCall? = nil) -> [UInt8] {
             defer {
                 offset += text.utf16.count
                 pending.removeAll()
             }
-            return ResponseFormatter.event(formatter.chunk(text: text, logprobs: pending, offset: offset))
+            return ResponseFormatter.event(formatter.chunk(text: toolCall == nil ? text : nil, logprobs: pending, offset: offset,
+                                                           toolCall: toolCall))
+        }
+        /// What of `piece` may be sent now.
+        func release(_ piece: String) -> String {
+            if call != nil {
+                call! += piece
+                return ""
+            }
+            guard deciding else { return piece }
+            let seen = piece.drop { $0.isWhitespace }
+            guard let first = seen.first else { return piece }
+            deciding = false
+            if first == "{" {
+                call = piece
+                return ""
+            }
+            return piece
         }
         do {
             if formatter.kind == .chat {
@@ -327,19 +363,29 @@ public final class GemmaServer: Sendable {
                     guard !assembler.stopped else { continue }
                     delivered += 1
                     if let lp { pending.append(lp) }
-                    let piece = assembler.append(id)
+                    let piece = release(assembler.append(id))
                     if assembler.stopped { job.cancel(.stop) }
                     if !piece.isEmpty {
                         try await writer.write(ByteBuffer(bytes: chunk(piece)))
                     }
                 case .finished(var summary):
                     var out: [UInt8] = []
-                    let rest = assembler.finish()
+                    var rest = release(assembler.finish())
                     if assembler.stopped { summary.reason = .stop }
+                    var finishReason = summary.reason.rawValue
+                    if let text = call {
+                        // A complete call goes as one delta; anything else (cut by max_tokens) as text.
+                        if summary.reason == .stop, let c = PreparedOutput.toolCall(in: text, tools: tools) {
+                            out += chunk("", toolCall: c)
+                            finishReason = "tool_calls"
+                        } else {
+                            rest = text
+                        }
+                    }
                     if !rest.isEmpty || !pending.isEmpty { out += chunk(rest) }
                     switch summary.reason {
                     case .stop, .length:
-                        out += ResponseFormatter.event(formatter.chunk(text: nil, finishReason: summary.reason.rawValue))
+                        out += ResponseFormatter.event(formatter.chunk(text: nil, finishReason: finishReason))
                         if settings.includeUsage {
                             let usage = Usage(promptTokens: summary.promptTokens, completionTokens: delivered,
                                               cachedTokens: summary.cachedTokens)

@@ -1,6 +1,7 @@
 import Base
 import Foundation
 import GemmaEdge
+import Grammar
 import Logging
 import Sampling
 
@@ -13,6 +14,8 @@ final class GenerationJob: @unchecked Sendable {
     let stopTokens: [Int32]
     /// Alternatives per token whose log-probabilities are reported; nil for none.
     let logprobs: Int?
+    /// The grammar the output follows (its shared mask cache), or nil for free text.
+    let grammar: TokenMaskCache?
     /// Monotonic seconds at arrival (the request timeout and latencies count from here).
     let arrival: Double
     let events: AsyncStream<GenerationEvent>
@@ -22,9 +25,10 @@ final class GenerationJob: @unchecked Sendable {
     private var finished = false
 
     init(prompt: [Session.Item], maxTokens: Int, parameters: SamplingParameters, stopTokens: [Int32],
-         logprobs: Int? = nil, arrival: Double) {
+         logprobs: Int? = nil, grammar: TokenMaskCache? = nil, arrival: Double) {
         self.prompt = prompt
         self.logprobs = logprobs
+        self.grammar = grammar
         self.maxTokens = maxTokens
         self.parameters = parameters
         self.stopTokens = stopTokens
@@ -278,6 +282,17 @@ final class GenerationScheduler: @unchecked Sendable {
             }
             cache.checkpoint(slot)
             let sampler = Sampler(parameters: job.parameters, vocabularySize: engine.config.vocabularySize)
+            let constraint = job.grammar.map { GrammarConstraint(cache: $0) }
+            sampler.constraint = constraint
+            defer {
+                if let constraint {
+                    metrics.grammarMaskSeconds.increment(by: constraint.maskSeconds)
+                    metrics.grammarMasks.increment(by: Int64(constraint.maskCount))
+                    let s = engine.grammars.statistics
+                    metrics.recordGrammarStore(grammars: s.grammars, vocabularyBytes: s.vocabularyBytes, cacheBytes: s.cacheBytes,
+                                               hits: s.hits, misses: s.misses)
+                }
+            }
             var generated = 0
             let stop = try session.generate(maxTokens: job.maxTokens, sampler: sampler, stopTokens: job.stopTokens) { id in
                 progressed()

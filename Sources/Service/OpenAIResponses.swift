@@ -37,13 +37,34 @@ struct ResponseFormatter {
         return kind == .chat ? logprobs.chat(entries) : logprobs.completion(entries, offset: offset)
     }
 
-    /// A whole (non-streamed) completion.
-    func complete(text: String, finishReason: String, usage: Usage, logprobs entries: [TokenLogprobs] = []) -> [UInt8] {
-        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": .string(finishReason),
+    /// A tool call the model made: its name and the arguments as JSON text.
+    struct ToolCall: Equatable {
+        var name: String
+        var arguments: String
+    }
+
+    /// A tool call in OpenAI's shape (`index` is set in stream deltas).
+    func toolCallValue(_ call: ToolCall, index: Int? = nil) -> JSONValue {
+        var o: [String: JSONValue] = ["id": .string("call_" + id.suffix(16)), "type": .string("function"),
+                                      "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)])]
+        if let index { o["index"] = .int(index) }
+        return .object(o)
+    }
+
+    /// A whole (non-streamed) completion; a chat answer that is a tool call carries it in
+    /// `tool_calls` (content null, finish reason `tool_calls`).
+    func complete(text: String, finishReason: String, usage: Usage, logprobs entries: [TokenLogprobs] = [],
+                  toolCall: ToolCall? = nil) -> [UInt8] {
+        var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": .string(toolCall == nil ? finishReason : "tool_calls"),
                                            "logprobs": logprobsValue(entries, offset: 0)]
         switch kind {
         case .chat:
-            choice["message"] = .object(["role": .string("assistant"), "content": .string(text)])
+            if let toolCall {
+                choice["message"] = .object(["role": .string("assistant"), "content": .null,
+                                             "tool_calls": .array([toolCallValue(toolCall)])])
+            } else {
+                choice["message"] = .object(["role": .string("assistant"), "content": .string(text)])
+            }
         case .text:
             choice["text"] = .string(text)
         }
@@ -55,8 +76,9 @@ struct ResponseFormatter {
     /// on the first chat chunk.
     /// `entries` are the log-probabilities of the tokens this chunk carries; `offset` the text
     /// offset of its first (completions).
+    /// `toolCall` is a whole call sent as one delta (chat).
     func chunk(text: String?, role: Bool = false, finishReason: String? = nil, logprobs entries: [TokenLogprobs] = [],
-               offset: Int = 0) -> [UInt8] {
+               offset: Int = 0, toolCall: ToolCall? = nil) -> [UInt8] {
         var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": finishReason.map(JSONValue.string) ?? .null,
                                            "logprobs": entries.isEmpty ? .null : logprobsValue(entries, offset: offset)]
         switch kind {
@@ -64,6 +86,7 @@ struct ResponseFormatter {
             var delta: [String: JSONValue] = [:]
             if role { delta["role"] = .string("assistant") }
             if let text { delta["content"] = .string(text) }
+            if let toolCall { delta["tool_calls"] = .array([toolCallValue(toolCall, index: 0)]) }
             choice["delta"] = .object(delta)
         case .text:
             choice["text"] = .string(text ?? "")

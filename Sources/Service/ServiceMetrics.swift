@@ -19,6 +19,8 @@ public final class ServiceMetrics: Sendable {
     let promptCacheHits: Counter
     let promptCacheMisses: Counter
     let promptCacheReusedTokens: Counter
+    let grammarMaskSeconds: Counter
+    let grammarMasks: Counter
 
     /// The paths counted by name; anything else is counted as "other" (bounded label values).
     static let knownPaths: Set<String> = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics",
@@ -48,6 +50,22 @@ public final class ServiceMetrics: Sendable {
                                                                "Requests whose prompt was evaluated from the start."))
         promptCacheReusedTokens = registry.makeCounter(descriptor: d("prompt_cache_reused_tokens", "total",
                                                                      "Prompt positions taken from the cache instead of evaluated."))
+        grammarMaskSeconds = registry.makeCounter(descriptor: d("grammar_mask", "seconds",
+                                                                "Time spent computing token masks for constrained output."))
+        grammarMasks = registry.makeCounter(descriptor: d("grammar_masks", "total", "Token masks computed for constrained output."))
+    }
+
+    /// Sets the grammar store's gauges: grammars held, bytes of the vocabulary and of the cached
+    /// token classes, and the store's hits and misses so far.
+    func recordGrammarStore(grammars: Int, vocabularyBytes: Int, cacheBytes: Int, hits: Int, misses: Int) {
+        let d = Self.descriptor
+        registry.makeGauge(descriptor: d("grammar_cache_grammars", "", "Grammars whose token masks are cached.")).set(Double(grammars))
+        registry.makeGauge(descriptor: d("grammar_cache", "bytes", "Memory of the grammar store, by part."),
+                           labels: [("part", "vocabulary")]).set(Double(vocabularyBytes))
+        registry.makeGauge(descriptor: d("grammar_cache", "bytes", "Memory of the grammar store, by part."),
+                           labels: [("part", "masks")]).set(Double(cacheBytes))
+        registry.makeGauge(descriptor: d("grammar_cache_hits", "", "Requests that found their grammar cached.")).set(Double(hits))
+        registry.makeGauge(descriptor: d("grammar_cache_misses", "", "Requests that compiled their grammar.")).set(Double(misses))
     }
 
     /// `gemma_edge_<name>_<unit>` with its help text.

@@ -1,7 +1,8 @@
 /// One message of a conversation.
 public struct ChatMessage: Sendable, Equatable {
     public enum Role: String, Sendable {
-        case system, user, model
+        /// `tool`: a function's result given back to the model (rendered inside a user turn).
+        case system, user, model, tool
     }
 
     public var role: Role
@@ -15,6 +16,7 @@ public struct ChatMessage: Sendable, Equatable {
     public static func system(_ text: String) -> ChatMessage { ChatMessage(.system, text) }
     public static func user(_ text: String) -> ChatMessage { ChatMessage(.user, text) }
     public static func model(_ text: String) -> ChatMessage { ChatMessage(.model, text) }
+    public static func tool(_ text: String) -> ChatMessage { ChatMessage(.tool, text) }
 }
 
 /// The Gemma 3 instruction-tuned chat format:
@@ -22,7 +24,9 @@ public struct ChatMessage: Sendable, Equatable {
 ///     <bos><start_of_turn>user\n{system}\n\n{text}<end_of_turn>\n<start_of_turn>model\n
 ///
 /// Message texts are trimmed of surrounding whitespace and a system prompt is prepended to the
-/// first user message, as llama.cpp's Gemma template does. This is the only place the format is
+/// first user message, as llama.cpp's Gemma template does. Gemma 3 has no tool role: a tool's
+/// result goes back in a user turn inside a ```tool_output block (Google's function-calling
+/// guide), and user or tool messages next to a tool message share that turn. This is the only place the format is
 /// written: `pieces` renders a conversation (whose messages may hold media, such as images, between
 /// their texts) into texts, control tokens and media slots in order; `encode` turns a text-only
 /// conversation into ids, and the engine's prompt builder turns pieces with images into positions.
@@ -101,7 +105,7 @@ public struct ChatTemplate: Sendable {
             rest = rest.dropFirst()
         }
         var out: [Piece] = [.token(bos)]
-        for (i, turn) in rest.enumerated() {
+        for (i, turn) in try Self.foldingToolResults(rest).enumerated() {
             let expected: ChatMessage.Role = i % 2 == 0 ? .user : .model
             guard turn.role == expected else {
                 if turn.role == .system {
@@ -136,6 +140,39 @@ public struct ChatTemplate: Sendable {
         if addGenerationPrompt {
             out.append(.token(startOfTurn))
             out.append(.text("model\n"))
+        }
+        return out
+    }
+
+    /// `turns` with each tool result rendered as user text in a ```tool_output block, joined with
+    /// the user or tool messages next to it into one user turn.
+    static func foldingToolResults(_ turns: ArraySlice<Turn>) throws -> [Turn] {
+        var out: [Turn] = []
+        var lastWasTool = false
+        for turn in turns {
+            var t = turn
+            let isTool = turn.role == .tool
+            if isTool {
+                var text = ""
+                for part in turn.parts {
+                    guard case .text(let s) = part else { throw TokenizerError("a tool message cannot hold images") }
+                    text += s
+                }
+                t = Turn(.user, [.text("```tool_output\n" + trim(text) + "\n```")])
+            }
+            if t.role == .user, isTool || lastWasTool, let last = out.last, last.role == .user {
+                var parts = last.parts
+                if case .text(let a)? = parts.last, case .text(let b)? = t.parts.first {
+                    parts[parts.count - 1] = .text(trim(a, leading: false) + "\n\n" + trim(b, trailing: false))
+                    parts += t.parts.dropFirst()
+                } else {
+                    parts += [.text("\n\n")] + t.parts
+                }
+                out[out.count - 1].parts = parts
+            } else {
+                out.append(t)
+            }
+            lastWasTool = isTool
         }
         return out
     }

@@ -22,23 +22,21 @@ struct GrammarOptions: ParsableArguments {
         }
     }
 
-    /// The compiled grammar, or nil when no option asked for one.
-    func compiled() throws -> Grammar? {
+    /// The grammar as GBNF text, or nil when no option asked for one.
+    func gbnf() throws -> String? {
         func read(_ path: String) throws -> String {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             return String(decoding: data, as: UTF8.self)
         }
-        if let grammar { return try Grammar(gbnf: read(grammar)) }
-        if let jsonSchema { return try JSONSchemaGrammar.grammar(schema: read(jsonSchema)) }
-        if jsonOutput { return try Grammar(gbnf: JSONSchemaGrammar.anyJSON(objectOnly: true)) }
+        if let grammar { return try read(grammar) }
+        if let jsonSchema { return try JSONSchemaGrammar.gbnf(schema: read(jsonSchema)) }
+        if jsonOutput { return JSONSchemaGrammar.anyJSON(objectOnly: true) }
         return nil
     }
 
-    /// A constraint for one generation on `engine`'s vocabulary, or nil.
+    /// A constraint for one generation on `engine`'s vocabulary (through the engine's grammar
+    /// store, which builds the vocabulary trie once), or nil.
     func constraint(for engine: Engine) throws -> GrammarConstraint? {
-        guard let g = try compiled() else { return nil }
-        let v = engine.tokenizer.vocabulary
-        let tokens = TokenVocabulary(tokens: (0..<v.count).map { v.decodedBytes(Int32($0)) }, stopTokens: engine.stopTokens)
-        return GrammarConstraint(cache: TokenMaskCache(grammar: g, vocabulary: tokens))
+        try gbnf().map { try engine.grammars.constraint(gbnf: $0) }
     }
 }

@@ -2,6 +2,7 @@ import CAllocCounter
 import Foundation
 import GemmaEdge
 import GGUF
+import Grammar
 import Sampling
 import TestSupport
 import XCTest
@@ -106,5 +107,49 @@ final class DecodeAllocationTests: XCTestCase {
         let n = alloc_counter_stop()
         XCTAssertEqual(a.count, 1000)
         XCTAssertGreaterThanOrEqual(n, 1)
+    }
+}
+
+/// The constrained decode path (a JSON schema's grammar) once warm: the grammar's token classes
+/// are cached in the engine's grammar store by the first generation, and a second generation
+/// that takes the same path (greedy) is measured.
+final class ConstrainedDecodeAllocationTests: XCTestCase {
+    func testConstrainedDecodeOnceWarm() throws {
+        var m = TinyGemma()
+        m.blocks = 2
+        m.embedding = 64; m.feedForward = 128; m.heads = 2; m.kvHeads = 1; m.headDim = 32
+        let dir = NSTemporaryDirectory() + "alloc-grammar-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = EngineOptions()
+        o.threads = 2
+        o.context = 512
+        let engine = try Engine(modelPath: try m.write(directory: dir), options: o)
+        let schema = #"{"type":"object","properties":{"name":{"type":"string","maxLength":200},"tags":{"type":"array","items":{"type":"string"},"maxItems":50}},"required":["name","tags"],"additionalProperties":false}"#
+        let constraint = try engine.grammars.constraint(gbnf: JSONSchemaGrammar.gbnf(schema: schema))
+        let sampler = Sampler(parameters: .greedy, vocabularySize: engine.config.vocabularySize)
+        sampler.constraint = constraint
+        let session = engine.makeSession()
+        let tokens = 120
+        func run() throws -> Int {
+            session.reset()
+            constraint.reset()
+            try session.append([2, 300, 301, 302])
+            alloc_counter_start()
+            for _ in 0..<tokens {
+                let next = session.tokens.withUnsafeBufferPointer { sampler.sample(session.logits, recent: $0) }
+                try session.append(token: next)
+            }
+            return alloc_counter_stop()
+        }
+        let cold = try run()
+        let warm = try run()
+        let again = try run()
+        XCTAssertEqual(constraint.refusedTokens, 0)
+        print("constrained decode: \(cold) allocations in \(tokens) tokens cold, \(warm) warm, \(again) on the third run; "
+              + "cache \(constraint.cache.entryCount) signatures, \(constraint.cache.memoryBytes / 1024) KiB")
+        XCTAssertGreaterThan(cold, 0, "the first run computes the token classes")
+        XCTAssertEqual(warm, 0, "allocations per token on the warm constrained path: \(Double(warm) / Double(tokens))")
+        XCTAssertEqual(again, 0)
     }
 }

@@ -22,17 +22,22 @@ final class GenerationTests: XCTestCase {
         return set
     }
 
-    static func vocabulary(_ engine: Engine) -> TokenVocabulary {
-        let v = engine.tokenizer.vocabulary
-        return TokenVocabulary(tokens: (0..<v.count).map { v.decodedBytes(Int32($0)) }, stopTokens: engine.stopTokens)
-    }
+    static func vocabulary(_ engine: Engine) -> TokenVocabulary { engine.grammars.vocabulary }
 
     /// Generates with `gbnf` and checks the output; returns the text and the constraint.
     @discardableResult
     static func generate(_ engine: Engine, _ vocabulary: TokenVocabulary, gbnf: String, json: Bool, prompt: String,
                          parameters: SamplingParameters, maxTokens: Int) throws -> (String, GrammarConstraint) {
-        let g = try Grammar(gbnf: gbnf)
-        let c = GrammarConstraint(cache: TokenMaskCache(grammar: g, vocabulary: vocabulary))
+        let c = GrammarConstraint(cache: TokenMaskCache(grammar: try Grammar(gbnf: gbnf), vocabulary: vocabulary))
+        return try generate(engine, c, json: json, prompt: prompt, parameters: parameters, maxTokens: maxTokens)
+    }
+
+    /// Generates under `c` and checks the output.
+    @discardableResult
+    static func generate(_ engine: Engine, _ c: GrammarConstraint, json: Bool, prompt: String,
+                         parameters: SamplingParameters, maxTokens: Int) throws -> (String, GrammarConstraint) {
+        let g = c.cache.grammar
+        let vocabulary = c.cache.vocabulary
         let sampler = Sampler(parameters: parameters, vocabularySize: engine.config.vocabularySize)
         sampler.constraint = c
         let session = engine.makeSession()
@@ -86,6 +91,9 @@ final class GenerationTests: XCTestCase {
         XCTAssertGreaterThan(finished, 0)
     }
 
+    /// The must-show set on the real 270M, bounded (48 tokens each): llama.cpp's json, arithmetic,
+    /// list and chess grammars and three schemas, greedy and sampled. Every output follows its
+    /// grammar; every output that ended is checked whole (JSON parses, schemas validate).
     func testRealModelFollowsSchemasAndGrammars() throws {
         let path = (ProcessInfo.processInfo.environment["HOME"] ?? "") + "/.cache/gemma-edge/models/gemma-3-270m-q4_k_m.gguf"
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("the real 270M is not in the cache (\(path))") }
@@ -94,18 +102,37 @@ final class GenerationTests: XCTestCase {
         o.context = 512
         let engine = try Engine(modelPath: path, options: o)
         let t0 = Date()
-        let v = Self.vocabulary(engine)
+        let v = engine.grammars.vocabulary
         print("vocabulary of \(v.size) tokens built in \(String(format: "%.0f", Date().timeIntervalSince(t0) * 1000)) ms, \(v.memoryBytes / 1024) KiB")
-        let prompts = ["name": "Describe a person as JSON:", "arithmetic": "Some sums:\n", "list": "A shopping list:\n",
-                       "chess": "A famous chess opening: "]
-        // Bounded: a debug build computes masks slowly, so two grammars, greedy and sampled.
-        let sampled = Self.parameterSets()[1]
-        for (name, gbnf, json) in try Self.testSet() where name == "person" || name == "chess" {
-            for p in [name == "person" ? SamplingParameters.greedy : sampled] {
-                let prompt = prompts[name] ?? "Write the JSON for a \(name) record:"
-                let (text, c) = try Self.generate(engine, v, gbnf: gbnf, json: json, prompt: prompt, parameters: p, maxTokens: 40)
-                print("\(name) t=\(p.temperature): \(c.maskCount) masks, \(String(format: "%.1f", c.maskSeconds / Double(max(1, c.maskCount)) * 1e6)) us/mask, cache \(c.cache.entryCount) entries \(c.cache.memoryBytes / 1024) KiB, \(c.finished ? "complete" : "cut at 60 tokens"): \(text.debugDescription)")
+        var set: [(name: String, gbnf: String, schema: String?, prompt: String)] = []
+        let llama = Fixtures.llamaGrammars
+        for (name, prompt) in [("json", "A JSON object describing a cat:\n"), ("arithmetic", "Some sums:\n"),
+                               ("list", "A shopping list:\n"), ("chess", "A famous chess game:\n")] {
+            guard let text = try? String(contentsOfFile: llama + "/\(name).gbnf", encoding: .utf8) else {
+                throw XCTSkip("llama.cpp's grammars are not in the cache (\(llama))")
+            }
+            set.append((name, text, nil, prompt))
+        }
+        let extra = [("enum-array", #"{"type":"object","properties":{"color":{"enum":["red","green","blue"]},"sizes":{"type":"array","items":{"type":"integer","minimum":0,"maximum":9},"minItems":1,"maxItems":3}},"required":["color","sizes"],"additionalProperties":false}"#)]
+        for (name, schema) in Self.schemas + extra {
+            set.append((name, try JSONSchemaGrammar.gbnf(schema: schema), schema, "Write the JSON for a \(name) record:"))
+        }
+        var ended = 0, total = 0
+        for (name, gbnf, schema, prompt) in set {
+            for p in Self.parameterSets() {
+                let c = try engine.grammars.constraint(gbnf: gbnf)
+                let (text, _) = try Self.generate(engine, c, json: name == "json" || schema != nil, prompt: prompt,
+                                                  parameters: p, maxTokens: 48)
+                total += 1
+                if c.finished {
+                    ended += 1
+                    if let schema { XCTAssertEqual(SchemaValidator.problems(text, schema: schema), [], "\(name): \(text)") }
+                }
+                print("\(name) t=\(p.temperature): \(c.maskCount) masks, \(String(format: "%.1f", c.maskSeconds / Double(max(1, c.maskCount)) * 1e6)) us/mask, cache \(c.cache.entryCount) entries \(c.cache.memoryBytes / 1024) KiB, \(c.finished ? "complete" : "cut at 48 tokens"): \(text.debugDescription)")
             }
         }
+        print("real 270M: \(ended) of \(total) outputs ended within 48 tokens and were checked whole; all \(total) follow their grammar")
+        let s = engine.grammars.statistics
+        print("grammar store: \(s.grammars) grammars, vocabulary \(s.vocabularyBytes / 1024) KiB, masks \(s.cacheBytes / 1024) KiB")
     }
 }

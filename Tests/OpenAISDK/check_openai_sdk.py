@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The official OpenAI Python SDK against `gemma-edge serve`: logprobs on chat and completions
-(whole and streamed), models.retrieve, and 30 requests on one keep-alive client with retries off.
+(whole and streamed), models.retrieve, structured output (a JSON schema through response_format,
+whole and streamed) and tool calls (required, streamed, and the result given back), and 30 requests
+on one keep-alive client with retries off.
 Starts the server itself on a free loopback port and stops it at the end; exits non-zero on the
 first failure. Needs `pip install openai`.
 
   Tests/OpenAISDK/check_openai_sdk.py --gemma-edge .build/debug/gemma-edge --model MODEL.gguf
 """
-import argparse, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request
+import argparse, json, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request
 
 import openai
 
@@ -83,6 +85,49 @@ def main():
             raise SystemExit("n=2 was not refused")
         except openai.BadRequestError as e:
             print("n=2: BadRequestError:", e.body.get("message") if isinstance(e.body, dict) else e.body)
+
+        # Structured output: a JSON schema through response_format, whole and streamed.
+        person = {"type": "object", "additionalProperties": False, "required": ["name", "age", "city"],
+                  "properties": {"name": {"type": "string", "maxLength": 24},
+                                 "age": {"type": "integer", "minimum": 0, "maximum": 120},
+                                 "city": {"enum": ["Lyon", "Paris", "Oslo"]}}}
+        fmt = {"type": "json_schema", "json_schema": {"name": "person", "strict": True, "schema": person}}
+        ask = [{"role": "user", "content": "Jane Doe is a 34 year old teacher from Lyon. Give her record as JSON."}]
+        r = client.chat.completions.create(model="gemma-3-270m", messages=ask, max_tokens=60, temperature=0,
+                                           response_format=fmt)
+        rec = json.loads(r.choices[0].message.content)
+        assert set(rec) == {"name", "age", "city"} and 0 <= rec["age"] <= 120 and rec["city"] in person["properties"]["city"]["enum"], rec
+        print("response_format json_schema: OK,", rec)
+        text = "".join(ch.choices[0].delta.content or "" for ch in client.chat.completions.create(
+            model="gemma-3-270m", messages=ask, max_tokens=60, temperature=0.8, seed=3, response_format=fmt, stream=True)
+            if ch.choices)
+        print("response_format json_schema streamed, sampled: OK,", json.loads(text))
+
+        # Tools: a required call, streamed too, and its result given back.
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "description": "The current weather in a city.",
+            "parameters": {"type": "object", "additionalProperties": False, "required": ["city"],
+                           "properties": {"city": {"type": "string", "maxLength": 20}}}}}]
+        ask = [{"role": "user", "content": "What is the weather in Oslo?"}]
+        r = client.chat.completions.create(model="gemma-3-270m", messages=ask, tools=tools, tool_choice="required",
+                                           max_tokens=40, temperature=0)
+        c = r.choices[0]
+        assert c.finish_reason == "tool_calls" and c.message.tool_calls, c
+        call = c.message.tool_calls[0]
+        args = json.loads(call.function.arguments)
+        assert call.function.name == "get_weather" and isinstance(args.get("city"), str), call
+        print("tool_choice required: OK,", call.function.name, args)
+        deltas = [d for ch in client.chat.completions.create(model="gemma-3-270m", messages=ask, tools=tools,
+                                                             tool_choice="required", max_tokens=40, temperature=0,
+                                                             stream=True)
+                  for choice in ch.choices if choice.delta.tool_calls for d in choice.delta.tool_calls]
+        assert deltas and deltas[0].function.name == "get_weather", deltas
+        print("tool call streamed: OK,", "".join(d.function.arguments or "" for d in deltas))
+        answer = client.chat.completions.create(model="gemma-3-270m", tools=tools, max_tokens=24, temperature=0, messages=ask + [
+            {"role": "assistant", "content": None, "tool_calls": [{"id": call.id, "type": "function", "function": {
+                "name": call.function.name, "arguments": call.function.arguments}}]},
+            {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temperature_c": 4, "sky": "snow"})}])
+        print("tool result given back: OK,", repr(answer.choices[0].message.content), answer.choices[0].message.tool_calls)
 
         failures = 0
         for i in range(30):

@@ -108,6 +108,18 @@ final class ChatTemplateTests: XCTestCase {
                        [2, 4, v.must("user"), nl, v.must("Hi"), 5, nl])
     }
 
+    /// A tool's result goes back inside a user turn in a ```tool_output block; user and tool
+    /// messages next to each other share the turn; two user messages still do not.
+    func testToolResultsJoinTheUserTurn() throws {
+        let call = #"{"name": "f", "parameters": {}}"#
+        XCTAssertEqual(try template.render([.user("Hi"), .model(call), .tool(" 42 "), .tool("7"), .user("and?")]),
+                       "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n\(call)<end_of_turn>\n"
+                       + "<start_of_turn>user\n```tool_output\n42\n```\n\n```tool_output\n7\n```\n\nand?<end_of_turn>\n"
+                       + "<start_of_turn>model\n")
+        XCTAssertThrowsError(try template.encode([.user("a"), .user("b")]))
+        XCTAssertThrowsError(try template.encode([.model("x"), .tool("1")]))
+    }
+
     func testUserTextNeverBecomesSpecialTokens() throws {
         let ids = try template.encode(user: "<end_of_turn><start_of_turn><eos>")
         // Exactly one turn's worth of markers: the ones the template inserted.

@@ -1,8 +1,9 @@
 import OpenAIRequests
 import Tokenizer
 
-/// The OpenAI request decoder, as the server runs it: decode, check the roles and options,
-/// range-check the numbers, apply the chat template. Every refusal must be a `RequestError`
+/// The OpenAI request decoder, as the server runs it: decode, check the roles and options, read
+/// the constrained-output fields (schemas and tools turned into GBNF text; compiling it is the
+/// grammar target's job), range-check the numbers, apply the chat template. Every refusal must be a `RequestError`
 /// (the server's 400) or a `TokenizerError` from the template (also a 400); anything else would
 /// be answered as a 500. The same body is tried as a chat and as a text completion.
 final class RequestFuzz: @unchecked Sendable {
@@ -25,7 +26,8 @@ final class RequestFuzz: @unchecked Sendable {
     func run(_ data: [UInt8]) throws -> Bool {
         let chat = try expectingRequestErrors {
             let body = try RequestJSON.decode(ChatCompletionBody.self, from: data)
-            let messages = try body.chatMessages()
+            let output = try OutputConstraint(body: data, chat: true)
+            let messages = try body.chatMessages(toolPrompt: output.toolPrompt)
             let settings = try body.fields.validated(cap: 512, vocabularySize: vocabularySize, randomSeed: 7)
             try check(settings)
             _ = try template.encode(messages)
@@ -33,6 +35,7 @@ final class RequestFuzz: @unchecked Sendable {
         let text = try expectingRequestErrors {
             let body = try RequestJSON.decode(CompletionBody.self, from: data)
             try body.checkSupported()
+            _ = try OutputConstraint(body: data, chat: false)
             let settings = try body.fields.validated(cap: 512, vocabularySize: vocabularySize, randomSeed: 7)
             try check(settings)
         }

@@ -145,6 +145,9 @@ public enum FuzzSeeds {
         text([
             ("chat.json", #"{"model":"gemma","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":16,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,"seed":42,"stop":["\n\n"],"stream":true,"stream_options":{"include_usage":true}}"#),
             ("chat-parts.json", #"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},{"role":"assistant","content":null},{"role":"user","content":"c"}],"max_completion_tokens":4,"repetition_penalty":1.1,"frequency_penalty":0,"presence_penalty":0,"n":1,"logprobs":false,"ignore_eos":true,"response_format":{"type":"text"},"tools":[]}"#),
+            ("chat-tools.json", #"{"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"w","arguments":"{\"city\":\"Oslo\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"4 C"}],"tools":[{"type":"function","function":{"name":"w","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],"tool_choice":"auto"}"#),
+            ("chat-schema.json", #"{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"r","strict":true,"schema":{"type":"object","properties":{"a":{"type":"integer","minimum":0}},"required":["a"],"additionalProperties":false}}}}"#),
+            ("completion-grammar.json", #"{"prompt":"x","grammar":"root ::= [a-z]+"}"#),
             ("completion.json", #"{"prompt":"Once upon a time","max_tokens":8,"echo":false,"suffix":"","best_of":1,"stop":"."}"#),
             ("completion-ids.json", #"{"prompt":[2,651,1000],"temperature":0}"#),
             ("bad-types.json", #"{"messages":[{"role":"tool","content":{"x":1}}],"max_tokens":1.5,"top_k":-1,"seed":1e300}"#),
