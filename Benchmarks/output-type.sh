@@ -51,6 +51,9 @@ peer_tg() { "$PEER" "$1" 0 128 "$T" 3 | python3 -c "import json,sys; print(json.
 output_mb() {  # type -> MB the output product reads per decoded token (262144 rows of 640)
   python3 -c "import sys; b={'Q8_0':34,'q8_0':34,'q5_0':22,'q4_0':18}[sys.argv[1]]; print(f'{262144*640//32*b/1e6:.0f}')" "$1"
 }
+rel() {  # value base -> "value (+x.x %)"
+  python3 -c "import sys; v,b=sys.argv[1],sys.argv[2]; print(v if not v or not b or v==b else f'{v} ({(float(v)/float(b)-1)*100:+.1f} %)')" "$1" "$2"
+}
 median() { python3 -c "import sys,statistics; v=[float(x) for x in sys.argv[1:] if x]; print(f'{statistics.median(v):.1f}' if v else '-')" "$@"; }
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -72,7 +75,7 @@ for file in "$MODEL" "$Q40"; do
   done
   for t in "${TYPES[@]}"; do
     mb="$(output_mb "$([ "$t" = file ] && echo Q8_0 || echo "$t")")"
-    row="| $(basename "$file") | $([ "$t" = file ] && echo "q8_0 (as shipped)" || echo "$t") | $mb | ${gp[$t]} | ${pp[$t]} | $(median ${gt[$t]}) | $(median ${pt[$t]}) |"
+    row="| $(basename "$file") | $([ "$t" = file ] && echo "q8_0 (as shipped)" || echo "$t") | $mb | $(rel "${gp[$t]}" "${gp[file]}") | $(rel "${pp[$t]}" "${pp[file]}") | $(median ${gt[$t]}) | $(median ${pt[$t]}) |"
     table="$table
 $row"
     echo "$row" >&2
@@ -88,6 +91,8 @@ MD="$WORK/latest.md"
   echo "Command: \`CHUNKS=$CHUNKS Benchmarks/output-type.sh $REPS\`. Perplexity: ctx 512 over Tests/Fixtures/texts/ppl-text.txt, $([ "$CHUNKS" = 0 ] && echo "every chunk" || echo "the first $CHUNKS chunks");"
   echo "decode: tg128, median of $REPS alternating rounds (each the mean of 3 repetitions). GemmaEdge narrows the output product only;"
   echo "llama.cpp's rows requantise the whole tied embedding (llama-quantize --token-embedding-type), so lookup and output both change."
+  echo "The two perplexities are not comparable with each other, only their changes: llama-perplexity scores the second half of"
+  echo "each chunk, gemma-edge every token after BOS (Tests/Fixtures/golden/ppl-512.json has llama.cpp's figure scored that way)."
   echo
   echo "$table"
   echo
