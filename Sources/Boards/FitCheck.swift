@@ -25,6 +25,12 @@ public struct FitCheck: Codable, Sendable, Equatable {
     public var globalKv: Int
     /// `MemoryPlan.scratch`: activations, scores and logits.
     public var scratch: Int
+    /// `MemoryPlan.visionMapped + visionAllocated`: the projector and what the first image
+    /// allocates (0 without `--mmproj`).
+    public var vision: Int
+    /// `MemoryPlan.verification + draftModel`: speculative decoding's verification batches and
+    /// the draft model's whole plan (0 when off).
+    public var speculative: Int
     /// `MemoryPlan.total`.
     public var needed: Int
     /// Memory kept free for the rest of the system and this process's own allocations.
@@ -59,25 +65,36 @@ public struct FitCheck: Codable, Sendable, Equatable {
 
     /// Checks `file` at `context` (0: the engine's default), prompt batch `batch` and `threads`
     /// compute threads (each has its own attention scratch) against `memory`.
-    /// `sessions` conversation states (the server's `--cache-slots`) each hold a KV cache.
+    /// `sessions` conversation states (the server's `--cache-slots`) each hold a KV cache;
+    /// `extras` are what the load holds beside (KV type, projector, speculative decoding).
     public static func evaluate(file: GGUFFile, context requested: Int, batch: Int, memory: MemoryInfo,
-                                threads: Int = EngineOptions.defaultThreads, sessions: Int = 1) throws -> FitCheck {
+                                threads: Int = EngineOptions.defaultThreads, sessions: Int = 1,
+                                extras: MemoryPlan.Extras = .none) throws -> FitCheck {
         let config = try Gemma3Config(file: file)
         let context = try resolveContext(requested, config: config)
-        let plan = try MemoryPlan(file: file, context: context, batch: batch, threads: threads, sessions: sessions)
+        func planAt(_ c: Int) throws -> MemoryPlan {
+            try MemoryPlan(file: file, context: c, batch: batch, threads: threads, sessions: sessions, extras: extras)
+        }
+        let plan = try planAt(context)
         let margin = margin(memoryTotal: memory.total)
         let fits = plan.total + margin <= memory.available
-        let largest = try largestContext(file: file, upTo: context, batch: batch, threads: threads, sessions: sessions,
-                                         budget: memory.available - margin)
+        let largest = try largestContext(upTo: context, budget: memory.available - margin) { try planAt($0).total }
         let name = URL(fileURLWithPath: file.path).lastPathComponent
         var check = FitCheck(
             context: context, batch: batch, weightsMapped: plan.weightsMapped, repackedArena: plan.repackedArena,
-            localKv: plan.localKV, globalKv: plan.globalKV, scratch: plan.scratch, needed: plan.total, margin: margin,
+            localKv: plan.localKV, globalKv: plan.globalKV, scratch: plan.scratch,
+            vision: plan.visionMapped + plan.visionAllocated, speculative: plan.verification + plan.draftModel,
+            needed: plan.total, margin: margin,
             available: memory.available, memoryTotal: memory.total, fits: fits,
             headroom: memory.available - plan.total - margin, largestFittingContext: largest, summary: "", advice: nil)
-        let parts = "weights \(formatBytes(plan.weightsMapped))"
-            + (plan.repackedArena > 0 ? ", repacked \(formatBytes(plan.repackedArena))" : "")
-            + ", KV \(formatBytes(plan.kvTotal)), scratch \(formatBytes(plan.scratch))"
+        var shares = ["weights \(formatBytes(plan.weightsMapped))"]
+        if plan.repackedArena > 0 { shares.append("repacked \(formatBytes(plan.repackedArena))") }
+        shares.append("KV \(formatBytes(plan.kvTotal))")
+        shares.append("scratch \(formatBytes(plan.scratch))")
+        if check.vision > 0 { shares.append("vision \(formatBytes(check.vision))") }
+        if plan.draftModel > 0 { shares.append("draft model \(formatBytes(plan.draftModel))") }
+        if plan.verification > 0 { shares.append("verification \(formatBytes(plan.verification))") }
+        let parts = shares.joined(separator: ", ")
         let free = "\(formatBytes(memory.available)) is available (MemAvailable, of \(formatBytes(memory.total)) total)"
         if fits {
             check.summary = "\(name) fits at --ctx \(context): it needs \(formatBytes(plan.total)) (\(parts)) "
@@ -88,11 +105,10 @@ public struct FitCheck: Codable, Sendable, Equatable {
             + "plus a \(formatBytes(margin)) safety margin, but only \(free); loading it would push the system into swap"
         var options: [String] = []
         if let largest, largest < context {
-            let p = try MemoryPlan(file: file, context: largest, batch: batch, threads: threads, sessions: sessions)
-            options.append("--ctx \(largest) (needs \(formatBytes(p.total)))")
+            options.append("--ctx \(largest) (needs \(formatBytes(try planAt(largest).total)))")
         }
         let small = min(context, 512)
-        let minimal = try MemoryPlan(file: file, context: small, batch: batch, threads: threads, sessions: sessions)
+        let minimal = try planAt(small)
         let weightBudget = memory.available - margin - (minimal.total - minimal.weightsMapped)
         if let largest, largest < context {
             options.append("a smaller quant or model to keep --ctx \(context) (the weights, now \(formatBytes(plan.weightsMapped)), "
@@ -104,17 +120,20 @@ public struct FitCheck: Codable, Sendable, Equatable {
             options.append("a smaller quant or model together with more free memory (even the KV cache and scratch at "
                 + "--ctx \(small) do not fit beside the margin)")
         }
+        if check.speculative > 0 {
+            options.append("without speculative decoding, or --speculative lookup in place of a draft model (they take "
+                + "\(formatBytes(check.speculative)) of it)")
+        }
         options.append("more free memory: stop other programs until MemAvailable reaches \(formatBytes(plan.total + margin))")
         check.advice = "what to change: " + options.joined(separator: "; or ")
         return check
     }
 
-    /// The largest context in 1...`upTo` whose plan fits in `budget` bytes, rounded down to a
-    /// multiple of 128 above 128; nil when not even 128 tokens (or `upTo`, if smaller) fit.
-    static func largestContext(file: GGUFFile, upTo: Int, batch: Int, threads: Int, sessions: Int = 1, budget: Int) throws -> Int? {
-        func fits(_ c: Int) throws -> Bool {
-            try MemoryPlan(file: file, context: c, batch: batch, threads: threads, sessions: sessions).total <= budget
-        }
+    /// The largest context in 1...`upTo` whose plan (`needed(context)` bytes) fits in `budget`
+    /// bytes, rounded down to a multiple of 128 above 128; nil when not even 128 tokens (or
+    /// `upTo`, if smaller) fit.
+    static func largestContext(upTo: Int, budget: Int, needed: (Int) throws -> Int) throws -> Int? {
+        func fits(_ c: Int) throws -> Bool { try needed(c) <= budget }
         let floor = min(128, upTo)
         guard try fits(floor) else { return nil }
         if try fits(upTo) { return upTo }

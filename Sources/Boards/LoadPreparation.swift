@@ -27,17 +27,20 @@ public struct LoadPreparation: Sendable {
     ///   - cores: `--cores` text ("4-7"), nil when not given.
     ///   - board: `--board`, nil to detect.
     ///   - sessions: conversation states held at once (the server's `--cache-slots`), each with a KV cache.
+    ///   - extras: what the load holds beside the text model (KV type, projector, speculative decoding).
     ///   - root: where /proc and /sys are read; nil means `$GEMMA_EDGE_SYSFS_ROOT` or `/`.
     public static func prepare(modelPath: String, context: Int, batch: Int, threads: Int, cores: String?, board: String?,
-                               sessions: Int = 1, root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
+                               sessions: Int = 1, extras: MemoryPlan.Extras = .none, root: SystemRoot? = nil,
+                               catalog: BoardCatalog? = nil,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LoadPreparation {
         try prepare(file: GGUFFile(path: modelPath), context: context, batch: batch, threads: threads, cores: cores,
-                    board: board, sessions: sessions, root: root, catalog: catalog, environment: environment)
+                    board: board, sessions: sessions, extras: extras, root: root, catalog: catalog, environment: environment)
     }
 
     /// `prepare(modelPath:...)` of a file already parsed (the one the engine then loads).
     public static func prepare(file: GGUFFile, context: Int, batch: Int, threads: Int, cores: String?, board: String?,
-                               sessions: Int = 1, root: SystemRoot? = nil, catalog: BoardCatalog? = nil,
+                               sessions: Int = 1, extras: MemoryPlan.Extras = .none, root: SystemRoot? = nil,
+                               catalog: BoardCatalog? = nil,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LoadPreparation {
         let root = try root ?? SystemRoot.fromEnvironment(environment)
         var warnings: [String] = []
@@ -57,7 +60,7 @@ public struct LoadPreparation: Sendable {
             let memory = try MemoryInfo(root: root)
             if let n = memory.note { warnings.append(n) }
             fit = try FitCheck.evaluate(file: file, context: context, batch: batch, memory: memory, threads: plan.threads,
-                                        sessions: sessions)
+                                        sessions: sessions, extras: extras)
         } catch let e as BoardsError {
             switch e {
             case .unreadable, .garbage: warnings.append("cannot check that the model fits in memory: \(e)")

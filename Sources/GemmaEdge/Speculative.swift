@@ -243,6 +243,14 @@ final class Verification {
         batch.deallocate()
         logits.deallocate()
     }
+
+    /// What `init(capacity:vocabulary:)` allocates (`MemoryPlan.verification`).
+    static func bytes(capacity: Int, vocabulary: Int) -> Int {
+        capacity * (MemoryLayout<Int32>.size + vocabulary * MemoryLayout<Float>.size)
+    }
+
+    /// What this batch holds.
+    var bytes: Int { Self.bytes(capacity: capacity, vocabulary: vocabulary) }
 }
 
 extension Session {

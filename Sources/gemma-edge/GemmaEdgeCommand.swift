@@ -7,6 +7,7 @@ import GGUF
 import Kernels
 import Sampling
 import Tokenizer
+import Vision
 
 @main
 struct GemmaEdgeCommand: ParsableCommand {
@@ -67,8 +68,9 @@ struct ModelOptions: ParsableArguments {
     /// chosen by `Boards`, and the fit check run first (a model that does not fit is refused
     /// here, before loading). Commands that adjust the options before loading use this instead
     /// of `load()`. `sessions` is how many conversation states (each with its own KV cache) the
-    /// command holds at once.
-    func prepare(sessions: Int = 1) throws -> PreparedModel {
+    /// command holds at once; `adjust` sets the options the fit check must count too (a vision
+    /// projector, speculative decoding) before it runs.
+    func prepare(sessions: Int = 1, adjust: (inout EngineOptions) throws -> Void = { _ in }) throws -> PreparedModel {
         var o = EngineOptions()
         o.threads = threads
         o.context = ctx
@@ -79,6 +81,7 @@ struct ModelOptions: ParsableArguments {
         o.outputType = outputType?.tensorType
         o.tokenizerModel = tokenizerModel
         o.verifyValues = !noVerify
+        try adjust(&o)
         let file = try prepareLoad(modelPath: modelPath, options: &o, cores: cores, board: board, sessions: sessions)
         return PreparedModel(file: file, options: o)
     }
@@ -103,11 +106,25 @@ func prepareLoad(modelPath path: String, options o: inout EngineOptions, cores: 
     }
     let file = try GGUFFile(path: path)
     let prep = try LoadPreparation.prepare(file: file, context: o.context, batch: o.batch, threads: o.threads,
-                                           cores: cores, board: board, sessions: sessions)
+                                           cores: cores, board: board, sessions: sessions, extras: planExtras(o))
     for w in prep.warnings + [prep.apply(to: &o)].compactMap({ $0 }) {
         FileHandle.standardError.write(Data("gemma-edge: \(w)\n".utf8))
     }
     return file
+}
+
+/// What the fit check counts beside the model for the options `o`: the KV type, the projector and
+/// speculative decoding (its verification batches and the draft model). A projector or draft
+/// model that cannot be read as one is left out here: loading it then fails with the engine's
+/// own message.
+func planExtras(_ o: EngineOptions) -> MemoryPlan.Extras {
+    let projector = o.mmproj.flatMap { try? GGUFFile(path: $0, readAhead: false) }
+    let draft = o.draftModel.flatMap { try? GGUFFile(path: $0, readAhead: false) }
+    return MemoryPlan.Extras(kvType: o.kvType,
+                             mmproj: projector.flatMap { (try? VisionConfig(file: $0)) == nil ? nil : $0 },
+                             maxDraft: o.maxDraft,
+                             draft: draft.flatMap { (try? Gemma3Config(file: $0)) == nil ? nil : $0 },
+                             draftThreads: o.draftThreads)
 }
 
 /// Sampling flags shared by generate and chat.

@@ -41,10 +41,10 @@ struct VisionOptions: ParsableArguments {
 
     /// Loads the engine of `model` with the projector (when given) and speculative decoding.
     func load(_ model: ModelOptions, speculative: SpeculativeOptions) throws -> Engine {
-        var prepared = try model.prepare()
-        prepared.options = try apply(to: prepared.options)
-        speculative.apply(to: &prepared.options)
-        return try prepared.load()
+        try model.prepare { o in
+            o = try apply(to: o)
+            speculative.apply(to: &o)
+        }.load()
     }
 }
 

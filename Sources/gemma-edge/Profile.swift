@@ -64,9 +64,7 @@ struct ProfileRun: ParsableCommand {
         if !quiet { config.log = { FileHandle.standardError.write(Data(("profile: " + $0 + "\n").utf8)) } }
 
         let report = try ProfileRunner.run(config, modelPath: model.modelPath) {
-            var prepared = try model.prepare()
-            speculative.apply(to: &prepared.options)
-            return try prepared.load()
+            try model.prepare { speculative.apply(to: &$0) }.load()
         }
         emit(summary(report))
     }

@@ -80,10 +80,11 @@ struct Serve: ParsableCommand {
         let serverOptions = try options()
         // Checks the file, picks threads and cores for this board and runs the fit check, so a
         // model that cannot load fails here, before the server listens.
-        var prepared = try model.prepare(sessions: serverOptions.cacheSlots)
-        prepared.options = try vision.apply(to: prepared.options)
-        speculative.apply(to: &prepared.options)
-        prepared.options.imageLimits.maxFileBytes = serverOptions.maxImageBytes
+        let prepared = try model.prepare(sessions: serverOptions.cacheSlots) { o in
+            o = try vision.apply(to: o)
+            speculative.apply(to: &o)
+            o.imageLimits.maxFileBytes = serverOptions.maxImageBytes
+        }
         try bootstrapLogging(level: logLevel)
         SupervisorLink.exitWithSupervisor {
             FileHandle.standardError.write(Data("gemma-edge serve: the supervising watchdog is gone; exiting\n".utf8))

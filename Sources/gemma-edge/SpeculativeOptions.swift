@@ -9,7 +9,8 @@ extension SpeculativeMode: ExpressibleByArgument {}
 struct SpeculativeOptions: ParsableArguments {
     @Option(help: "Speculative decoding: off, lookup (drafts copied from the prompt and output so far) or draft (a smaller model with the same vocabulary, --draft-model). Greedy output is unchanged; sampled output keeps its distribution.")
     var speculative: SpeculativeMode = .off
-    @Option(help: "The draft model of --speculative draft (e.g. the Gemma 3 270M for the 1B).") var draftModel: String?
+    @Option(help: "The draft model of --speculative draft (e.g. the Gemma 3 270M for the 1B), loaded with this model's context, kernels, --kv-type and --output-type (a narrower draft output changes only which tokens are proposed, never the output); the fit check counts it.")
+    var draftModel: String?
     @Option(help: "Most tokens drafted per step (1...\(Speculation.maxDraftLimit)); the length is adapted to the acceptance rate below it.")
     var draftMax: Int = Speculation.defaultMaxDraft
     @Option(help: "Compute threads of the draft model (default: the model's).") var draftThreads: Int = 0

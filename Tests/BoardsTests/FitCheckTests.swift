@@ -24,6 +24,28 @@ final class FitCheckTests: BoardsTestCase {
         XCTAssertEqual(fit.needed, three.total)
     }
 
+    /// Speculative decoding's verification batches and a draft model are counted, and the
+    /// largest fitting context is found with them.
+    func testSpeculativeDecodingIsCounted() throws {
+        let file = try GGUFFile(path: tinyModel())
+        let extras = MemoryPlan.Extras(maxDraft: 8, draft: file)
+        let plain = try FitCheck.evaluate(file: file, context: 1024, batch: 32, memory: memory(availableMiB: 1000), threads: 1)
+        let fit = try FitCheck.evaluate(file: file, context: 1024, batch: 32, memory: memory(availableMiB: 1000), threads: 1,
+                                        extras: extras)
+        let plan = try MemoryPlan(file: file, context: 1024, batch: 32, threads: 1, sessions: 1, extras: extras)
+        XCTAssertEqual(fit.needed, plan.total)
+        XCTAssertEqual(fit.speculative, plan.verification + plan.draftModel)
+        XCTAssertEqual(plain.speculative, 0)
+        XCTAssertGreaterThan(plan.draftModel, plan.weightsMapped, "the draft model's weights and its own KV and scratch")
+        XCTAssertTrue(fit.summary.contains("draft model"), fit.summary)
+        // Memory for the plain load but not the draft model: refused, with a context that fits.
+        let budget = plain.needed + plain.margin
+        let short = try FitCheck.evaluate(file: file, context: 1024, batch: 32,
+                                          memory: MemoryInfo(total: 4096 << 20, available: budget), threads: 1, extras: extras)
+        XCTAssertFalse(short.fits)
+        XCTAssertTrue(plain.fits)
+    }
+
     func testArithmeticMatchesMemoryPlan() throws {
         let file = try GGUFFile(path: tinyModel())
         let mem = memory(availableMiB: 1000)

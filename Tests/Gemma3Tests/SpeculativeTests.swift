@@ -203,6 +203,39 @@ final class SpeculativeTests: XCTestCase {
         }
     }
 
+    /// The memory plan (what the fit check counts) of a speculative load is what the engine holds:
+    /// the target's rings grown for the rollback, a verification batch per session, and the draft
+    /// model's own plan with its rings grown too.
+    func testMemoryPlanCountsVerificationAndTheDraftModel() throws {
+        let targetPath = try model("target"), draftPath = try model("draft", seed: 2, blocks: 2)
+        var o = EngineOptions()
+        o.threads = 2
+        o.context = 256
+        o.batch = 4
+        o.speculative = .draft
+        o.draftModel = draftPath
+        o.maxDraft = 6
+        let target = try Engine(modelPath: targetPath, options: o)
+        let file = try GGUFFile(path: targetPath), draft = try GGUFFile(path: draftPath)
+        let plan = try MemoryPlan(file: file, context: 256, batch: 4, threads: 2, sessions: 2,
+                                  extras: .init(maxDraft: 6, draft: draft))
+        let plain = try MemoryPlan(file: file, context: 256, batch: 4, threads: 2, sessions: 2)
+        let session = target.makeSession()
+        XCTAssertEqual(plan.localKV, 2 * session.cache.bytes.local)
+        XCTAssertEqual(plan.globalKV, 2 * session.cache.bytes.global)
+        XCTAssertGreaterThan(plan.localKV, plain.localKV, "the rings grow by maxDraft - 1 slots")
+        let vocab = target.config.vocabularySize
+        XCTAssertEqual(plan.verification, 2 * 7 * (4 + 4 * vocab))
+        guard case .model(let drafter)? = target.speculator?.drafter else { return XCTFail("no draft model") }
+        let draftPlan = try MemoryPlan(file: draft, context: 256, batch: 7, threads: 2, maxDraft: 6)
+        XCTAssertEqual(draftPlan.localKV, drafter.session.cache.bytes.local)
+        XCTAssertEqual(draftPlan.globalKV, drafter.session.cache.bytes.global)
+        XCTAssertEqual(plan.draftModel, draftPlan.total - draftPlan.verification)
+        XCTAssertEqual(plan.total, plain.total + (plan.localKV - plain.localKV) + (plan.scratch - plain.scratch)
+                                   + plan.verification + plan.draftModel)
+        XCTAssertEqual(Set(plan.components.map(\.0)).intersection(["verification", "draft_model"]).count, 2)
+    }
+
     func testDraftModelWithAnotherVocabularyIsRefused() throws {
         let target = try engine(try model("target"), maxDraft: 4)
         let other = try engine(try model("other", overrides: [300: "zz"]), maxDraft: 4)
