@@ -170,10 +170,20 @@ extension KVCache {
                                 + "--kv-type \(savedType)")
         }
         guard header.layers == expected.layers, header.kvDim == expected.kvDim, header.window == expected.window,
-              header.pattern == expected.pattern, header.slots == expected.slots, header.context == context,
+              header.pattern == expected.pattern, header.slots.count == expected.slots.count, header.context == context,
               header.logits == logits.count else {
             throw SnapshotError("\(path) has another cache layout (context \(header.context)); this session's context "
                                 + "is \(context): restore with the same --ctx")
+        }
+        // Local rings may differ in size (a speculative session's or a vision one's are longer by
+        // k - 1 or an image's span - 1 slots): any ring of at least a window is restored, position
+        // by position. Global layers keep the whole context on both sides.
+        for layer in 0..<config.blockCount where header.slots[layer] != capacity[layer] {
+            guard !config.isGlobal(layer: layer),
+                  (min(config.slidingWindow, context)...context).contains(header.slots[layer]) else {
+                throw SnapshotError("\(path): layer \(layer) holds \(header.slots[layer]) slots, which no cache of this "
+                                    + "model at --ctx \(context) has")
+            }
         }
         guard header.length == header.tokens, (0...context).contains(header.length) else {
             throw SnapshotError("\(path): inconsistent lengths (\(header.length) cached, \(header.tokens) tokens, "
@@ -193,7 +203,8 @@ extension KVCache {
         func align(_ x: Int) -> Int { (x + 63) / 64 * 64 }
         let tokensAt = align(16 + headerLength)
         let kvAt = align(tokensAt + 4 * header.tokens)
-        let kvBytes = (0..<config.blockCount).reduce(0) { $0 + 2 * capacity[$1] * rowBytes[$1] }
+        let saved = header.slots
+        let kvBytes = (0..<config.blockCount).reduce(0) { $0 + 2 * saved[$1] * rowBytes[$1] }
         let logitsAt = kvAt + kvBytes
         let logitsEnd = logitsAt + 4 * logits.count
         guard logitsEnd + 4 == b.count else {
@@ -206,15 +217,26 @@ extension KVCache {
         var tokens = [Int32](repeating: 0, count: header.tokens)
         tokens.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[tokensAt..<(tokensAt + 4 * header.tokens)])) }
         var at = kvAt
+        let length = header.length
         for layer in 0..<config.blockCount {
-            let n = capacity[layer] * rowBytes[layer]
-            keys[layer].copyMemory(from: b.baseAddress! + at, byteCount: n)
-            at += n
-            values[layer].copyMemory(from: b.baseAddress! + at, byteCount: n)
-            at += n
+            let row = rowBytes[layer], n = saved[layer] * row
+            for (ours, theirs) in [(keys[layer], b.baseAddress! + at), (values[layer], b.baseAddress! + at + n)] {
+                if saved[layer] == capacity[layer] {
+                    ours.copyMemory(from: theirs, byteCount: n)
+                } else {
+                    // Position p is in slot p % slots on both sides; the last positions both hold.
+                    for p in (length - min(length, saved[layer], capacity[layer]))..<length {
+                        (ours + (p % capacity[layer]) * row).copyMemory(from: theirs + (p % saved[layer]) * row, byteCount: row)
+                    }
+                }
+            }
+            at += 2 * n
         }
         UnsafeMutableRawBufferPointer(logits).copyMemory(from: savedLogits)
-        length = header.length
+        self.length = length
+        // Positions before the smallest saved ring's reach were not in the snapshot.
+        let reach = (0..<config.blockCount).filter { !config.isGlobal(layer: $0) }.map { saved[$0] }.min()
+        ringFloor = reach.map { length - min(length, $0) } ?? 0
         return (tokens, spans)
     }
 }

@@ -50,6 +50,11 @@ public final class KVCache: @unchecked Sendable {
     public let kvType: KVType
     /// Positions filled so far (the next token goes at this position).
     public internal(set) var length = 0
+    /// The oldest position the local rings are sure to hold: 0, except after restoring a snapshot
+    /// saved with smaller rings (a plain session's into a speculative or vision one), whose slots
+    /// reached back fewer positions than these do; `canTruncate` never cuts back to where a
+    /// window would need a position before it.
+    public internal(set) var ringFloor = 0
     let keys: [UnsafeMutableRawPointer]
     let values: [UnsafeMutableRawPointer]
     let capacity: [Int]
@@ -120,12 +125,16 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Forgets every position (a fresh sequence).
-    public func reset() { length = 0 }
+    public func reset() {
+        length = 0
+        ringFloor = 0
+    }
 
     /// Drops positions from `newLength` on (for example, to re-use a shared prefix).
     public func truncate(to newLength: Int) {
         precondition(canTruncate(to: newLength), "truncating would lose keys still inside a local window")
         length = newLength
+        if newLength == 0 { ringFloor = 0 }
     }
 
     /// Whether `truncate(to:)` keeps every key the next position needs. The query at position n
@@ -134,10 +143,13 @@ public final class KVCache: @unchecked Sendable {
     /// at most capacity - window + 1 positions are dropped (one for a ring of exactly `window`
     /// slots, `rollback` for a speculative session's), when the ring never wrapped, or when nothing
     /// is kept.
+    /// After a restore from smaller rings, positions before `ringFloor` were never in these rings,
+    /// so the next position's window must start at or after it.
     public func canTruncate(to n: Int) -> Bool {
         guard n >= 0, n <= length else { return false }
         if n == 0 { return true }  // nothing is kept, so nothing can be missing
         guard let ring = smallestRing else { return true }
+        guard max(0, n - config.slidingWindow + 1) >= ringFloor else { return false }
         return length - n <= ring - config.slidingWindow + 1 || length <= ring
     }
 

@@ -80,9 +80,9 @@ final class SpeculativeTests: XCTestCase {
     }
 
     func speculative<D: Drafter>(_ e: Engine, prompt: [Int32], maxTokens: Int, drafter: D, params: SamplingParameters = .greedy,
-                                 stop: [Int32] = [], stats: inout SpeculationStats) throws -> Run {
+                                 stop: [Int32] = [], snapshot: String? = nil, stats: inout SpeculationStats) throws -> Run {
         let s = e.makeSession()
-        try s.append(prompt)
+        if let snapshot { try s.restore(from: snapshot) } else { try s.append(prompt) }
         var r = Run()
         let sampler = Sampler(parameters: params, vocabularySize: e.config.vocabularySize)
         var length = DraftLength(limit: e.options.maxDraft)
@@ -93,6 +93,48 @@ final class SpeculativeTests: XCTestCase {
         r.logits = Array(s.logits)
         r.length = s.cache.length
         return r
+    }
+
+    /// A snapshot moves between a plain session's rings and a speculative one's (longer by
+    /// maxDraft - 1 slots) both ways: decoding after the restore, with rejections rolling back,
+    /// gives the plain run's tokens; after a restore from smaller rings, no cut reaches back past
+    /// what they held.
+    func testSnapshotsMoveBetweenPlainAndSpeculativeRings() throws {
+        let path = try model()
+        let plainEngine = try engine(path, maxDraft: 0), specEngine = try engine(path, maxDraft: 6)
+        let prompt = ForwardTests.tokens(40, vocab: 300, seed: 9)  // window 8: every ring wrapped
+        let reference = try plain(plainEngine, prompt: prompt, maxTokens: 30)
+        let file = dir + "/moved.snap"
+        for (from, to) in [(specEngine, plainEngine), (plainEngine, specEngine)] {
+            let a = from.makeSession()
+            try a.append(prompt)
+            try a.save(to: file)
+            let b = to.makeSession()
+            try b.restore(from: file)
+            XCTAssertEqual(b.tokens, prompt)
+            XCTAssertEqual(Array(b.logits), Array(a.logits))
+            XCTAssertEqual(b.cache.canTruncate(to: 39), true)
+            if to === specEngine {
+                // Rings of 13 slots, but the snapshot's held 8 positions (32..<40): a cut to 38
+                // would need position 31 for the window of position 38.
+                XCTAssertEqual(b.cache.ringFloor, 32)
+                XCTAssertFalse(b.cache.canTruncate(to: 38))
+                XCTAssertTrue(b.cache.canTruncate(to: 0))
+                var stats = SpeculationStats()
+                let truth = prompt + reference.reported
+                let run = try speculative(to, prompt: prompt, maxTokens: 30,
+                                          drafter: ScriptedDrafter(truth: truth, vocab: to.config.vocabularySize),
+                                          snapshot: file, stats: &stats)
+                XCTAssertEqual(run.reported, reference.reported)
+                XCTAssertLessThan(stats.accepted, stats.drafted, "some drafts were rejected and rolled back")
+            } else {
+                var r: [Int32] = []
+                let sampler = Sampler(parameters: .greedy, vocabularySize: to.config.vocabularySize)
+                _ = try b.generate(maxTokens: 30, sampler: sampler, stopTokens: [], onToken: { r.append($0); return true },
+                                   onEvaluated: {})
+                XCTAssertEqual(r, reference.reported)
+            }
+        }
     }
 
     func testRollbackSlotsLetRejectedDraftsGoAfterTheRingWrapped() throws {
