@@ -44,6 +44,7 @@ public struct ReportComparison: Sendable {
             row("prefill energy per token", "mJ", { $0.power.prefill?.millijoulesPerToken }, .lower),
             row("decode energy per token", "mJ", { $0.power.decode?.millijoulesPerToken }, .lower),
             row("tokens per joule", "tok/J", { $0.power.tokensPerJoule }, .higher),
+            row("drafts accepted", "%", { $0.model.speculation.map { $0.acceptanceRate * 100 } }, .higher),
             row("battery share", "%", { $0.power.battery?.percent }, .lower),
             row("hottest sensor", "C", { $0.thermal.zones.compactMap(\.maxC).max() }, .lower),
             row("throttle events", "", { Double($0.thermal.throttleEvents.count) }, .lower),
@@ -59,6 +60,7 @@ public struct ReportComparison: Sendable {
         differ("machine", { "\($0.machine.hostname) (\($0.machine.cpu))" })
         differ("prompts x runs", { "\($0.settings.prompts) x \($0.settings.runs)" })
         differ("max tokens", { $0.settings.maxTokens })
+        differ("speculative decoding", { $0.model.speculation.map { s in s.mode + (s.draftModel.map { " (\($0))" } ?? "") } ?? "off" })
         let sa = a.power.source.map { "\($0.kind) \($0.scope)" } ?? "none", sb = b.power.source.map { "\($0.kind) \($0.scope)" } ?? "none"
         if sa != sb { r.append("power sources differ (A: \(sa); B: \(sb)): energy figures measure different things") }
         if a.power.status == "estimated" || b.power.status == "estimated" {

@@ -159,7 +159,15 @@ public enum ProfileRunner {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         return .init(path: path, fileBytes: bytes, blocks: e.config.blockCount, embedding: e.config.embeddingLength,
                      vocabulary: e.config.vocabularySize, kernels: e.model.compute.kernels.name, threads: e.options.threads,
-                     context: e.options.context, batch: e.options.batch)
+                     context: e.options.context, batch: e.options.batch, speculation: speculation(e))
+    }
+
+    static func speculation(_ e: Engine) -> ProfileReport.Speculation? {
+        guard let s = e.speculator else { return nil }
+        return .init(mode: e.options.speculative.rawValue,
+                     draftModel: e.options.draftModel.map { ($0 as NSString).lastPathComponent },
+                     draftMax: s.length.limit, verifications: s.stats.verifications, plainSteps: s.stats.plainSteps,
+                     drafted: s.stats.drafted, accepted: s.stats.accepted)
     }
 
     static func machine() -> ProfileReport.Machine {

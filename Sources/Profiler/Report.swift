@@ -43,6 +43,39 @@ public struct ProfileReport: Sendable, Codable, Equatable {
         public var threads: Int
         public var context: Int
         public var batch: Int
+        /// Speculative decoding during the run (nil when off, or in reports from before it).
+        public var speculation: Speculation?
+    }
+
+    /// What speculative decoding did over the whole workload (`--speculative`), so two reports of
+    /// the same prompts with and without it compare energy per token (`profile compare`).
+    public struct Speculation: Sendable, Codable, Equatable {
+        /// lookup or draft.
+        public var mode: String
+        /// The draft model's file name (draft mode).
+        public var draftModel: String?
+        /// The most tokens drafted per step.
+        public var draftMax: Int
+        /// Batches of the last token and its drafts evaluated at once, and plain steps (nothing drafted).
+        public var verifications: Int
+        public var plainSteps: Int
+        /// Tokens drafted and kept.
+        public var drafted: Int
+        public var accepted: Int
+        /// accepted / drafted (0 when nothing was drafted).
+        public var acceptanceRate: Double
+
+        public init(mode: String, draftModel: String?, draftMax: Int, verifications: Int, plainSteps: Int, drafted: Int,
+                    accepted: Int) {
+            self.mode = mode
+            self.draftModel = draftModel
+            self.draftMax = draftMax
+            self.verifications = verifications
+            self.plainSteps = plainSteps
+            self.drafted = drafted
+            self.accepted = accepted
+            acceptanceRate = drafted == 0 ? 0 : Double(accepted) / Double(drafted)
+        }
     }
 
     /// The options the profile ran with.

@@ -79,6 +79,10 @@ struct ProfileRun: ParsableCommand {
         if let l = r.totals.interTokenLatency {
             lines.append(String(format: "inter-token latency p50 %.2f, p90 %.2f, p99 %.2f, max %.2f ms", l.p50Ms, l.p90Ms, l.p99Ms, l.maxMs))
         }
+        if let s = r.model.speculation {
+            lines.append(String(format: "speculative %@: %d verifications, %d plain steps, %d of %d drafted tokens accepted (%.1f %%)",
+                                s.mode, s.verifications, s.plainSteps, s.accepted, s.drafted, s.acceptanceRate * 100))
+        }
         lines.append("peak RSS \(f(r.totals.peakRssBytes.map { $0 / 1_048_576 }, "%.0f")) MiB")
         if let s = r.power.source {
             lines.append("power: \(s.kind) (\(r.power.status)), \(s.scope)")

@@ -99,6 +99,41 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(hist.width, 900)
     }
 
+    /// Energy per token with and without speculative decoding: the report says what the drafter
+    /// did, and `profile compare` sets the two runs side by side.
+    func testSpeculativeDecodingIsReportedAndCompared() throws {
+        let tree = board(), model = try tinyModel()
+        var c = configuration(dir + "/plain", tree: tree)
+        c.workload.prompts = ["hello world hello world hello world the tall tree the tall tree"]
+        c.workload.runs = 1
+        c.workload.idleSeconds = 0
+        let plain = try ProfileRunner.run(c, modelPath: model, load: load(model))
+        c.outputDirectory = dir + "/lookup"
+        let lookup = try ProfileRunner.run(c, modelPath: model) {
+            var o = EngineOptions(); o.threads = 1; o.batch = 8
+            o.speculative = .lookup
+            o.maxDraft = 4
+            return try Engine(modelPath: model, options: o)
+        }
+        XCTAssertNil(plain.model.speculation)
+        let s = try XCTUnwrap(lookup.model.speculation)
+        XCTAssertEqual(s.mode, "lookup")
+        XCTAssertEqual(s.draftMax, 4)
+        XCTAssertGreaterThan(s.drafted, 0, "the prompt repeats itself, so lookup drafts")
+        XCTAssertEqual(s.acceptanceRate, Double(s.accepted) / Double(s.drafted))
+        XCTAssertEqual(lookup.totals.generatedTokens, plain.totals.generatedTokens)
+        XCTAssertNotNil(lookup.power.decode?.millijoulesPerToken)
+        XCTAssertNotNil(plain.power.decode?.millijoulesPerToken)
+        XCTAssertEqual(try ProfileReport.load(path: dir + "/lookup/report.json"), lookup)
+
+        let comparison = ReportComparison(plain, lookup)
+        XCTAssertTrue(comparison.remarks.contains("speculative decoding: A off, B lookup"), "\(comparison.remarks)")
+        let row = try XCTUnwrap(comparison.rows.first { $0.name == "drafts accepted" })
+        XCTAssertNil(row.a)
+        XCTAssertEqual(try XCTUnwrap(row.b), s.acceptanceRate * 100, accuracy: 1e-9)
+        XCTAssertNotNil(comparison.rows.first { $0.name == "decode energy per token" }?.changePercent)
+    }
+
     func testExternalMeterCSVIsMergedByTime() throws {
         // A meter logging 3 W at 5 Hz with Unix timestamps from before the run to well after it.
         let now = Date().timeIntervalSince1970
