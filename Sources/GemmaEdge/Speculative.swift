@@ -38,12 +38,24 @@ public enum Speculation {
     public static let defaultMaxDraft = 8
 }
 
-/// Proposes tokens that may come next. Drafters are deterministic: the draft distribution is a
-/// point mass on what they propose, which is what the acceptance rule assumes.
+/// Proposes tokens that may come next. A deterministic drafter's draft distribution is a point
+/// mass on what it proposes; one that samples (a draft model at a temperature) says what it drew
+/// from (`distributions`), and the acceptance rule uses that.
 public protocol Drafter {
     /// Writes up to `out.count` tokens that may follow `history` then `next` (`next` is chosen but
     /// not yet evaluated) and returns how many it wrote (0: no guess). Allocates nothing once warm.
     func draft(history: UnsafeBufferPointer<Int32>, next: Int32, into out: UnsafeMutableBufferPointer<Int32>) throws -> Int
+    /// Called once before a generation with its sampling parameters: a drafter that samples draws
+    /// with them, seeded from them (so a seeded run repeats); the others ignore it.
+    func begin(sampling: SamplingParameters)
+    /// The distributions the last draft's tokens were drawn from; nil when they are point masses
+    /// (a deterministic drafter, or greedy decoding).
+    var distributions: DraftDistributions? { get }
+}
+
+extension Drafter {
+    public func begin(sampling: SamplingParameters) {}
+    public var distributions: DraftDistributions? { nil }
 }
 
 /// Prompt lookup: the longest n-gram (`ngram.upperBound` down to `ngram.lowerBound` tokens) that
@@ -90,7 +102,9 @@ public struct PromptLookup: Drafter, Sendable {
     }
 }
 
-/// A smaller model with the same vocabulary proposes greedily (the 270M for the 1B): it keeps its
+/// A smaller model with the same vocabulary proposes (the 270M for the 1B), greedily under greedy
+/// decoding and otherwise sampling with the generation's parameters from its own logits, recording
+/// each draft's distribution for the acceptance rule (`DraftDistributions`): it keeps its
 /// own session (KV cache, run state and compute threads: its engine's), catches up with the
 /// accepted tokens at each draft and drops what was rejected (its local rings have room for it).
 public final class DraftModel: Drafter, @unchecked Sendable {
@@ -114,7 +128,34 @@ public final class DraftModel: Drafter, @unchecked Sendable {
                                             + "model's (\(target.options.context))")
         }
         session = engine.makeSession()
+        q = DraftDistributions(positions: max(1, engine.options.maxDraft))
+        scratch = .allocate(capacity: engine.config.vocabularySize)
+        scratch.initialize(repeating: 0)
     }
+
+    deinit { scratch.deallocate() }
+
+    /// Draws drafts when the generation samples (nil, or unused, under greedy decoding).
+    private var sampler: Sampler?
+    private var sampling = false
+    /// What the drafts of the last `draft` were drawn from.
+    private let q: DraftDistributions
+    /// The draft session's logits, copied for the sampler's penalties to change.
+    private let scratch: UnsafeMutableBufferPointer<Float>
+
+    public func begin(sampling parameters: SamplingParameters) {
+        sampling = parameters.temperature > 0
+        guard sampling else { return }
+        var p = parameters
+        p.seed ^= 0x9E37_79B9_7F4A_7C15  // a stream of its own, apart from the verifying sampler's
+        if let s = sampler, s.parameters == p {
+            s.restart(seed: p.seed)
+        } else {
+            sampler = Sampler(parameters: p, vocabularySize: session.engine.config.vocabularySize)
+        }
+    }
+
+    public var distributions: DraftDistributions? { sampling ? q : nil }
 
     public func draft(history: UnsafeBufferPointer<Int32>, next: Int32, into out: UnsafeMutableBufferPointer<Int32>) throws -> Int {
         let m = history.count + 1
@@ -135,8 +176,14 @@ public final class DraftModel: Drafter, @unchecked Sendable {
             try session.append(token: next)
         }
         var count = 0
-        while count < out.count, session.remaining > 0 {
-            let t = Sampler.argmax(UnsafeBufferPointer(session.logits))
+        while count < out.count, count < q.positions, session.remaining > 0 {
+            let t: Int32
+            if sampling, let sampler {
+                scratch.baseAddress!.update(from: session.logits.baseAddress!, count: scratch.count)
+                t = session.tokens.withUnsafeBufferPointer { sampler.sample(scratch, recent: $0, recordingInto: q, at: count) }
+            } else {
+                t = Sampler.argmax(UnsafeBufferPointer(session.logits))
+            }
             guard t >= 0 else { break }
             out[count] = t
             count += 1
@@ -157,6 +204,15 @@ public enum AnyDrafter: Drafter {
         case .lookup(let d): return d.draft(history: history, next: next, into: out)
         case .model(let d): return try d.draft(history: history, next: next, into: out)
         }
+    }
+
+    public func begin(sampling: SamplingParameters) {
+        if case .model(let d) = self { d.begin(sampling: sampling) }
+    }
+
+    public var distributions: DraftDistributions? {
+        if case .model(let d) = self { return d.distributions }
+        return nil
     }
 }
 
@@ -274,6 +330,7 @@ extension Session {
                                        onEvaluated: onEvaluated)
         }
         if verification == nil { verification = Verification(capacity: maxDraft + 1, vocabulary: engine.config.vocabularySize) }
+        drafter.begin(sampling: sampler.parameters)
         let v = verification!
         let model = engine.model
         var produced = 0
@@ -324,7 +381,12 @@ extension Session {
                 logits.baseAddress!.update(from: v.logits + i * v.vocabulary, count: v.vocabulary)
                 if i == k { break }  // every draft was kept
                 try requireFinite(logits, after: start + i + 1)
-                let choice = tokens.withUnsafeBufferPointer { sampler.sample(logits, recent: $0, draft: v.batch[i + 1]) }
+                let choice = tokens.withUnsafeBufferPointer { recent in
+                    if let q = drafter.distributions {
+                        return sampler.sample(logits, recent: recent, draft: v.batch[i + 1], drawnFrom: q, at: i)
+                    }
+                    return sampler.sample(logits, recent: recent, draft: v.batch[i + 1])
+                }
                 let accepted = choice == v.batch[i + 1]
                 if accepted { kept += 1 }
                 stop = try report(choice, produced: &produced, maxTokens: maxTokens, stopTokens: stopTokens, onToken: onToken)

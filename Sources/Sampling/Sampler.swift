@@ -50,14 +50,17 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
 
     public init(seed: UInt64) {
         var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
+        s = (Self.splitmix(&x), Self.splitmix(&x), Self.splitmix(&x), Self.splitmix(&x))
+    }
+
+    /// SplitMix64's step (a static function: a nested one capturing the state is a heap box in
+    /// debug builds, and a sampler is reseeded per generation on the decode path).
+    private static func splitmix(_ x: inout UInt64) -> UInt64 {
+        x &+= 0x9E37_79B9_7F4A_7C15
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     @inline(__always)
@@ -191,7 +194,7 @@ public final class Sampler {
     }
 
     /// Speculative sampling against a drafted token: the draft distribution q is a point mass on
-    /// `draft` (every drafter here drafts deterministically), so the standard rule (Leviathan et
+    /// `draft` (a deterministic drafter's; see SpeculativeSampling.swift for a sampled draft), so the standard rule (Leviathan et
     /// al. 2023, Chen et al. 2023) accepts `draft` with probability min(1, p(draft) / q(draft)) =
     /// p(draft) and otherwise draws from the normalised max(0, p - q), which is p without the
     /// draft. Either way the token returned is distributed as `sample` would draw it. Greedy
@@ -217,6 +220,71 @@ public final class Sampler {
             guard total > 0 else { return record(draft) }
         }
         return record(draw(keep: keep, total: total))
+    }
+
+    /// The drafting side of speculative sampling: `sample`, recording the distribution the token
+    /// was drawn from at `position` of `q`. The chain's candidates beyond `q.capacity` (top-k off
+    /// or above it) are left out of the draw, so q is exactly what was drawn from. Greedy records
+    /// a point mass on the argmax. Applies the penalties to `logits` in place, as `sample` does.
+    public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
+                       recordingInto q: DraftDistributions, at position: Int) -> Int32 {
+        precondition(logits.count == vocabularySize && position < q.positions)
+        precondition(constraint == nil, "a drafting sampler does not take a token constraint")
+        applyPenalty(logits, recent: recent)
+        applyOccurrencePenalties(logits)
+        if parameters.temperature <= 0 {
+            let t = Self.argmax(UnsafeBufferPointer(logits))
+            q.recordPointMass(t, at: position)
+            return record(t)
+        }
+        var (keep, total) = weigh(logits)
+        guard keep > 0 else { return Self.noToken }
+        if keep > q.capacity {  // the candidates are sorted by weight: keep the heaviest
+            keep = q.capacity
+            total = 0
+            for i in 0..<keep { total += values[i] }
+        }
+        let t = draw(keep: keep, total: total)
+        q.record(n: keep, id: { self.ids[$0] }, weight: { self.values[$0] }, total: total, at: position)
+        return record(t)
+    }
+
+    /// The verifying side of speculative sampling against a token drawn from `q` at `position`
+    /// (`sample(_:recent:recordingInto:at:)` of the drafter's sampler): accepts `draft` with
+    /// probability min(1, p(draft) / q(draft)), otherwise draws from the normalised
+    /// max(0, p - q). Greedy returns the argmax. Applies the penalties to `logits` in place.
+    public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
+                       draft: Int32, drawnFrom q: DraftDistributions, at position: Int) -> Int32 {
+        precondition(logits.count == vocabularySize)
+        precondition(constraint == nil, "speculative sampling does not take a token constraint")
+        applyPenalty(logits, recent: recent)
+        applyOccurrencePenalties(logits)
+        if parameters.temperature <= 0 { return record(Self.argmax(UnsafeBufferPointer(logits))) }
+        let (keep, total) = weigh(logits)
+        guard keep > 0 else { return Self.noToken }
+        var p: Float = 0
+        for i in 0..<keep where ids[i] == draft { p = values[i] / total }
+        let qx = q.probability(of: draft, at: position)
+        if qx > 0, rng.nextUnitFloat() * qx < p { return record(draft) }  // accepted with probability min(1, p / q)
+        // The residual max(0, p - q) over p's candidates (outside them p is 0).
+        var residual: Float = 0
+        for i in 0..<keep {
+            let r = max(0, values[i] / total - q.probability(of: ids[i], at: position))
+            values[i] = r
+            residual += r
+        }
+        // p <= q everywhere only when p = q, where nothing is rejected: rounding's answer.
+        guard residual > 0 else { return record(draft) }
+        return record(draw(keep: keep, total: residual))
+    }
+
+    /// Restarts the draw sequence from `seed` and forgets the tokens drawn (the occurrence
+    /// penalties' counts): a sampler reused for another generation behaves as a new one.
+    public func restart(seed: UInt64) {
+        rng = Xoshiro256(seed: seed)
+        guard let drawn else { return }
+        for t in drawnIDs { drawn[Int(t)] = 0 }
+        drawnIDs.removeAll(keepingCapacity: true)
     }
 
     /// The chain after the penalties up to the draw: fills ids/values with the kept candidates

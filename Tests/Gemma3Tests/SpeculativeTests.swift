@@ -367,6 +367,124 @@ final class SpeculativeTests: XCTestCase {
         XCTAssertGreaterThan(bad, 0.1, "the bound must catch a wrong rule")
     }
 
+    /// The rule against a sampled draft: the draft drawn from q (the same logits at twice the
+    /// temperature, top-k 8: another distribution than p), accepted with min(1, p/q), otherwise a
+    /// draw from max(0, p - q), gives plain sampling's distribution and keeps more drafts than the
+    /// point-mass rule (exact for any draft, accepting with p(x) only); a wrong residual (drawing
+    /// again from all of p after a rejection) is caught by the same bound.
+    func testTheAcceptanceRuleAgainstASampledDraftIsExact() throws {
+        let e = try engine(try model(), maxDraft: 3)
+        let s = e.makeSession()
+        try s.append(ForwardTests.tokens(7, vocab: 300, seed: 21))
+        let logits = Array(s.logits)
+        let top = Sampler.argmax(UnsafeBufferPointer(s.logits))
+        var params = Self.pureSoftmax(temperature: Self.temperature(logits, giving: 0.4, to: top))
+        var draftParams = params
+        draftParams.temperature *= 2
+        draftParams.topK = 8
+        let runs = 20_000
+        var exact: [Int32: Int] = [:], wrong: [Int32: Int] = [:], reference: [Int32: Int] = [:]
+        let none = UnsafeBufferPointer<Int32>(start: nil, count: 0)
+        draftParams.seed = 7
+        let drafter = Sampler(parameters: draftParams, vocabularySize: logits.count)
+        let q = DraftDistributions(positions: 1)
+        params.seed = 1
+        let rule = Sampler(parameters: params, vocabularySize: logits.count)
+        params.seed = 2
+        let pointMassRule = Sampler(parameters: params, vocabularySize: logits.count)
+        params.seed = 4
+        let again = Sampler(parameters: params, vocabularySize: logits.count)
+        params.seed = 3
+        let plainSampler = Sampler(parameters: params, vocabularySize: logits.count)
+        var accepted = 0, pointMassAccepted = 0
+        for _ in 0..<runs {
+            var l = logits
+            let x = l.withUnsafeMutableBufferPointer { drafter.sample($0, recent: none, recordingInto: q, at: 0) }
+            XCTAssertGreaterThan(q.probability(of: x, at: 0), 0)
+            l = logits
+            let a = l.withUnsafeMutableBufferPointer { rule.sample($0, recent: none, draft: x, drawnFrom: q, at: 0) }
+            if a == x { accepted += 1 }
+            exact[a, default: 0] += 1
+            l = logits
+            let b = l.withUnsafeMutableBufferPointer { pointMassRule.sample($0, recent: none, draft: x) }
+            if b == x { pointMassAccepted += 1 }
+            l = logits
+            wrong[a == x ? x : l.withUnsafeMutableBufferPointer { again.sample($0, recent: none) }, default: 0] += 1
+            l = logits
+            reference[l.withUnsafeMutableBufferPointer { plainSampler.sample($0, recent: none) }, default: 0] += 1
+        }
+        XCTAssertEqual(q.count(at: 0), 8)
+        let right = Self.totalVariation(exact, reference, runs: runs), bad = Self.totalVariation(wrong, reference, runs: runs)
+        print("sampled draft: total variation \(right) against plain sampling, \(accepted) of \(runs) accepted "
+              + "(point-mass rule: \(pointMassAccepted)); wrong residual \(bad)")
+        XCTAssertLessThan(right, 0.02)
+        XCTAssertGreaterThan(bad, 0.05, "the bound must catch a wrong residual")
+        XCTAssertGreaterThan(accepted, pointMassAccepted + runs / 20, "min(1, p/q) keeps more than p(x)")
+    }
+
+    /// A draft model that samples: the output keeps plain sampling's distribution (another
+    /// model's weights draft, so q is not p), and it keeps more drafts than the same model
+    /// drafting greedily at a temperature where the choice is open.
+    func testSampledDraftModelKeepsTheDistribution() throws {
+        let e = try engine(try model("target"), maxDraft: 3)
+        let draftEngine = try engine(try model("draft", seed: 2, blocks: 2), maxDraft: 3)
+        let drafter = try DraftModel(engine: draftEngine, target: e)
+        let prompt = ForwardTests.tokens(6, vocab: 300, seed: 21)
+        let greedy = try plain(e, prompt: prompt, maxTokens: 2)
+        let probe = e.makeSession()
+        try probe.append(prompt + [greedy.reported[0]])
+        var params = Self.pureSoftmax(temperature: Self.temperature(Array(probe.logits), giving: 0.4, to: greedy.reported[1]))
+        let runs = 1200
+        var plainCounts: [[Int32: Int]] = Array(repeating: [:], count: 3)
+        var specCounts = plainCounts
+        var stats = SpeculationStats()
+        let session = e.makeSession()
+        for seed in 0..<runs {
+            for speculative in [false, true] {
+                params.seed = UInt64(seed) &+ (speculative ? 1_000_003 : 0)
+                let sampler = Sampler(parameters: params, vocabularySize: e.config.vocabularySize)
+                try session.prefill(prompt)
+                var out: [Int32] = []
+                var length = DraftLength(limit: 3)
+                if speculative {
+                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: [], drafter: drafter, length: &length,
+                                         stats: &stats, onToken: { out.append($0); return true })
+                } else {
+                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: []) { out.append($0); return true }
+                }
+                for i in 0..<3 {
+                    if speculative { specCounts[i][out[i], default: 0] += 1 } else { plainCounts[i][out[i], default: 0] += 1 }
+                }
+            }
+        }
+        XCTAssertGreaterThan(stats.drafted, runs, "drafts were verified")
+        XCTAssertGreaterThan(stats.accepted, 0)
+        XCTAssertLessThan(stats.accepted, stats.drafted, "and some rejected")
+        for i in 0..<3 {
+            let d = Self.totalVariation(plainCounts[i], specCounts[i], runs: runs)
+            print("sampled draft model, token \(i): total variation \(d); \(stats.accepted) of \(stats.drafted) drafts kept")
+            XCTAssertLessThan(d, 0.07, "token \(i)")
+        }
+        // The same pair with the draft forced greedy (a deterministic drafter's point masses).
+        struct Greedy: Drafter {
+            let model: DraftModel
+            func draft(history: UnsafeBufferPointer<Int32>, next: Int32, into out: UnsafeMutableBufferPointer<Int32>) throws -> Int {
+                model.begin(sampling: .greedy)
+                return try model.draft(history: history, next: next, into: out)
+            }
+        }
+        var greedyStats = SpeculationStats()
+        for seed in 0..<300 {
+            params.seed = UInt64(seed)
+            try session.prefill(prompt)
+            var length = DraftLength(limit: 3)
+            try session.generate(maxTokens: 3, sampler: Sampler(parameters: params, vocabularySize: e.config.vocabularySize),
+                                 stopTokens: [], drafter: Greedy(model: drafter), length: &length, stats: &greedyStats,
+                                 onToken: { _ in true })
+        }
+        print("acceptance: sampled drafts \(stats.acceptanceRate), greedy drafts \(greedyStats.acceptanceRate)")
+    }
+
     /// Plain softmax sampling at `temperature` (no top-k, top-p or min-p).
     static func pureSoftmax(temperature: Float) -> SamplingParameters {
         var p = SamplingParameters()
