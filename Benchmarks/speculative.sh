@@ -4,7 +4,8 @@
 #     chat template), alternating inside one `gemma-edge bench` process (medians of -r rounds),
 #     and llama.cpp's llama-lookup on the same text and file, side by side, ROUNDS times;
 #  2. the cost of verifying k = 0..8 drafts in one batch against a decode step, at the real 270M
-#     and at the 1B shape (random weights written by make-shape.py, about 710 MB, cached).
+#     and at the 1B shape (random weights with the 270M's vocabulary, about 710 MB, written once by
+#     the project's own GGUF writer through ShapeModelTests and cached).
 # The machine is shared: the load average is printed before each part.
 set -eu
 cd "$(dirname "$0")/.."
@@ -29,7 +30,14 @@ for i in $(seq "$ROUNDS"); do
     "$PEER/llama-lookup" -m "$MODEL" -t "$THREADS" -n "$N" --temp 0 --spec-draft-n-max 8 -c 2048 -f "$TEMPLATED" 2>&1 | grep -E "decoded|n_draft|n_predict|n_drafted|n_accept|accept" || true
 done
 
-[ -f "$SHAPE" ] || python3 Benchmarks/make-shape.py "$MODEL" "$SHAPE"
+if [ ! -f "$SHAPE" ]; then
+    echo "speculative: writing the 1B-shaped model (about 710 MB) with the project's writer ..." >&2
+    mkdir -p "$(dirname "$SHAPE")"
+    swift build --build-tests >&2
+    GEMMA_EDGE_MODEL="$MODEL" GEMMA_EDGE_SHAPE_EXPORT="$SHAPE" swift test --skip-build \
+        --filter 'Gemma3Tests.ShapeModelTests/testExportThe1BShape' >&2
+    [ -f "$SHAPE" ] || { echo "speculative: the 1B-shaped model was not written" >&2; exit 1; }
+fi
 for m in "$MODEL" "$SHAPE"; do
     echo "## verification cost, $(basename "$m"), $THREADS threads, behind 128 positions"
     echo "load: $(cat /proc/loadavg)"

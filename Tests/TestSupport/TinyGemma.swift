@@ -30,8 +30,19 @@ public struct TinyGemma {
     public var embeddingScale: Float = 0.3
     /// Pieces written in place of the standard ones (a vocabulary that differs, for draft models).
     public var pieceOverrides: [Int: String] = [:]
+    /// Tokenizer metadata (every `tokenizer.*` key) written instead of the tiny vocabulary: a
+    /// random-weight model of any shape with a real model's vocabulary (`copyTokenizer(from:)`).
+    public var tokenizer: [String: GGUFValue]? = nil
+    /// `gemma3.rope.scaling.*` and other keys a shape needs beyond the ones set here.
+    public var extraMetadata: [String: GGUFValue] = [:]
 
     public init() {}
+
+    /// Takes `file`'s tokenizer (pieces, scores, types, special ids): the model then reads and
+    /// writes text as that model does.
+    public mutating func copyTokenizer(from file: GGUFFile) {
+        tokenizer = file.metadata.filter { $0.key.hasPrefix("tokenizer.") }
+    }
 
     /// The vocabulary: 4 specials, the chat specials, 256 byte pieces, then letters and words.
     public static let pieces: [String] = {
@@ -52,7 +63,10 @@ public struct TinyGemma {
         }
     }
 
-    public var vocabularySize: Int { Self.pieces.count }
+    public var vocabularySize: Int {
+        if case .array(let tokens)? = tokenizer?["tokenizer.ggml.tokens"] { return tokens.count }
+        return Self.pieces.count
+    }
 
     /// The file's bytes.
     public func serialize() -> [UInt8] {
@@ -72,14 +86,19 @@ public struct TinyGemma {
         w.set("gemma3.rope.freq_base", .float32(ropeBase))
         if let b = ropeBaseLocal { w.set("gemma3.rope.freq_base_swa", .float32(b)) }
         w.set("gemma3.context_length", .uint32(UInt32(context)))
-        w.set("tokenizer.ggml.model", .string("llama"))
-        w.set("tokenizer.ggml.tokens", .array(.strings(Self.pieces.enumerated().map { pieceOverrides[$0] ?? $1 })))
-        w.set("tokenizer.ggml.scores", .array(.float32(Self.pieces.indices.map { -Float($0) })))
-        w.set("tokenizer.ggml.token_type", .array(.int32(Self.tokenTypes)))
-        w.set("tokenizer.ggml.bos_token_id", .uint32(2))
-        w.set("tokenizer.ggml.eos_token_id", .uint32(1))
-        w.set("tokenizer.ggml.add_bos_token", .bool(true))
-        w.set("tokenizer.ggml.add_space_prefix", .bool(false))
+        if let tokenizer {
+            for (key, value) in tokenizer.sorted(by: { $0.key < $1.key }) { w.set(key, value) }
+        } else {
+            w.set("tokenizer.ggml.model", .string("llama"))
+            w.set("tokenizer.ggml.tokens", .array(.strings(Self.pieces.enumerated().map { pieceOverrides[$0] ?? $1 })))
+            w.set("tokenizer.ggml.scores", .array(.float32(Self.pieces.indices.map { -Float($0) })))
+            w.set("tokenizer.ggml.token_type", .array(.int32(Self.tokenTypes)))
+            w.set("tokenizer.ggml.bos_token_id", .uint32(2))
+            w.set("tokenizer.ggml.eos_token_id", .uint32(1))
+            w.set("tokenizer.ggml.add_bos_token", .bool(true))
+            w.set("tokenizer.ggml.add_space_prefix", .bool(false))
+        }
+        for (key, value) in extraMetadata.sorted(by: { $0.key < $1.key }) { w.set(key, value) }
 
         @discardableResult
         func add(_ name: String, _ dims: [Int], _ type: TensorType, scale: Float, offset: Float = 0) -> [Float] {
