@@ -202,11 +202,7 @@ public final class Sampler {
     /// place, as `sample` does; not for a constrained sampler (its allowed set is elsewhere).
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
                        draft: Int32) -> Int32 {
-        precondition(logits.count == vocabularySize)
-        precondition(constraint == nil, "speculative sampling does not take a token constraint")
-        applyPenalty(logits, recent: recent)
-        applyOccurrencePenalties(logits)
-        if parameters.temperature <= 0 { return record(Self.argmax(UnsafeBufferPointer(logits))) }
+        if let greedy = speculativePrologue(logits, recent: recent) { return record(greedy) }
         var (keep, total) = weigh(logits)
         guard keep > 0 else { return Self.noToken }
         var drafted = -1
@@ -228,14 +224,10 @@ public final class Sampler {
     /// a point mass on the argmax. Applies the penalties to `logits` in place, as `sample` does.
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
                        recordingInto q: DraftDistributions, at position: Int) -> Int32 {
-        precondition(logits.count == vocabularySize && position < q.positions)
-        precondition(constraint == nil, "a drafting sampler does not take a token constraint")
-        applyPenalty(logits, recent: recent)
-        applyOccurrencePenalties(logits)
-        if parameters.temperature <= 0 {
-            let t = Self.argmax(UnsafeBufferPointer(logits))
-            q.recordPointMass(t, at: position)
-            return record(t)
+        precondition(position < q.positions)
+        if let greedy = speculativePrologue(logits, recent: recent) {
+            q.recordPointMass(greedy, at: position)
+            return record(greedy)
         }
         var (keep, total) = weigh(logits)
         guard keep > 0 else { return Self.noToken }
@@ -255,11 +247,7 @@ public final class Sampler {
     /// max(0, p - q). Greedy returns the argmax. Applies the penalties to `logits` in place.
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
                        draft: Int32, drawnFrom q: DraftDistributions, at position: Int) -> Int32 {
-        precondition(logits.count == vocabularySize)
-        precondition(constraint == nil, "speculative sampling does not take a token constraint")
-        applyPenalty(logits, recent: recent)
-        applyOccurrencePenalties(logits)
-        if parameters.temperature <= 0 { return record(Self.argmax(UnsafeBufferPointer(logits))) }
+        if let greedy = speculativePrologue(logits, recent: recent) { return record(greedy) }
         let (keep, total) = weigh(logits)
         guard keep > 0 else { return Self.noToken }
         var p: Float = 0
@@ -276,6 +264,17 @@ public final class Sampler {
         // p <= q everywhere only when p = q, where nothing is rejected: rounding's answer.
         guard residual > 0 else { return record(draft) }
         return record(draw(keep: keep, total: residual))
+    }
+
+    /// What the speculative variants of `sample` do first: the penalties, in place, then greedy's
+    /// choice (nil when sampling, which goes on from the penalised logits). Not for a constrained
+    /// sampler (its allowed set is elsewhere).
+    private func speculativePrologue(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>) -> Int32? {
+        precondition(logits.count == vocabularySize)
+        precondition(constraint == nil, "speculative sampling does not take a token constraint")
+        applyPenalty(logits, recent: recent)
+        applyOccurrencePenalties(logits)
+        return parameters.temperature <= 0 ? Self.argmax(UnsafeBufferPointer(logits)) : nil
     }
 
     /// Restarts the draw sequence from `seed` and forgets the tokens drawn (the occurrence

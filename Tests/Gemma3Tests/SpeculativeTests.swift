@@ -298,31 +298,12 @@ final class SpeculativeTests: XCTestCase {
         let greedy = try plain(e, prompt: prompt, maxTokens: 4)
         let s = e.makeSession()
         try s.append(prompt + [greedy.reported[0]])
-        var params = Self.pureSoftmax(temperature: Self.temperature(Array(s.logits), giving: 0.5, to: greedy.reported[1]))
+        let params = Self.pureSoftmax(temperature: Self.temperature(Array(s.logits), giving: 0.5, to: greedy.reported[1]))
         let drafter = ScriptedDrafter(truth: prompt + greedy.reported, vocab: 10_000_000)  // never corrupts
         let runs = 1500
-        var plainCounts: [[Int32: Int]] = Array(repeating: [:], count: 3)
-        var specCounts = plainCounts
-        let session = e.makeSession()
-        for seed in 0..<runs {
-            for speculative in [false, true] {
-                params.seed = UInt64(seed) &+ (speculative ? 1_000_003 : 0)
-                let sampler = Sampler(parameters: params, vocabularySize: e.config.vocabularySize)
-                try session.prefill(prompt)  // reuses all but the last prompt token
-                var out: [Int32] = []
-                var length = DraftLength(limit: 3)
-                var stats = SpeculationStats()
-                if speculative {
-                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: [], drafter: drafter, length: &length,
-                                         stats: &stats, onToken: { out.append($0); return true })
-                } else {
-                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: []) { out.append($0); return true }
-                }
-                for i in 0..<3 {
-                    if speculative { specCounts[i][out[i], default: 0] += 1 } else { plainCounts[i][out[i], default: 0] += 1 }
-                }
-            }
-        }
+        var stats = SpeculationStats()
+        let (plainCounts, specCounts) = try Self.counts(e, prompt: prompt, params: params, runs: runs, drafter: drafter,
+                                                        stats: &stats)
         let share = Double(specCounts[1][greedy.reported[1]] ?? 0) / Double(runs)
         XCTAssertGreaterThan(share, 0.15, "the drafted token must be likely enough to test the rule")
         XCTAssertLessThan(share, 0.85)
@@ -435,28 +416,9 @@ final class SpeculativeTests: XCTestCase {
         try probe.append(prompt + [greedy.reported[0]])
         var params = Self.pureSoftmax(temperature: Self.temperature(Array(probe.logits), giving: 0.4, to: greedy.reported[1]))
         let runs = 1200
-        var plainCounts: [[Int32: Int]] = Array(repeating: [:], count: 3)
-        var specCounts = plainCounts
         var stats = SpeculationStats()
-        let session = e.makeSession()
-        for seed in 0..<runs {
-            for speculative in [false, true] {
-                params.seed = UInt64(seed) &+ (speculative ? 1_000_003 : 0)
-                let sampler = Sampler(parameters: params, vocabularySize: e.config.vocabularySize)
-                try session.prefill(prompt)
-                var out: [Int32] = []
-                var length = DraftLength(limit: 3)
-                if speculative {
-                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: [], drafter: drafter, length: &length,
-                                         stats: &stats, onToken: { out.append($0); return true })
-                } else {
-                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: []) { out.append($0); return true }
-                }
-                for i in 0..<3 {
-                    if speculative { specCounts[i][out[i], default: 0] += 1 } else { plainCounts[i][out[i], default: 0] += 1 }
-                }
-            }
-        }
+        let (plainCounts, specCounts) = try Self.counts(e, prompt: prompt, params: params, runs: runs, drafter: drafter,
+                                                        stats: &stats)
         XCTAssertGreaterThan(stats.drafted, runs, "drafts were verified")
         XCTAssertGreaterThan(stats.accepted, 0)
         XCTAssertLessThan(stats.accepted, stats.drafted, "and some rejected")
@@ -474,6 +436,7 @@ final class SpeculativeTests: XCTestCase {
             }
         }
         var greedyStats = SpeculationStats()
+        let session = e.makeSession()
         for seed in 0..<300 {
             params.seed = UInt64(seed)
             try session.prefill(prompt)
@@ -483,6 +446,32 @@ final class SpeculativeTests: XCTestCase {
                                  onToken: { _ in true })
         }
         print("acceptance: sampled drafts \(stats.acceptanceRate), greedy drafts \(greedyStats.acceptanceRate)")
+    }
+
+    /// The first 3 tokens of `runs` seeded generations after `prompt`, plainly and with `drafter`
+    /// (other seeds), counted per position.
+    static func counts<D: Drafter>(_ e: Engine, prompt: [Int32], params: SamplingParameters, runs: Int, drafter: D,
+                                   stats: inout SpeculationStats) throws -> (plain: [[Int32: Int]], speculative: [[Int32: Int]]) {
+        var counts: [[[Int32: Int]]] = Array(repeating: Array(repeating: [:], count: 3), count: 2)
+        var params = params
+        let session = e.makeSession()
+        for seed in 0..<runs {
+            for speculative in [false, true] {
+                params.seed = UInt64(seed) &+ (speculative ? 1_000_003 : 0)
+                let sampler = Sampler(parameters: params, vocabularySize: e.config.vocabularySize)
+                try session.prefill(prompt)  // reuses all but the last prompt token
+                var out: [Int32] = []
+                var length = DraftLength(limit: 3)
+                if speculative {
+                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: [], drafter: drafter, length: &length,
+                                         stats: &stats, onToken: { out.append($0); return true })
+                } else {
+                    try session.generate(maxTokens: 3, sampler: sampler, stopTokens: []) { out.append($0); return true }
+                }
+                for i in 0..<3 { counts[speculative ? 1 : 0][i][out[i], default: 0] += 1 }
+            }
+        }
+        return (counts[0], counts[1])
     }
 
     /// Plain softmax sampling at `temperature` (no top-k, top-p or min-p).
