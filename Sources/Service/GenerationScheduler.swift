@@ -303,7 +303,7 @@ final class GenerationScheduler: @unchecked Sendable {
                 if job.stopTokens.contains(id) { return true }
                 generated += 1
                 let logprobs = job.logprobs.map { k in
-                    TokenLogprobs(logits: UnsafeBufferPointer(session.logits), chosen: id, k: k)
+                    TokenLogprobs(logits: UnsafeBufferPointer(session.logits), chosen: id, k: k, allowed: constraint?.lastAllowed)
                 }
                 job.send(.token(id, logprobs))
                 return true
