@@ -19,6 +19,8 @@ public final class GrammarConstraint: TokenConstraint {
     /// Time spent computing masks, and how many.
     public private(set) var maskSeconds: Double = 0
     public private(set) var maskCount = 0
+    /// Token classes computed and not kept because the grammar's cache was at its byte cap.
+    public private(set) var uncachedClasses = 0
     /// Most ids handed over as a list by default; larger sets go as a bitmask.
     public static let defaultListCapacity = 4096
     /// Most ids this constraint hands over as a list (0: always a bitmask). Either form gives the
@@ -152,7 +154,7 @@ public final class GrammarConstraint: TokenConstraint {
                 continue
             }
             let key = m.signature(top)
-            let classes = cache.classes(key) {
+            let classes = cache.classes(key, uncached: &uncachedClasses) {
                 let mark = m.arena.count
                 let c = m.classify(top: m.stack(of: key), vocabulary: v)
                 m.arena.rollback(to: mark)

@@ -288,9 +288,10 @@ final class GenerationScheduler: @unchecked Sendable {
                 if let constraint {
                     metrics.grammarMaskSeconds.increment(by: constraint.maskSeconds)
                     metrics.grammarMasks.increment(by: Int64(constraint.maskCount))
+                    metrics.grammarUncachedClasses.increment(by: Int64(constraint.uncachedClasses))
                     let s = engine.grammars.statistics
                     metrics.recordGrammarStore(grammars: s.grammars, vocabularyBytes: s.vocabularyBytes, cacheBytes: s.cacheBytes,
-                                               hits: s.hits, misses: s.misses)
+                                               hits: s.hits, misses: s.misses, capped: s.cappedGrammars)
                 }
             }
             var generated = 0

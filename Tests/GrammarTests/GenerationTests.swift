@@ -91,6 +91,49 @@ final class GenerationTests: XCTestCase {
         XCTAssertGreaterThan(finished, 0)
     }
 
+    /// A grammar's cache held to a small byte cap: the outputs are the same as with an uncapped
+    /// cache (the classes past the cap are computed at each step instead), and the cache stays
+    /// under its cap.
+    func testCappedMaskCacheGivesTheSameOutputsWithinItsCap() throws {
+        let dir = NSTemporaryDirectory() + "/grammar-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var tiny = TinyGemma()
+        tiny.blocks = 2
+        tiny.embedding = 64
+        tiny.feedForward = 128
+        tiny.headDim = 32
+        var o = EngineOptions()
+        o.threads = 1
+        o.context = 512
+        let engine = try Engine(modelPath: try tiny.write(directory: dir), options: o)
+        let v = Self.vocabulary(engine)
+        for (name, gbnf, json) in try Self.testSet() where ["person", "json", "arithmetic"].contains(name) {
+            let grammar = try Grammar(gbnf: gbnf)
+            for p in Self.parameterSets() {
+                let free = GrammarConstraint(cache: TokenMaskCache(grammar: grammar, vocabulary: v))
+                let (expected, _) = try Self.generate(engine, free, json: json, prompt: "hello", parameters: p, maxTokens: 200)
+                let full = free.cache.memoryBytes
+                XCTAssertEqual(free.uncachedClasses, 0)
+                let cap = full / 3
+                let capped = GrammarConstraint(cache: TokenMaskCache(grammar: grammar, vocabulary: v, byteCap: cap))
+                let (text, _) = try Self.generate(engine, capped, json: json, prompt: "hello", parameters: p, maxTokens: 200)
+                XCTAssertEqual(text, expected, "\(name): a capped cache changed the output")
+                XCTAssertLessThanOrEqual(capped.cache.memoryBytes, cap, name)
+                XCTAssertGreaterThan(capped.uncachedClasses, 0, "\(name): the cap of \(cap) bytes (of \(full)) was never hit")
+                XCTAssertEqual(capped.cache.uncachedClasses, capped.uncachedClasses)
+            }
+        }
+        // Through the store: the cap applies to each grammar, and the statistics report it.
+        let store = GrammarStore(cacheBytesPerGrammar: 1) { v }
+        let c = try store.constraint(gbnf: JSONSchemaGrammar.anyJSON(objectOnly: true))
+        try Self.generate(engine, c, json: true, prompt: "hello", parameters: .greedy, maxTokens: 20)
+        let s = store.statistics
+        XCTAssertEqual(s.cacheBytes, 0)
+        XCTAssertEqual(s.cappedGrammars, 1)
+        XCTAssertGreaterThan(s.uncachedClasses, 0)
+    }
+
     /// The must-show set on the real 270M, bounded (48 tokens each): llama.cpp's json, arithmetic,
     /// list and chess grammars and three schemas, greedy and sampled. Every output follows its
     /// grammar; every output that ended is checked whole (JSON parses, schemas validate).

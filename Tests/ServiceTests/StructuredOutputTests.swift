@@ -118,6 +118,8 @@ final class StructuredOutputTests: XCTestCase {
             XCTAssertEqual(metric(metrics, "gemma_edge_grammar_cache_grammars"), 1)
             XCTAssertEqual(metric(metrics, "gemma_edge_grammar_cache_hits"), 1)
             XCTAssertGreaterThan(metric(metrics, "gemma_edge_grammar_masks_total") ?? 0, 0)
+            XCTAssertEqual(metric(metrics, "gemma_edge_grammar_uncached_classes_total"), 0)
+            XCTAssertEqual(metric(metrics, "gemma_edge_grammar_cache_capped"), 0)
         }
     }
 
