@@ -82,7 +82,8 @@ final class GenerationTests: XCTestCase {
         return [.greedy, sampled]
     }
 
-    func testTinyModelFollowsEveryGrammar() throws {
+    /// Runs `body` with a tiny synthetic model (written to a temporary directory, removed after).
+    static func withTinyEngine(_ body: (Engine) throws -> Void) throws {
         let dir = NSTemporaryDirectory() + "/grammar-tests-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -95,7 +96,15 @@ final class GenerationTests: XCTestCase {
         o.threads = 1
         o.context = 512
         let engine = try Engine(modelPath: try tiny.write(directory: dir), options: o)
-        let v = Self.vocabulary(engine)
+        try body(engine)
+    }
+
+    func testTinyModelFollowsEveryGrammar() throws {
+        try Self.withTinyEngine { engine in try Self.followsEveryGrammar(engine) }
+    }
+
+    static func followsEveryGrammar(_ engine: Engine) throws {
+        let v = vocabulary(engine)
         var finished = 0
         for (name, gbnf, json) in try Self.testSet() {
             for p in Self.parameterSets() {
@@ -112,19 +121,11 @@ final class GenerationTests: XCTestCase {
     /// cache (the classes past the cap are computed at each step instead), and the cache stays
     /// under its cap.
     func testCappedMaskCacheGivesTheSameOutputsWithinItsCap() throws {
-        let dir = NSTemporaryDirectory() + "/grammar-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var tiny = TinyGemma()
-        tiny.blocks = 2
-        tiny.embedding = 64
-        tiny.feedForward = 128
-        tiny.headDim = 32
-        var o = EngineOptions()
-        o.threads = 1
-        o.context = 512
-        let engine = try Engine(modelPath: try tiny.write(directory: dir), options: o)
-        let v = Self.vocabulary(engine)
+        try Self.withTinyEngine { engine in try Self.cappedCacheGivesTheSameOutputs(engine) }
+    }
+
+    static func cappedCacheGivesTheSameOutputs(_ engine: Engine) throws {
+        let v = vocabulary(engine)
         for (name, gbnf, json) in try Self.testSet() where ["person", "json", "arithmetic"].contains(name) {
             let grammar = try Grammar(gbnf: gbnf)
             for p in Self.parameterSets() {
