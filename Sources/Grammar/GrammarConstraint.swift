@@ -19,14 +19,18 @@ public final class GrammarConstraint: TokenConstraint {
     /// Time spent computing masks, and how many.
     public private(set) var maskSeconds: Double = 0
     public private(set) var maskCount = 0
-    /// Most ids handed over as a list; larger sets go as a bitmask.
-    public static let listCapacity = 4096
+    /// Token classes computed and not kept because the grammar's cache was at its byte cap.
+    public private(set) var uncachedClasses = 0
+    /// Most ids handed over as a list by default; larger sets go as a bitmask.
+    public static let defaultListCapacity = 4096
+    /// Most ids this constraint hands over as a list (0: always a bitmask). Either form gives the
+    /// same choices and the same logprobs; tests force one or the other.
+    public let listCapacity: Int
 
     private let words: Int
     private let bits: UnsafeMutablePointer<UInt64>
     private let list: UnsafeMutablePointer<Int32>
     private var listCount = 0
-    private var listUsable = true
     private var anyAllowed = false
     private struct UncertainKey: Hashable {
         let signature: Signature
@@ -37,12 +41,14 @@ public final class GrammarConstraint: TokenConstraint {
     private var uncertainMemo: [UncertainKey: Range<Int>] = [:]
     private var memoIds: [Int32] = []
 
-    public init(cache: TokenMaskCache) {
+    public init(cache: TokenMaskCache, listCapacity: Int = GrammarConstraint.defaultListCapacity) {
         self.cache = cache
+        self.listCapacity = max(0, listCapacity)
         matcher = GrammarMatcher(grammar: cache.grammar)
         words = (cache.vocabulary.size + 63) / 64
         bits = .allocate(capacity: words)
-        list = .allocate(capacity: Self.listCapacity)
+        bits.initialize(repeating: 0, count: words)
+        list = .allocate(capacity: max(1, self.listCapacity))
     }
 
     deinit {
@@ -86,7 +92,13 @@ public final class GrammarConstraint: TokenConstraint {
         fill()
         maskSeconds += Self.now() - t0
         maskCount += 1
-        if listUsable { return .list(UnsafeBufferPointer(start: list, count: listCount)) }
+        return lastAllowed
+    }
+
+    /// The set the last `allowedTokens` returned, in the same form (valid until the next call):
+    /// what the logprobs of the chosen token are computed over.
+    public var lastAllowed: AllowedTokens {
+        if listCount >= 0 { return .list(UnsafeBufferPointer(start: list, count: listCount)) }
         return .mask(UnsafeBufferPointer(start: bits, count: words))
     }
 
@@ -97,25 +109,37 @@ public final class GrammarConstraint: TokenConstraint {
 
     @inline(__always) private func allow(_ id: Int32) {
         let w = Int(id) >> 6, bit = UInt64(1) << UInt64(id & 63)
-        guard bits[w] & bit == 0 else { return }
         bits[w] |= bit
         anyAllowed = true
-        if listUsable {
-            if listCount < Self.listCapacity {
-                list[listCount] = id
-                listCount += 1
-            } else {
-                listUsable = false
-            }
-        }
     }
 
-    /// Computes the allowed set into `bits` (and `list` while it is short).
+    /// Reads the allowed ids out of `bits` into `list`, in id order, while there are at most
+    /// `listCapacity`; otherwise `listCount` is -1 and the set goes as the bitmask. Id order
+    /// makes the two forms agree on ties (the sampler keeps the lowest id) and on the order the
+    /// logprobs are summed in. One pass over the words, as the clearing at the start of `fill`.
+    private func extractList() {
+        var n = 0
+        for w in 0..<words {
+            var word = bits[w]
+            guard word != 0 else { continue }
+            if n + word.nonzeroBitCount > listCapacity {
+                listCount = -1
+                return
+            }
+            let base = Int32(w << 6)
+            while word != 0 {
+                list[n] = base | Int32(word.trailingZeroBitCount)
+                n += 1
+                word &= word - 1
+            }
+        }
+        listCount = n
+    }
+
+    /// Computes the allowed set into `bits` (and `list` when it is short).
     private func fill() {
         let v = cache.vocabulary
         bits.update(repeating: 0, count: words)
-        listCount = 0
-        listUsable = true
         anyAllowed = false
         let m = matcher
         // A top deep in the stack could be refused by the depth limit further down than the cached
@@ -130,7 +154,7 @@ public final class GrammarConstraint: TokenConstraint {
                 continue
             }
             let key = m.signature(top)
-            let classes = cache.classes(key) {
+            let classes = cache.classes(key, uncached: &uncachedClasses) {
                 let mark = m.arena.count
                 let c = m.classify(top: m.stack(of: key), vocabulary: v)
                 m.arena.rollback(to: mark)
@@ -140,7 +164,6 @@ public final class GrammarConstraint: TokenConstraint {
                 let accepted = classes.accepted
                 for k in 0..<accepted.count { allow(accepted[k]) }
             } else {
-                listUsable = false
                 var union: UInt64 = 0
                 classes.bits.withUnsafeBufferPointer { b in
                     for w in 0..<words {
@@ -178,6 +201,7 @@ public final class GrammarConstraint: TokenConstraint {
             allowStopTokens()
             if !anyAllowed { allow(0) }
         }
+        extractList()
     }
 
     private static func now() -> Double {

@@ -5,11 +5,14 @@ import Foundation
 /// the grammar's text (a dictionary key: its hash, then the text itself, so two grammars never
 /// share a cache by collision). A second request with the same schema finds the token classes
 /// the first one computed and pays no warm-up. Bounded: at most `capacity` grammars, the least
-/// recently used dropped first.
+/// recently used dropped first, and each grammar's cache holds at most `cacheBytesPerGrammar`
+/// (past it, masks are computed uncached: see `TokenMaskCache`).
 public final class GrammarStore: @unchecked Sendable {
     /// Grammars kept at most.
     public let capacity: Int
     public let limits: GrammarLimits
+    /// Most bytes one grammar's cached token classes may take.
+    public let cacheBytesPerGrammar: Int
     private let makeVocabulary: () -> TokenVocabulary
     private var built: TokenVocabulary?
     private var caches: [String: TokenMaskCache] = [:]
@@ -28,14 +31,19 @@ public final class GrammarStore: @unchecked Sendable {
         public var grammars = 0
         /// Bytes of the vocabulary (0 until built) and of the cached token classes.
         public var vocabularyBytes = 0, cacheBytes = 0
+        /// Grammars held whose cache reached its byte cap, and the classes they computed uncached.
+        public var cappedGrammars = 0, uncachedClasses = 0
     }
 
     /// - Parameters:
     ///   - capacity: grammars kept (at least 1).
+    ///   - cacheBytesPerGrammar: the byte cap of each grammar's cache.
     ///   - vocabulary: builds the model's vocabulary as bytes; called once, at the first grammar.
-    public init(capacity: Int = 8, limits: GrammarLimits = GrammarLimits(), vocabulary: @escaping () -> TokenVocabulary) {
+    public init(capacity: Int = 8, limits: GrammarLimits = GrammarLimits(),
+                cacheBytesPerGrammar: Int = TokenMaskCache.defaultByteCap, vocabulary: @escaping () -> TokenVocabulary) {
         self.capacity = max(1, capacity)
         self.limits = limits
+        self.cacheBytesPerGrammar = cacheBytesPerGrammar
         makeVocabulary = vocabulary
     }
 
@@ -61,7 +69,7 @@ public final class GrammarStore: @unchecked Sendable {
             return cache
         }
         let grammar = try Grammar(gbnf: gbnf, limits: limits)
-        let cache = TokenMaskCache(grammar: grammar, vocabulary: vocabulary)
+        let cache = TokenMaskCache(grammar: grammar, vocabulary: vocabulary, byteCap: cacheBytesPerGrammar)
         return lock.withLock {
             // Another request may have compiled the same grammar meanwhile: keep the first.
             if let c = caches[gbnf] {
@@ -92,6 +100,8 @@ public final class GrammarStore: @unchecked Sendable {
         s.grammars = held.count
         s.vocabularyBytes = v?.memoryBytes ?? 0
         s.cacheBytes = held.reduce(0) { $0 + $1.memoryBytes }
+        s.uncachedClasses = held.reduce(0) { $0 + $1.uncachedClasses }
+        s.cappedGrammars = held.filter { $0.uncachedClasses > 0 }.count
         return s
     }
 

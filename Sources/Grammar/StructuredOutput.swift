@@ -111,13 +111,18 @@ public enum ToolCalls {
         return root + b.text()
     }
 
-    /// The call in a model's answer: (name, arguments as compact JSON), or nil when the answer
-    /// is not a call of one of `tools`.
+    /// The call in a model's answer: (name, arguments as JSON text), or nil when the answer is
+    /// not a call of one of `tools`. The arguments are the text the model wrote for them, as
+    /// `ToolCallStream` streams it (so streamed fragments join to the same string); a call in
+    /// another key order gets them re-serialised.
     public static func parse(_ text: String, tools: [ToolFunction]) -> (name: String, arguments: String)? {
         guard let v = try? JSONValue.parse(text.trimmingWhitespace), case .string(let name)? = v["name"],
               tools.contains(where: { $0.name == name }) else { return nil }
         let args = v["parameters"] ?? .object([])
         guard case .object = args else { return nil }
+        var stream = ToolCallStream()
+        _ = stream.append(text)
+        if stream.complete, stream.name == name { return (name, stream.arguments) }
         return (name, args.serialized)
     }
 }

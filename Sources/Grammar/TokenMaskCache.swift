@@ -39,27 +39,55 @@ final class TokenClasses: @unchecked Sendable {
 
 /// The structure built once per grammar and vocabulary (and shared by every matcher of that
 /// grammar): token classes for each stack signature met so far, computed on first use.
+///
+/// Bounded: the classes kept take at most `byteCap` bytes. A grammar with very many signatures
+/// (a hostile schema) fills it; past the cap new classes are computed for the step that needs
+/// them and not kept (correct, slower), and counted in `uncachedClasses`.
 public final class TokenMaskCache: @unchecked Sendable {
     public let grammar: Grammar
     public let vocabulary: TokenVocabulary
+    /// Most bytes the cached classes may take.
+    public let byteCap: Int
+    /// The default cap: 1,024 full bitmasks of Gemma 3's vocabulary, far above what the schemas
+    /// and grammars of the test set use (a few hundred KiB to a few MiB).
+    public static let defaultByteCap = 32 << 20
     private var entries: [Signature: TokenClasses] = [:]
+    private var bytes = 0
+    private var uncached = 0
     private let lock = NSLock()
 
-    public init(grammar: Grammar, vocabulary: TokenVocabulary) {
+    public init(grammar: Grammar, vocabulary: TokenVocabulary, byteCap: Int = TokenMaskCache.defaultByteCap) {
         self.grammar = grammar
         self.vocabulary = vocabulary
+        self.byteCap = max(0, byteCap)
     }
 
     /// Signatures cached so far.
     public var entryCount: Int { lock.withLock { entries.count } }
 
-    /// Bytes the cached token classes take (the vocabulary is counted apart).
-    public var memoryBytes: Int { lock.withLock { entries.values.reduce(0) { $0 + $1.memoryBytes + 32 } } }
+    /// Bytes the cached token classes take (the vocabulary is counted apart); at most `byteCap`.
+    public var memoryBytes: Int { lock.withLock { bytes } }
 
-    func classes(_ key: Signature, compute: () -> TokenClasses) -> TokenClasses {
+    /// Classes computed and not kept because the cache was full, so far.
+    public var uncachedClasses: Int { lock.withLock { uncached } }
+
+    /// The classes of `key`: cached, or computed (and kept while they fit under the cap; `uncached`
+    /// is incremented when they do not).
+    func classes(_ key: Signature, uncached counted: inout Int, compute: () -> TokenClasses) -> TokenClasses {
         if let c = lock.withLock({ entries[key] }) { return c }
         let c = compute()
-        lock.withLock { entries[key] = c }
+        let size = c.memoryBytes + 32
+        let kept = lock.withLock { () -> Bool in
+            if entries[key] != nil { return true }  // another generation stored them meanwhile
+            guard bytes + size <= byteCap else {
+                uncached += 1
+                return false
+            }
+            entries[key] = c
+            bytes += size
+            return true
+        }
+        if !kept { counted += 1 }
         return c
     }
 }

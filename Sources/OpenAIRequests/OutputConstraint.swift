@@ -64,6 +64,17 @@ public struct OutputConstraint: Sendable {
             }
             return
         }
+        if let parallel = present("parallel_tool_calls") {
+            guard case .bool(let allowed) = parallel else {
+                throw RequestError("`parallel_tool_calls` must be true or false", param: "parallel_tool_calls")
+            }
+            // Gemma 3's prompt format (Google's function-calling guide) has the model write one
+            // call; an answer holds at most one.
+            if allowed {
+                throw RequestError("`parallel_tool_calls: true` is not supported: an answer holds at most one tool call "
+                                   + "(leave the field out or set it to false)", param: "parallel_tool_calls")
+            }
+        }
         let functions = try Self.functions(tools)
         toolChoice = try Self.choice(choice, hasTools: !functions.isEmpty)
         guard !functions.isEmpty, toolChoice != .none else { return }

@@ -315,8 +315,10 @@ public final class GemmaServer: Sendable {
 
     /// Writes a job's tokens as SSE chunks, then the finish chunk (or an error event) and
     /// `[DONE]`. A failed write means the client left: the job is cancelled. With `tools`, an
-    /// answer whose text starts with `{` is a call: it is held back and sent as one `tool_calls`
-    /// delta when it is complete (any other answer streams as text).
+    /// answer whose text starts with `{` is a call: its text is held back until the function's
+    /// name is whole, then sent as OpenAI streams calls (a first `tool_calls` delta with the id,
+    /// type, name and empty arguments, then the arguments text in fragments as it is decoded).
+    /// Any other answer streams as text.
     private func stream(_ job: GenerationJob, settings: GenerationSettings, formatter: ResponseFormatter,
                         vocabulary: Vocabulary, tools: [ToolFunction], into writer: inout any ResponseBodyWriter) async throws {
         var assembler = TextAssembler(vocabulary: vocabulary, stops: settings.stop)
@@ -324,30 +326,39 @@ public final class GemmaServer: Sendable {
         var pending: [TokenLogprobs] = []  // log-probabilities of tokens whose text is not sent yet
         var offset = 0  // text offset of the next chunk (completions logprobs)
         var deciding = !tools.isEmpty  // a tool call is possible and no text has been seen yet
-        var call: String?  // the text of a call being held back
-        func chunk(_ text: String, toolCall: ResponseFormatter.ToolCall? = nil) -> [UInt8] {
+        var call: ToolCallStream?  // a call being read
+        var callText = ""  // its text so far
+        func chunk(_ text: String?, toolCall: ResponseFormatter.ToolCallDelta? = nil) -> [UInt8] {
             defer {
-                offset += text.utf16.count
+                offset += text?.utf16.count ?? 0
                 pending.removeAll()
             }
-            return ResponseFormatter.event(formatter.chunk(text: toolCall == nil ? text : nil, logprobs: pending, offset: offset,
-                                                           toolCall: toolCall))
+            return ResponseFormatter.event(formatter.chunk(text: text, logprobs: pending, offset: offset, toolCall: toolCall))
         }
-        /// What of `piece` may be sent now.
-        func release(_ piece: String) -> String {
-            if call != nil {
-                call! += piece
-                return ""
+        /// The chunks `piece` makes now: text, or the pieces of a call.
+        func release(_ piece: String) -> [UInt8] {
+            if deciding {
+                let seen = piece.drop { $0.isWhitespace }
+                if let first = seen.first {
+                    deciding = false
+                    if first == "{" { call = ToolCallStream() }
+                } else if !piece.isEmpty {
+                    callText += piece  // leading whitespace: undecided yet
+                    return []
+                }
             }
-            guard deciding else { return piece }
-            let seen = piece.drop { $0.isWhitespace }
-            guard let first = seen.first else { return piece }
-            deciding = false
-            if first == "{" {
-                call = piece
-                return ""
+            guard var c = call else {
+                let text = callText + piece
+                callText = ""
+                return text.isEmpty ? [] : chunk(text)
             }
-            return piece
+            callText += piece
+            let (name, fragment) = c.append(piece)
+            call = c
+            var out: [UInt8] = []
+            if let name { out += chunk(nil, toolCall: .init(name: name, arguments: "")) }
+            if !fragment.isEmpty { out += chunk(nil, toolCall: .init(name: nil, arguments: fragment)) }
+            return out
         }
         do {
             if formatter.kind == .chat {
@@ -363,26 +374,27 @@ public final class GemmaServer: Sendable {
                     guard !assembler.stopped else { continue }
                     delivered += 1
                     if let lp { pending.append(lp) }
-                    let piece = release(assembler.append(id))
+                    let out = release(assembler.append(id))
                     if assembler.stopped { job.cancel(.stop) }
-                    if !piece.isEmpty {
-                        try await writer.write(ByteBuffer(bytes: chunk(piece)))
+                    if !out.isEmpty {
+                        try await writer.write(ByteBuffer(bytes: out))
                     }
                 case .finished(var summary):
-                    var out: [UInt8] = []
-                    var rest = release(assembler.finish())
+                    var out = release(assembler.finish())
                     if assembler.stopped { summary.reason = .stop }
                     var finishReason = summary.reason.rawValue
-                    if let text = call {
-                        // A complete call goes as one delta; anything else (cut by max_tokens) as text.
-                        if summary.reason == .stop, let c = PreparedOutput.toolCall(in: text, tools: tools) {
-                            out += chunk("", toolCall: c)
+                    if let c = call, c.name != nil {
+                        // The call went out in pieces; a whole one ends with `tool_calls` (one cut
+                        // by max_tokens ends with `length`, as OpenAI's do).
+                        if summary.reason == .stop, PreparedOutput.toolCall(in: callText, tools: tools) != nil {
                             finishReason = "tool_calls"
-                        } else {
-                            rest = text
                         }
+                        if !pending.isEmpty { out += chunk(nil) }
+                    } else {
+                        // Held back and never a call (cut before the name was whole, or only
+                        // whitespace): send it as text.
+                        if !callText.isEmpty || !pending.isEmpty { out += chunk(callText) }
                     }
-                    if !rest.isEmpty || !pending.isEmpty { out += chunk(rest) }
                     switch summary.reason {
                     case .stop, .length:
                         out += ResponseFormatter.event(formatter.chunk(text: nil, finishReason: finishReason))

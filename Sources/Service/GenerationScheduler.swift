@@ -288,9 +288,10 @@ final class GenerationScheduler: @unchecked Sendable {
                 if let constraint {
                     metrics.grammarMaskSeconds.increment(by: constraint.maskSeconds)
                     metrics.grammarMasks.increment(by: Int64(constraint.maskCount))
+                    metrics.grammarUncachedClasses.increment(by: Int64(constraint.uncachedClasses))
                     let s = engine.grammars.statistics
                     metrics.recordGrammarStore(grammars: s.grammars, vocabularyBytes: s.vocabularyBytes, cacheBytes: s.cacheBytes,
-                                               hits: s.hits, misses: s.misses)
+                                               hits: s.hits, misses: s.misses, capped: s.cappedGrammars)
                 }
             }
             var generated = 0
@@ -303,7 +304,7 @@ final class GenerationScheduler: @unchecked Sendable {
                 if job.stopTokens.contains(id) { return true }
                 generated += 1
                 let logprobs = job.logprobs.map { k in
-                    TokenLogprobs(logits: UnsafeBufferPointer(session.logits), chosen: id, k: k)
+                    TokenLogprobs(logits: UnsafeBufferPointer(session.logits), chosen: id, k: k, allowed: constraint?.lastAllowed)
                 }
                 job.send(.token(id, logprobs))
                 return true

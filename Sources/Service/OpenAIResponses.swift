@@ -43,11 +43,32 @@ struct ResponseFormatter {
         var arguments: String
     }
 
-    /// A tool call in OpenAI's shape (`index` is set in stream deltas).
-    func toolCallValue(_ call: ToolCall, index: Int? = nil) -> JSONValue {
-        var o: [String: JSONValue] = ["id": .string("call_" + id.suffix(16)), "type": .string("function"),
-                                      "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)])]
-        if let index { o["index"] = .int(index) }
+    /// A piece of a streamed tool call: the first carries the name (and the call's id and type),
+    /// the next ones fragments of the arguments text only.
+    struct ToolCallDelta: Equatable {
+        var name: String?
+        var arguments: String
+    }
+
+    /// The call's id (one call per answer).
+    private var callID: String { "call_" + id.suffix(16) }
+
+    /// A tool call in OpenAI's shape.
+    func toolCallValue(_ call: ToolCall) -> JSONValue {
+        .object(["id": .string(callID), "type": .string("function"),
+                 "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)])])
+    }
+
+    /// A stream delta of tool call 0, in OpenAI's shape.
+    func toolCallDeltaValue(_ delta: ToolCallDelta) -> JSONValue {
+        var function: [String: JSONValue] = ["arguments": .string(delta.arguments)]
+        var o: [String: JSONValue] = ["index": .int(0)]
+        if let name = delta.name {
+            function["name"] = .string(name)
+            o["id"] = .string(callID)
+            o["type"] = .string("function")
+        }
+        o["function"] = .object(function)
         return .object(o)
     }
 
@@ -76,9 +97,9 @@ struct ResponseFormatter {
     /// on the first chat chunk.
     /// `entries` are the log-probabilities of the tokens this chunk carries; `offset` the text
     /// offset of its first (completions).
-    /// `toolCall` is a whole call sent as one delta (chat).
+    /// `toolCall` is a piece of a tool call (chat).
     func chunk(text: String?, role: Bool = false, finishReason: String? = nil, logprobs entries: [TokenLogprobs] = [],
-               offset: Int = 0, toolCall: ToolCall? = nil) -> [UInt8] {
+               offset: Int = 0, toolCall: ToolCallDelta? = nil) -> [UInt8] {
         var choice: [String: JSONValue] = ["index": .int(0), "finish_reason": finishReason.map(JSONValue.string) ?? .null,
                                            "logprobs": entries.isEmpty ? .null : logprobsValue(entries, offset: offset)]
         switch kind {
@@ -86,7 +107,7 @@ struct ResponseFormatter {
             var delta: [String: JSONValue] = [:]
             if role { delta["role"] = .string("assistant") }
             if let text { delta["content"] = .string(text) }
-            if let toolCall { delta["tool_calls"] = .array([toolCallValue(toolCall, index: 0)]) }
+            if let toolCall { delta["tool_calls"] = .array([toolCallDeltaValue(toolCall)]) }
             choice["delta"] = .object(delta)
         case .text:
             choice["text"] = .string(text ?? "")

@@ -21,6 +21,7 @@ public final class ServiceMetrics: Sendable {
     let promptCacheReusedTokens: Counter
     let grammarMaskSeconds: Counter
     let grammarMasks: Counter
+    let grammarUncachedClasses: Counter
 
     /// The paths counted by name; anything else is counted as "other" (bounded label values).
     static let knownPaths: Set<String> = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics",
@@ -53,12 +54,16 @@ public final class ServiceMetrics: Sendable {
         grammarMaskSeconds = registry.makeCounter(descriptor: d("grammar_mask", "seconds",
                                                                 "Time spent computing token masks for constrained output."))
         grammarMasks = registry.makeCounter(descriptor: d("grammar_masks", "total", "Token masks computed for constrained output."))
+        grammarUncachedClasses = registry.makeCounter(descriptor: d("grammar_uncached_classes", "total",
+                                                                    "Token classes computed uncached: their grammar's cache was at its byte cap."))
     }
 
     /// Sets the grammar store's gauges: grammars held, bytes of the vocabulary and of the cached
     /// token classes, and the store's hits and misses so far.
-    func recordGrammarStore(grammars: Int, vocabularyBytes: Int, cacheBytes: Int, hits: Int, misses: Int) {
+    func recordGrammarStore(grammars: Int, vocabularyBytes: Int, cacheBytes: Int, hits: Int, misses: Int, capped: Int = 0) {
         let d = Self.descriptor
+        registry.makeGauge(descriptor: d("grammar_cache_capped", "", "Grammars held whose mask cache reached its byte cap."))
+            .set(Double(capped))
         registry.makeGauge(descriptor: d("grammar_cache_grammars", "", "Grammars whose token masks are cached.")).set(Double(grammars))
         registry.makeGauge(descriptor: d("grammar_cache", "bytes", "Memory of the grammar store, by part."),
                            labels: [("part", "vocabulary")]).set(Double(vocabularyBytes))

@@ -118,6 +118,8 @@ final class StructuredOutputTests: XCTestCase {
             XCTAssertEqual(metric(metrics, "gemma_edge_grammar_cache_grammars"), 1)
             XCTAssertEqual(metric(metrics, "gemma_edge_grammar_cache_hits"), 1)
             XCTAssertGreaterThan(metric(metrics, "gemma_edge_grammar_masks_total") ?? 0, 0)
+            XCTAssertEqual(metric(metrics, "gemma_edge_grammar_uncached_classes_total"), 0)
+            XCTAssertEqual(metric(metrics, "gemma_edge_grammar_cache_capped"), 0)
         }
     }
 
@@ -169,14 +171,14 @@ final class StructuredOutputTests: XCTestCase {
         }
     }
 
-    func testStreamedToolCallIsOneDelta() async throws {
+    func testStreamedToolCallArrivesInFragmentsThatJoinToTheWholeAnswer() async throws {
         let server = makeServer(model: Models.wideWindow)
         try await server.makeApplication().test(.router) { client in
             _ = try await loaded(server)
             var ended = 0
             for sampling in Self.samplings + [#""temperature":1,"seed":8"#, #""temperature":1,"seed":9"#] {
-                let r = try await client.post("/v1/chat/completions",
-                                              #"{\#(Self.chat),"tools":[\#(Self.weather)],"tool_choice":"required",\#(sampling),"max_tokens":400,"stream":true}"#)
+                let body = #"{\#(Self.chat),"tools":[\#(Self.weather)],"tool_choice":"required",\#(sampling),"max_tokens":400"#
+                let r = try await client.post("/v1/chat/completions", body + #","stream":true}"#)
                 XCTAssertEqual(r.status, .ok, r.text)
                 let events = sseEvents(r.text)
                 XCTAssertEqual(events.last, "[DONE]")
@@ -186,16 +188,47 @@ final class StructuredOutputTests: XCTestCase {
                 ended += 1
                 XCTAssertEqual(finish, "tool_calls")
                 let deltas = choices.compactMap { ($0["delta"] as? [String: Any])?["tool_calls"] as? [[String: Any]] }
-                XCTAssertEqual(deltas.count, 1, r.text)
-                let call = deltas.first?.first ?? [:]
-                XCTAssertEqual(call["index"] as? Int, 0)
-                let function = call["function"] as? [String: Any] ?? [:]
-                XCTAssertEqual(function["name"] as? String, "get_weather")
-                XCTAssertEqual(SchemaValidator.problems(function["arguments"] as? String ?? "", schema: Self.weatherParameters), [])
-                // No text content went out: the call was held back until it was whole.
+                    .compactMap(\.first)
+                XCTAssertGreaterThan(deltas.count, 2, "the arguments came in one piece: \(r.text)")
+                // The first delta: index, id, type, the whole name and empty arguments.
+                let first = deltas.first ?? [:]
+                XCTAssertEqual(first["index"] as? Int, 0)
+                XCTAssertTrue((first["id"] as? String)?.hasPrefix("call_") ?? false)
+                XCTAssertEqual(first["type"] as? String, "function")
+                XCTAssertEqual((first["function"] as? [String: Any])?["name"] as? String, "get_weather")
+                XCTAssertEqual((first["function"] as? [String: Any])?["arguments"] as? String, "")
+                // Then fragments of the arguments only.
+                var arguments = ""
+                for d in deltas.dropFirst() {
+                    XCTAssertEqual(d["index"] as? Int, 0)
+                    XCTAssertNil(d["id"])
+                    let function = d["function"] as? [String: Any] ?? [:]
+                    XCTAssertNil(function["name"])
+                    arguments += function["arguments"] as? String ?? ""
+                }
+                XCTAssertEqual(SchemaValidator.problems(arguments, schema: Self.weatherParameters), [], arguments)
+                // No text content went out.
                 XCTAssertEqual(joinedContent(Array(events)), "")
+                // The same request whole: the same call, the same arguments text.
+                let whole = try await client.post("/v1/chat/completions", body + "}")
+                let call = Self.toolCalls(whole).first ?? [:]
+                XCTAssertEqual((call["function"] as? [String: Any])?["arguments"] as? String, arguments, whole.text)
             }
             XCTAssertGreaterThan(ended, 0, "no streamed call ended within 400 tokens")
+        }
+    }
+
+    func testParallelToolCallsTrueIsRefused() async throws {
+        let server = makeServer(model: Models.wideWindow)
+        try await server.makeApplication().test(.router) { client in
+            _ = try await loaded(server)
+            let refused = try await client.post("/v1/chat/completions",
+                                                #"{\#(Self.chat),"tools":[\#(Self.weather)],"parallel_tool_calls":true,"max_tokens":4}"#)
+            XCTAssertEqual(refused.status, .badRequest, refused.text)
+            XCTAssertTrue(refused.errorMessage.contains("parallel_tool_calls"), refused.errorMessage)
+            let accepted = try await client.post("/v1/chat/completions",
+                                                 #"{\#(Self.chat),"tools":[\#(Self.weather)],"parallel_tool_calls":false,"tool_choice":"none","max_tokens":4}"#)
+            XCTAssertEqual(accepted.status, .ok, accepted.text)
         }
     }
 
