@@ -119,6 +119,14 @@ run() {
     qemu-aarch64-static -cpu "$cpu" -L "$r" "$r/usr/bin/gemma-edge" "$@"
 }
 
+# spawn ROOT CPU ARGS... &: `run` in the background as one process (exec), so $! is gemma-edge
+# (or qemu) itself and killing it stops the program, not only a subshell around it.
+spawn() {
+    local r="$1" cpu="$2"; shift 2
+    if [[ -n "$native" ]]; then exec "$native" "$@"; fi
+    exec qemu-aarch64-static -cpu "$cpu" -L "$r" "$r/usr/bin/gemma-edge" "$@"
+}
+
 # run_to OUT ROOT CPU ARGS...: run, stdout to OUT; a non-zero exit prints the command's status
 # and the end of its stderr (the check's message) and fails.
 run_to() {
@@ -227,7 +235,7 @@ PY
 check_serve() {
     local r="$1" port=$((20000 + RANDOM % 20000)) t0 i
     t0=$(date +%s)
-    run "$r" cortex-a76 serve -m "$model" --host 127.0.0.1 --port "$port" --threads 2 >"$work/serve.log" 2>&1 &
+    spawn "$r" cortex-a76 serve -m "$model" --host 127.0.0.1 --port "$port" --threads 2 >"$work/serve.log" 2>&1 &
     serve_pid=$!
     for ((i = 0; i < 120; i++)); do
         curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
