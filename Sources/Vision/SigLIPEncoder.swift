@@ -41,10 +41,25 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let hidden: QuantizedRows                   // gelu(ffn_up)       [mlpBlock][ff]
     private let pooled: QuantizedRows                   // pooled, normed     [tokens][embd]
     private let job: UnsafeMutablePointer<RowJob>
+    private var seconds: Double = 0
+    private var stages = EncoderStages()
+
+    // The two timings below are read through getters that are never inlined, not as stored
+    // properties: another module reads a stored property of this class at the field offset it
+    // was compiled with, so a dependent left stale by an incremental build after this class's
+    // private storage changed (as the attention panels did) read the wrong bytes: the CLI's
+    // `vision-stages` line showed pooling and projection as patch embedding and projections,
+    // and zeros past the end of the object.
+
     /// Seconds the last `encode` took.
-    public private(set) var lastSeconds: Double = 0
-    /// Where the last `encode` spent them.
-    public private(set) var lastStages = EncoderStages()
+    public var lastSeconds: Double {
+        @inline(never) get { seconds }
+    }
+
+    /// Where the last `encode` spent them: the stages add up to `lastSeconds`.
+    public var lastStages: EncoderStages {
+        @inline(never) get { stages }
+    }
 
     public init(weights: VisionWeights, compute: Compute) {
         self.weights = weights
@@ -95,7 +110,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
     /// normalised (see `ImagePreprocessor`); `out` receives tokensPerImage rows of textWidth floats.
     public func encode(pixels: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let t0 = monotonicSeconds()
-        var stages = EncoderStages()
+        var laps = EncoderStages()
         var mark = t0
         /// Seconds since the last lap.
         func lap() -> Double { let now = monotonicSeconds(); defer { mark = now }; return now - mark }
@@ -127,7 +142,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         if let pre = w.preNorm { layerNorm(x, pre, into: x, rows: n) }
-        stages.patchEmbedding = lap()
+        laps.patchEmbedding = lap()
 
         for b in w.blocks {
             // x = x + attn_out(attention(LN1(x)))
@@ -139,13 +154,13 @@ public final class SigLIPEncoder: @unchecked Sendable {
             addBias(b.qBias, to: q, rows: n, width: d)
             addBias(b.kBias, to: k, rows: n, width: d)
             addBias(b.vBias, to: v, rows: n, width: d)
-            stages.attentionProjections += lap()
+            laps.attentionProjections += lap()
             attention()
-            stages.attentionCore += lap()
+            laps.attentionCore += lap()
             compute.batchMatmul(b.output, attended, tokens: n, out: projected, outStride: d)
             addBias(b.outputBias, to: projected, rows: n, width: d)
             ElementWise.add(projected, into: x, n * d)
-            stages.attentionProjections += lap()
+            laps.attentionProjections += lap()
 
             // x = x + ffn_down(gelu(ffn_up(LN2(x)))), in blocks of rows to bound the hidden buffer.
             layerNorm(x, b.norm2, into: normed.floats, rows: n)
@@ -162,7 +177,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
             addBias(b.downBias, to: projected, rows: n, width: d)
             ElementWise.add(projected, into: x, n * d)
-            stages.mlp += lap()
+            laps.mlp += lap()
         }
         if let post = w.postNorm { layerNorm(x, post, into: x, rows: n) }
 
@@ -184,11 +199,11 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         pooled.invalidate(tokens: c.tokensPerImage)
-        stages.pooling = lap()
+        laps.pooling = lap()
         compute.batchMatmul(w.projection, pooled, tokens: c.tokensPerImage, out: out, outStride: w.textWidth)
-        stages.projection = lap()
-        lastStages = stages
-        lastSeconds = mark - t0
+        laps.projection = lap()
+        stages = laps
+        seconds = mark - t0
     }
 
     // MARK: Steps
