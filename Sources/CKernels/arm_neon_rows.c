@@ -4,7 +4,7 @@
 // gets the same arithmetic whatever its position.
 //
 // e^d: Cephes' expf, as x86_avx2_rows.c computes it (k = round(d log2 e), r = d - k ln 2 in two
-// parts, e^r = 1 + r + r^2 p(r), 2^k applied as 2^(k/2) 2^(k - k/2) down to the denormals).
+// parts, e^r = 1 + r + r^2 p(r), times 2^k from its bits; 0 below -87.34, +infinity above 88).
 #include "ck_internal.h"
 
 typedef int ck_arm_neon_rows_translation_unit_not_empty;
@@ -16,8 +16,8 @@ typedef int ck_arm_neon_rows_translation_unit_not_empty;
 
 #define CK_INLINE static inline __attribute__((always_inline))
 
-#define EXP_LO (-104.0f)          // e^d is 0 in f32 below this
-#define EXP_HI 88.72283935f      // ln(FLT_MAX): +infinity above
+#define EXP_LO (-87.33654f)       // ln(FLT_MIN): 0 below (expf's results there are denormal)
+#define EXP_HI 88.0f              // +infinity above (so that 2^k stays a normal float: k <= 127)
 
 CK_INLINE float32x4_t exp4(float32x4_t d) {
     const float32x4_t lo = vdupq_n_f32(EXP_LO), hi = vdupq_n_f32(EXP_HI);
@@ -32,12 +32,9 @@ CK_INLINE float32x4_t exp4(float32x4_t d) {
     p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
     p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
     const float32x4_t y = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), vmulq_f32(p, r), r);
-    const int32x4_t ki = vcvtq_s32_f32(k);   // (a NaN k converts to 0)
-    const int32x4_t k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
-    const int32x4_t bias = vdupq_n_s32(127);
-    const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k1, bias), 23));
-    const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k2, bias), 23));
-    float32x4_t out = vmulq_f32(vmulq_f32(y, s1), s2);
+    // k is in -126 ... 127 here (a NaN k converts to 0), so k + 127 is a normal exponent.
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
+    float32x4_t out = vmulq_f32(y, vreinterpretq_f32_s32(e));
     out = vbslq_f32(vcltq_f32(d, lo), vdupq_n_f32(0.0f), out);        // 0 below
     out = vbslq_f32(vcgtq_f32(d, hi), vdupq_n_f32(INFINITY), out);    // inf above
     return vbslq_f32(vceqq_f32(d, d), out, d);                        // NaN stays NaN
@@ -68,12 +65,12 @@ float ck_neon_max_f32(int64_t n, const float *x) {
     return vmaxnmvq_f32(vmaxnmq_f32(m0, m1));
 }
 
-CK_INLINE float32x4_t exp_shift4(float32x4_t x, float32x4_t shift) {
-    const uint32x4_t masked = vceqq_f32(x, vdupq_n_f32(-INFINITY));
-    return vbslq_f32(masked, vdupq_n_f32(0.0f), exp4(vsubq_f32(x, shift)));
-}
+// A masked score (-infinity) minus a finite shift is below EXP_LO, so it gives 0 with no test of
+// its own; only a shift of -infinity (every score masked) needs the scalar reference's rule.
+CK_INLINE float32x4_t exp_shift4(float32x4_t x, float32x4_t shift) { return exp4(vsubq_f32(x, shift)); }
 
 float ck_neon_exp_shift(int64_t n, float *x, float shift) {
+    if (shift == -INFINITY) return ck_scalar_exp_shift(n, x, shift);
     const float32x4_t sh = vdupq_n_f32(shift);
     float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
     int64_t i = 0;

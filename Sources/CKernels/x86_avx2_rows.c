@@ -4,9 +4,8 @@
 // gets the same arithmetic whatever its position.
 //
 // e^d: Cephes' expf. k = round(d log2 e), r = d - k ln 2 (ln 2 in two parts, so r is exact),
-// e^r = 1 + r + r^2 p(r) with a degree-5 p on [-ln2/2, ln2/2], and 2^k applied as 2^(k/2) 2^(k - k/2)
-// so that the whole range down to the denormals is covered (k runs from -150 to 128). Within
-// 2 ulp of expf wherever the result is a normal float.
+// e^r = 1 + r + r^2 p(r) with a degree-5 p on [-ln2/2, ln2/2], times 2^k built from its bits. Within
+// 2 ulp of expf on [-87.34, 88]; 0 below (where expf's results are denormal), +infinity above.
 #include "ck_internal.h"
 
 typedef int ck_x86_avx2_rows_translation_unit_not_empty;
@@ -19,8 +18,8 @@ typedef int ck_x86_avx2_rows_translation_unit_not_empty;
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define CK_INLINE static inline __attribute__((always_inline))
 
-#define EXP_LO (-104.0f)          // e^d is 0 in f32 below this
-#define EXP_HI 88.72283935f      // ln(FLT_MAX): +infinity above
+#define EXP_LO (-87.33654f)       // ln(FLT_MIN): 0 below (expf's results there are denormal)
+#define EXP_HI 88.0f              // +infinity above (so that 2^k stays a normal float: k <= 127)
 
 CK_AVX2 CK_INLINE __m256 exp8(__m256 d) {
     const __m256 lo = _mm256_set1_ps(EXP_LO), hi = _mm256_set1_ps(EXP_HI);
@@ -36,12 +35,9 @@ CK_AVX2 CK_INLINE __m256 exp8(__m256 d) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     const __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i ki = _mm256_cvtps_epi32(k);
-    const __m256i k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
-    __m256 out = _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
+    // k is in -126 ... 127 here, so k + 127 is a normal exponent.
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    __m256 out = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
     out = _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), out);                          // 0 below
     out = _mm256_blendv_ps(out, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(d, hi, _CMP_GT_OQ));  // inf above
     return _mm256_or_ps(out, _mm256_cmp_ps(d, d, _CMP_UNORD_Q));                            // NaN stays NaN
@@ -88,12 +84,12 @@ CK_AVX2 float ck_avx2_max_f32(int64_t n, const float *x) {
     return _mm_cvtss_f32(s);
 }
 
-CK_AVX2 CK_INLINE __m256 exp_shift8(__m256 x, __m256 shift) {
-    const __m256 masked = _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
-    return _mm256_andnot_ps(masked, exp8(_mm256_sub_ps(x, shift)));
-}
+// A masked score (-infinity) minus a finite shift is below EXP_LO, so it gives 0 with no test of
+// its own; only a shift of -infinity (every score masked) needs the scalar reference's rule.
+CK_AVX2 CK_INLINE __m256 exp_shift8(__m256 x, __m256 shift) { return exp8(_mm256_sub_ps(x, shift)); }
 
 CK_AVX2 float ck_avx2_exp_shift(int64_t n, float *x, float shift) {
+    if (shift == -INFINITY) return ck_scalar_exp_shift(n, x, shift);
     const __m256 sh = _mm256_set1_ps(shift);
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     int64_t i = 0;

@@ -153,8 +153,8 @@ typedef void (*ck_fgemm_kn_fn)(int64_t n, const float *a, int64_t a_stride, int6
 //   exp_shift(n, x, shift): x[i] = e^(x[i] - shift) in place; returns the sum of the results. An
 //                           x[i] of -infinity (a masked score) gives 0, also when shift is -infinity
 //                           (a row whose every score is masked sums to 0). The SIMD sets use a
-//                           polynomial within 3e-7 relative of expf wherever the result is a normal
-//                           float; e^d is 0 below d = -104 and +infinity above 88.72.
+//                           polynomial within 3e-7 relative of expf on [-87.34, 88]; e^d is 0 below
+//                           (where expf's results are denormal) and +infinity above.
 //   gelu_tanh(n, x, bias):  x[i] = gelu_tanh(x[i] + bias[i]) (bias may be NULL), with
 //                           gelu_tanh(v) = 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3)))
 //                                        = v / (1 + e^(-2 sqrt(2/pi) (v + 0.044715 v^3)))
