@@ -3,6 +3,7 @@
 //   kernel_bench [--bench-gemm] [--tokens N] [--set NAME] [--min-time SECONDS] [--quick] [--rows-per-call R]
 //   kernel_bench --bench-attn [--set NAME]
 //   kernel_bench --bench-rows [--set NAME]
+//   kernel_bench --bench-fgemm [--set NAME]
 //
 // For every kernel set this CPU runs (or only --set NAME) and every shape below, times
 //   "tiled"  the row x token tiling over the set's vec_dot (what ck_gemm did before the gemm
@@ -23,7 +24,8 @@
 // 16-column panels Sources/Vision/VisionAttention.swift lays out (GFLOP/s of the 72 real columns).
 //
 // --bench-rows times the row kernels (CKernels.h, "Row kernels") at the encoder's shapes, in ns per
-// element, and what they cost per image at the 4B size (see bench_rows).
+// element, and what they cost per image at the 4B size (see bench_rows). --bench-fgemm times one
+// thread's task of the encoder's weight products (see bench_fgemm).
 //
 // Built by hand (see Cross/README.md):
 //   gcc -std=c11 -O2 -ffp-contract=off -I Sources/CKernels/include -I Sources/CKernels
@@ -195,6 +197,41 @@ static int bench_attn(const char *only) {
     return 0;
 }
 
+// ---- the weight products of the 4B vision encoder (fgemm) ----------------------------------------
+// One thread's task of Compute.batchMatmul at the encoder's shapes: 4096 tokens of f32 activations
+// against a slice of f16 weight rows (192 of the 1152-row q / k / v / output matrices and of the
+// 1152-row ffn_down, 576 of the 4304-row ffn_up: rows per task with 2 threads), GFLOP/s.
+static int bench_fgemm(const char *only) {
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    static const struct { const char *what; int64_t n, rows; } shapes_f[] = {
+        {"attn q/k/v/out", 1152, 192}, {"ffn_up", 1152, 576}, {"ffn_down", 4304, 192}};
+    const int64_t ntok = 4096;
+    float *a = malloc(sizeof(float) * ntok * 4304), *out = malloc(sizeof(float) * ntok * 1152);
+    uint16_t *w = malloc(sizeof(uint16_t) * 4304 * 576);
+    for (int64_t i = 0; i < ntok * 4304; ++i) a[i] = rndn();
+    for (int64_t i = 0; i < 4304 * 576; ++i) w[i] = ck_f32_to_f16(rndn() * 0.05f);
+    printf("fgemm bench (f16 weights, %lld tokens, one thread's task): GFLOP/s, best of 3\n", (long long)ntok);
+    for (int si = 0; si < ns; ++si) {
+        const ck_kernel_set *ks = sets[si];
+        if (only ? strcmp(ks->name, only) != 0 : si == 0) continue;
+        for (size_t k = 0; k < sizeof shapes_f / sizeof shapes_f[0]; ++k) {
+            const int64_t n = shapes_f[k].n, rows = shapes_f[k].rows;
+            double best = 1e30;
+            for (int rep = 0; rep < 4; ++rep) {
+                const double t0 = now_s();
+                ks->fgemm[CK_F16](n, a, n, ntok, w, (size_t)n * 2, rows, out, 1152, 0);
+                const double dt = now_s() - t0;
+                if (rep > 0 && dt < best) best = dt;
+            }
+            printf("%-13s %-16s n %5lld rows %4lld  %7.1f GFLOP/s\n", ks->name, shapes_f[k].what, (long long)n,
+                   (long long)rows, 2.0 * n * rows * ntok / best * 1e-9);
+        }
+    }
+    free(a); free(out); free(w);
+    return 0;
+}
+
 // ---- row kernels at the 4B vision encoder's shapes ----------------------------------------------
 // Nanoseconds per element (best of 5 runs, thread CPU time) and what that comes to per image: the
 // softmax of attention (max + exp-shift over 96 x 256 score blocks: 27 layers x 16 heads x 4096^2
@@ -254,26 +291,28 @@ static int bench_rows(const char *only) {
 
 int main(int argc, char **argv) {
     int64_t ntok = 512;
-    int attn = 0, rows = 0;
+    int attn = 0, rows = 0, fg = 0;
     const char *only = NULL;
     double min_time = 0.3;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--bench-gemm")) continue;
         else if (!strcmp(argv[i], "--bench-attn")) attn = 1;
         else if (!strcmp(argv[i], "--bench-rows")) rows = 1;
+        else if (!strcmp(argv[i], "--bench-fgemm")) fg = 1;
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) min_time = 0;
         else if (!strcmp(argv[i], "--rows-per-call") && i + 1 < argc) g_rows_per_call = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--bench-gemm | --bench-attn | --bench-rows] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
+            fprintf(stderr, "usage: %s [--bench-gemm | --bench-attn | --bench-rows | --bench-fgemm] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
                     argv[0]);
             return 2;
         }
     }
     if (attn) return bench_attn(only);
     if (rows) return bench_rows(only);
+    if (fg) return bench_fgemm(only);
     if (ntok < 1) ntok = 1;
     const ck_kernel_set *sets[8];
     const int ns = ck_kernels_available(sets, 8);

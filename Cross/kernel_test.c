@@ -489,8 +489,8 @@ static void test_fgemm(const ck_kernel_set *ks) {
     if (!ks->fgemm[CK_F32] || !ks->fgemm[CK_F16] || !ks->fgemm_kn) return;
     static const int ns[] = {0, 1, 2, 3, 5, 8, 9, 72, 255, 257, 300};
     static const int nts[] = {1, 2, 5, 6, 7, 12, 13, 25};
-    static const int ncs[] = {1, 3, 8, 15, 16, 17, 33, 70};
-    enum { MAXN = 300, MAXT = 25, MAXC = 70, PAD = 9 };
+    static const int ncs[] = {1, 3, 8, 15, 16, 17, 33, 70, 200};   // 200: more than one chunk of weight rows
+    enum { MAXN = 300, MAXT = 25, MAXC = 200, PAD = 9 };
     static float a[MAXT * (MAXN + PAD) + PAD], bk[MAXN * (MAXC + PAD) + PAD], src[MAXN];
     static float o0[MAXT * (MAXC + PAD) + PAD], o1[MAXT * (MAXC + PAD) + PAD], o2[MAXT * (MAXC + PAD) + PAD];
     static float deq[MAXC][MAXN];
