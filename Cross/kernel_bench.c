@@ -2,6 +2,8 @@
 //
 //   kernel_bench [--bench-gemm] [--tokens N] [--set NAME] [--min-time SECONDS] [--quick] [--rows-per-call R]
 //   kernel_bench --bench-attn [--set NAME]
+//   kernel_bench --bench-rows [--set NAME]
+//   kernel_bench --bench-fgemm [--set NAME]
 //
 // For every kernel set this CPU runs (or only --set NAME) and every shape below, times
 //   "tiled"  the row x token tiling over the set's vec_dot (what ck_gemm did before the gemm
@@ -20,6 +22,10 @@
 // encoder (96 queries against 4096 keys of a 72-wide head, in steps of 256 keys): keys and values
 // as they lie in [patch][1152] rows (the keys transposed, 4096 floats apart) against the packed
 // 16-column panels Sources/Vision/VisionAttention.swift lays out (GFLOP/s of the 72 real columns).
+//
+// --bench-rows times the row kernels (CKernels.h, "Row kernels") at the encoder's shapes, in ns per
+// element, and what they cost per image at the 4B size (see bench_rows). --bench-fgemm times one
+// thread's task of the encoder's weight products (see bench_fgemm).
 //
 // Built by hand (see Cross/README.md):
 //   gcc -std=c11 -O2 -ffp-contract=off -I Sources/CKernels/include -I Sources/CKernels
@@ -191,26 +197,122 @@ static int bench_attn(const char *only) {
     return 0;
 }
 
+// ---- the weight products of the 4B vision encoder (fgemm) ----------------------------------------
+// One thread's task of Compute.batchMatmul at the encoder's shapes: 4096 tokens of f32 activations
+// against a slice of f16 weight rows (192 of the 1152-row q / k / v / output matrices and of the
+// 1152-row ffn_down, 576 of the 4304-row ffn_up: rows per task with 2 threads), GFLOP/s.
+static int bench_fgemm(const char *only) {
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    static const struct { const char *what; int64_t n, rows; } shapes_f[] = {
+        {"attn q/k/v/out", 1152, 192}, {"ffn_up", 1152, 576}, {"ffn_down", 4304, 192}};
+    const int64_t ntok = 4096;
+    float *a = malloc(sizeof(float) * ntok * 4304), *out = malloc(sizeof(float) * ntok * 1152);
+    uint16_t *w = malloc(sizeof(uint16_t) * 4304 * 576);
+    for (int64_t i = 0; i < ntok * 4304; ++i) a[i] = rndn();
+    for (int64_t i = 0; i < 4304 * 576; ++i) w[i] = ck_f32_to_f16(rndn() * 0.05f);
+    printf("fgemm bench (f16 weights, %lld tokens, one thread's task): GFLOP/s, best of 3\n", (long long)ntok);
+    for (int si = 0; si < ns; ++si) {
+        const ck_kernel_set *ks = sets[si];
+        if (only ? strcmp(ks->name, only) != 0 : si == 0) continue;
+        for (size_t k = 0; k < sizeof shapes_f / sizeof shapes_f[0]; ++k) {
+            const int64_t n = shapes_f[k].n, rows = shapes_f[k].rows;
+            double best = 1e30;
+            for (int rep = 0; rep < 4; ++rep) {
+                const double t0 = now_s();
+                ks->fgemm[CK_F16](n, a, n, ntok, w, (size_t)n * 2, rows, out, 1152, 0);
+                const double dt = now_s() - t0;
+                if (rep > 0 && dt < best) best = dt;
+            }
+            printf("%-13s %-16s n %5lld rows %4lld  %7.1f GFLOP/s\n", ks->name, shapes_f[k].what, (long long)n,
+                   (long long)rows, 2.0 * n * rows * ntok / best * 1e-9);
+        }
+    }
+    free(a); free(out); free(w);
+    return 0;
+}
+
+// ---- row kernels at the 4B vision encoder's shapes ----------------------------------------------
+// Nanoseconds per element (best of 5 runs, thread CPU time) and what that comes to per image: the
+// softmax of attention (max + exp-shift over 96 x 256 score blocks: 27 layers x 16 heads x 4096^2
+// scores), the GELU with its bias (512 x 4304 rows of an MLP block: 27 x 4096 x 4304), LayerNorm
+// (4096 x 1152: 2 per layer), the residual with its bias (4096 x 1152: 2 per layer) and the bias
+// alone (q, k, v: 3 per layer).
+static double time_rows(const ck_kernel_set *ks, int form, float *x, float *y, const float *w, const float *b) {
+    static const int64_t rows[] = {96, 512, 4096, 4096, 4096}, width[] = {256, 4304, 1152, 1152, 1152};
+    const int64_t nr = rows[form], n = width[form];
+    double best = 1e30;
+    for (int rep = 0; rep < 6; ++rep) {
+        const double t0 = now_s();
+        for (int64_t r = 0; r < nr; ++r) {
+            float *xr = x + r * n, *yr = y + r * n;
+            switch (form) {
+            case 0: ks->exp_shift(n, xr, fmaxf(ks->max_f32(n, xr), 1.0f)); break;
+            case 1: ks->gelu_tanh(n, xr, b); break;
+            case 2: ks->layer_norm(n, xr, w, b, 1e-6f, yr); break;
+            case 3: ks->add_f32(n, yr, xr, b); break;
+            default: ks->add_f32(n, yr, b, NULL); break;
+            }
+        }
+        const double dt = now_s() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    return best / (double)(nr * n) * 1e9;
+}
+
+static int bench_rows(const char *only) {
+    const ck_kernel_set *sets[8];
+    const int ns = ck_kernels_available(sets, 8);
+    const int64_t big = 4096 * 1152;
+    float *x = malloc(sizeof(float) * big), *y = malloc(sizeof(float) * big), *w = malloc(sizeof(float) * 4304),
+          *b = malloc(sizeof(float) * 4304);
+    for (int64_t i = 0; i < big; ++i) x[i] = rndn(), y[i] = rndn();
+    for (int i = 0; i < 4304; ++i) w[i] = 1.0f + 0.1f * rndn(), b[i] = 0.1f * rndn();
+    static const char *names[] = {"softmax (max + exp-shift)", "gelu_tanh + bias", "layer_norm", "residual + bias",
+                                  "bias (q, k, v)"};
+    static const double per_image[] = {27.0 * 16 * 4096 * 4096, 27.0 * 4096 * 4304, 27.0 * 2 * 4096 * 1152,
+                                       27.0 * 2 * 4096 * 1152, 27.0 * 3 * 4096 * 1152};
+    printf("row kernel bench (4B vision encoder shapes, one thread): ns per element; CPU s per image\n");
+    for (int si = 0; si < ns; ++si) {
+        const ck_kernel_set *ks = sets[si];
+        if (only && strcmp(ks->name, only) != 0) continue;
+        double total = 0;
+        for (int form = 0; form < 5; ++form) {
+            for (int64_t i = 0; i < big; ++i) x[i] = rndn() * (form == 0 ? 4.0f : 1.0f);
+            const double ns_el = time_rows(ks, form, x, y, w, b);
+            total += ns_el * per_image[form] * 1e-9;
+            printf("%-13s %-26s %7.3f ns %8.2f s\n", ks->name, names[form], ns_el, ns_el * per_image[form] * 1e-9);
+        }
+        printf("%-13s %-26s %10s %8.2f s\n", ks->name, "all", "", total);
+    }
+    free(x); free(y); free(w); free(b);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int64_t ntok = 512;
-    int attn = 0;
+    int attn = 0, rows = 0, fg = 0;
     const char *only = NULL;
     double min_time = 0.3;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--bench-gemm")) continue;
         else if (!strcmp(argv[i], "--bench-attn")) attn = 1;
+        else if (!strcmp(argv[i], "--bench-rows")) rows = 1;
+        else if (!strcmp(argv[i], "--bench-fgemm")) fg = 1;
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) min_time = 0;
         else if (!strcmp(argv[i], "--rows-per-call") && i + 1 < argc) g_rows_per_call = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--bench-gemm | --bench-attn] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
+            fprintf(stderr, "usage: %s [--bench-gemm | --bench-attn | --bench-rows | --bench-fgemm] [--tokens N] [--set NAME] [--min-time S] [--quick] [--rows-per-call R]\n",
                     argv[0]);
             return 2;
         }
     }
     if (attn) return bench_attn(only);
+    if (rows) return bench_rows(only);
+    if (fg) return bench_fgemm(only);
     if (ntok < 1) ntok = 1;
     const ck_kernel_set *sets[8];
     const int ns = ck_kernels_available(sets, 8);

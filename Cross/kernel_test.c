@@ -3,7 +3,8 @@
 // Every kernel set this CPU can run is compared with the scalar reference: activation quantisers
 // (identical bytes), vec_dot of every type over many lengths and misaligned buffers (agreement up
 // to float summation order), dot_f32 / axpy_f32, row_dot / row_axpy of KV cache rows (F32, F16,
-// Q8_0) and their many-query forms rows_dot / rows_mix, the float matrix products fgemm / fgemm_kn, round_f16, gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
+// Q8_0) and their many-query forms rows_dot / rows_mix, the float matrix products fgemm / fgemm_kn, the row kernels (max, exp-shift, GELU,
+// LayerNorm, add; exp also against exp() in double), round_f16, gemv / gemm against vec_dot, every gemm microkernel against the scalar vec_dot
 // (test_gemm_kernels). Scalar-only checks:
 // f16/bf16 conversions, storage-quantiser round trips, known-answer blocks, geometry.
 //
@@ -258,6 +259,178 @@ static void test_f32_ops(const ck_kernel_set *ks) {
     }
 }
 
+// ---- row kernels: max_f32, exp_shift, gelu_tanh, layer_norm, add_f32 against the scalar set ------
+// Every length 0..300 and a few of the real widths, at every misalignment of 0..7 floats; what lies
+// outside a row must stay untouched. exp_shift is also checked against exp() in double over its
+// whole range, and on the masked cases attention uses (-infinity scores, a row of them).
+
+static long g_row_kernels_compared = 0;
+
+// Fills x[0..<n] for the kind of row `what` (0: scores of a softmax, 1: pre-activations, 2: a
+// residual stream with an offset).
+static void fill_row(float *x, int64_t n, int what) {
+    const float scale = powf(10.0f, rndu() * 3.0f - 1.5f);
+    const float offset = what == 2 ? rndn() * 4.0f : 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+        const unsigned r = (unsigned)(rnd64() % 64);
+        if (what == 0 && r == 0) x[i] = -INFINITY;                   // a masked score
+        else if (what == 0 && r == 1) x[i] = -150.0f + rndn();       // far below the maximum
+        else if (what == 1 && r == 0) x[i] = (rnd64() & 1) ? 60.0f : -60.0f;
+        else x[i] = offset + scale * rndn() * (what == 0 ? 8.0f : 3.0f);
+    }
+}
+
+static int outside_untouched(const float *a, const float *b, int64_t total, int64_t o, int64_t n) {
+    for (int64_t i = 0; i < total; ++i)
+        if ((i < o || i >= o + n) && memcmp(a + i, b + i, 4) != 0) return 0;
+    return 1;
+}
+
+static void test_row_kernels(const ck_kernel_set *ks) {
+    const ck_kernel_set *sc = ck_kernels_scalar();
+    CHECK(ks->max_f32 && ks->exp_shift && ks->gelu_tanh && ks->layer_norm && ks->add_f32, "%s: no row kernels", ks->name);
+    if (!ks->max_f32 || !ks->exp_shift || !ks->gelu_tanh || !ks->layer_norm || !ks->add_f32) return;
+    enum { MAXN = 4304 + 16 };
+    static float orig[MAXN], x1[MAXN], x2[MAXN], w[MAXN], b[MAXN], o1[MAXN], o2[MAXN];
+    static const int64_t big[] = {511, 1152, 4096, 4304};
+    for (int li = 0; li <= 300 + 4; ++li) {
+        const int64_t n = li <= 300 ? li : big[li - 301];
+        const int64_t total = n + 16;
+        for (int o = 0; o < 8; ++o) {
+            const int ob = (o * 3 + (int)n) % 8;   // the second operand's misalignment
+            for (int64_t i = 0; i < total; ++i) { w[i] = rndn(); b[i] = rndn() * 0.5f; }
+            int ok;
+
+            // max_f32: exact, NaNs skipped
+            fill_row(orig, total, 0);
+            if (n > 3 && (rnd64() & 1)) orig[o + (int64_t)(rnd64() % (uint64_t)n)] = NAN;
+            const float m1 = ks->max_f32(n, orig + o), m2 = sc->max_f32(n, orig + o);
+            CHECK(memcmp(&m1, &m2, 4) == 0, "%s max_f32 n=%lld o=%d: %g vs %g", ks->name, (long long)n, o, m1, m2);
+
+            // exp_shift: shifted by the row's maximum (or, one time in four, by a larger value)
+            fill_row(orig, total, 0);
+            float shift = sc->max_f32(n, orig + o);
+            if (n == 0 || shift == -INFINITY || (rnd64() & 3) == 0) shift = (shift == -INFINITY ? 0.0f : shift) + rndu() * 5;
+            memcpy(x1, orig, (size_t)total * 4);
+            memcpy(x2, orig, (size_t)total * 4);
+            const float s1 = ks->exp_shift(n, x1 + o, shift), s2 = sc->exp_shift(n, x2 + o, shift);
+            ok = outside_untouched(x1, orig, total, o, n);
+            for (int64_t i = o; i < o + n; ++i)
+                ok &= fabs((double)x1[i] - (double)x2[i]) <= 3e-7 * fabs((double)x2[i]) + 1e-37;
+            double dsum = 0;   // the sums against the sum in double (each is a float sum of n terms)
+            for (int64_t i = o; i < o + n; ++i) dsum += x2[i];
+            const double stol = (3e-7 + 1.2e-7 * (double)(n + 8)) * dsum + 1e-30;
+            ok &= fabs((double)s1 - dsum) <= stol && fabs((double)s2 - dsum) <= stol;
+            CHECK(ok, "%s exp_shift n=%lld o=%d shift=%g: sums %.9g vs %.9g", ks->name, (long long)n, o, shift, s1, s2);
+            g_row_kernels_compared += n;
+
+            // gelu_tanh, with and without a bias
+            fill_row(orig, total, 1);
+            for (int with_bias = 0; with_bias < 2; ++with_bias) {
+                const float *bias = with_bias ? b + ob : NULL;
+                memcpy(x1, orig, (size_t)total * 4);
+                memcpy(x2, orig, (size_t)total * 4);
+                ks->gelu_tanh(n, x1 + o, bias);
+                sc->gelu_tanh(n, x2 + o, bias);
+                ok = outside_untouched(x1, orig, total, o, n);
+                for (int64_t i = 0; i < n; ++i) {
+                    const double v = (double)orig[o + i] + (bias ? bias[i] : 0.0);
+                    ok &= fabs((double)x1[o + i] - (double)x2[o + i]) <= 1e-6 * fabs(v) + 1e-6 * fabs((double)x2[o + i]) + 1e-30;
+                }
+                CHECK(ok, "%s gelu_tanh n=%lld o=%d bias=%d", ks->name, (long long)n, o, with_bias);
+                g_row_kernels_compared += n;
+            }
+
+            // layer_norm: weight and bias or neither, into another row and in place
+            fill_row(orig, total, 2);
+            for (int form = 0; form < 3; ++form) {
+                const float *wt = form == 1 ? NULL : w + ob, *bs = form == 1 ? NULL : b + ob;
+                const float eps = 1e-6f;
+                memcpy(o1, orig, (size_t)total * 4);
+                memcpy(o2, orig, (size_t)total * 4);
+                if (form == 2) {   // in place
+                    ks->layer_norm(n, o1 + o, wt, bs, eps, o1 + o);
+                    sc->layer_norm(n, o2 + o, wt, bs, eps, o2 + o);
+                } else {
+                    memset(x1, 0, sizeof x1);
+                    memset(x2, 0, sizeof x2);
+                    ks->layer_norm(n, orig + o, wt, bs, eps, x1 + ob);
+                    sc->layer_norm(n, orig + o, wt, bs, eps, x2 + ob);
+                    for (int64_t i = 0; i < n; ++i) { o1[o + i] = x1[ob + i]; o2[o + i] = x2[ob + i]; }
+                    CHECK(outside_untouched(x1, x2, total, ob, n), "%s layer_norm n=%lld writes outside", ks->name, (long long)n);
+                }
+                double mean = 0, var = 0;
+                for (int64_t i = 0; i < n; ++i) mean += orig[o + i];
+                mean = n ? mean / (double)n : 0;
+                for (int64_t i = 0; i < n; ++i) var += (orig[o + i] - mean) * (orig[o + i] - mean);
+                const double scale = n ? 1.0 / sqrt(var / (double)n + eps) : 0;
+                ok = 1;
+                for (int64_t i = 0; i < n; ++i) {
+                    const double mag = fabs(wt ? wt[i] : 1.0) * (fabs(orig[o + i]) + fabs(mean)) * scale + fabs(bs ? bs[i] : 0.0);
+                    ok &= fabs((double)o1[o + i] - (double)o2[o + i]) <= 2e-6 * mag + 1e-30;
+                }
+                CHECK(ok, "%s layer_norm n=%lld o=%d form=%d", ks->name, (long long)n, o, form);
+                g_row_kernels_compared += n;
+            }
+
+            // add_f32: exact, y + (x + b)
+            fill_row(orig, total, 2);
+            for (int with_b = 0; with_b < 2; ++with_b) {
+                memcpy(x1, orig, (size_t)total * 4);
+                memcpy(x2, orig, (size_t)total * 4);
+                ks->add_f32(n, x1 + o, w + ob, with_b ? b + (7 - ob) : NULL);
+                sc->add_f32(n, x2 + o, w + ob, with_b ? b + (7 - ob) : NULL);
+                CHECK(memcmp(x1, x2, (size_t)total * 4) == 0, "%s add_f32 n=%lld o=%d b=%d", ks->name, (long long)n, o, with_b);
+                g_row_kernels_compared += n;
+            }
+        }
+    }
+
+    // exp_shift against exp() in double over its whole range, with shift 0
+    enum { NE = 65536 };
+    static float d[NE];
+    double worst = 0;
+    for (int rep = 0; rep < 8; ++rep) {
+        for (int i = 0; i < NE; ++i)
+            d[i] = rep == 0 ? -104.0f + (88.72f + 104.0f) * (float)i / (float)NE   // a grid, then random points
+                 : rep < 4 ? (rndu() - 0.5f) * 2.0f : -104.0f + rndu() * 193.0f;
+        float e[NE];
+        memcpy(e, d, sizeof d);
+        ks->exp_shift(NE, e, 0.0f);
+        for (int i = 0; i < NE; ++i) {
+            const double ref = exp((double)d[i]);
+            if (d[i] < -87.33654f || d[i] > 88.0f) {   // 0 or a denormal below, +infinity or FLT_MAX above
+                CHECK(d[i] < 0 ? e[i] >= 0 && e[i] <= 1.2e-38 : e[i] >= 1.65e38, "%s exp(%.9g) = %g outside [-87.34, 88]",
+                      ks->name, d[i], e[i]);
+                continue;
+            }
+            const double rel = fabs((double)e[i] - ref) / ref;
+            if (rel > worst) worst = rel;
+        }
+    }
+    CHECK(worst <= 3e-7, "%s exp: relative error %.3g of exp() in double", ks->name, worst);
+    printf("set %-13s exp relative error at most %.3g\n", ks->name, worst);
+
+    // the special cases: masked, far below, overflow, NaN, a row with every score masked
+    float sp[9] = {-INFINITY, -200.0f, 0.0f, 100.0f, NAN, -87.0f, 88.0f, -1e30f, 1.0f};
+    const float sum = ks->exp_shift(9, sp, 0.0f);
+    CHECK(sp[0] == 0 && sp[1] == 0 && sp[2] == 1 && isinf(sp[3]) && sp[3] > 0 && isnan(sp[4]) && sp[7] == 0 && isnan(sum),
+          "%s exp_shift special values: %g %g %g %g %g %g", ks->name, sp[0], sp[1], sp[2], sp[3], sp[4], sp[7]);
+    CHECK(fabs(sp[5] - 1.6458115e-38) <= 1e-44 && fabs(sp[6] / 1.6516363e38 - 1) <= 3e-7 && fabs(sp[8] - 2.7182817f) <= 3e-7,
+          "%s exp_shift near the ends: %g %g %g", ks->name, sp[5], sp[6], sp[8]);
+    float masked[19];
+    for (int i = 0; i < 19; ++i) masked[i] = -INFINITY;
+    const float msum = ks->exp_shift(19, masked, -INFINITY);
+    int zeros = msum == 0;
+    for (int i = 0; i < 19; ++i) zeros &= masked[i] == 0;
+    CHECK(zeros, "%s exp_shift of a fully masked row: sum %g", ks->name, msum);
+    CHECK(ks->max_f32(0, masked) == -INFINITY, "%s max_f32 of nothing", ks->name);
+    float g[6] = {0.0f, -1e4f, 1e4f, NAN, INFINITY, -INFINITY};
+    ks->gelu_tanh(6, g, NULL);
+    CHECK(g[0] == 0 && g[1] == 0 && g[2] == 1e4f && isnan(g[3]) && g[4] == INFINITY && isnan(g[5]),
+          "%s gelu_tanh special values: %g %g %g %g %g %g", ks->name, g[0], g[1], g[2], g[3], g[4], g[5]);
+}
+
 // ---- KV cache rows: row_dot / row_axpy of F32, F16, Q8_0 rows against the scalar set ------------
 
 static void test_rows(const ck_kernel_set *ks) {
@@ -316,8 +489,8 @@ static void test_fgemm(const ck_kernel_set *ks) {
     if (!ks->fgemm[CK_F32] || !ks->fgemm[CK_F16] || !ks->fgemm_kn) return;
     static const int ns[] = {0, 1, 2, 3, 5, 8, 9, 72, 255, 257, 300};
     static const int nts[] = {1, 2, 5, 6, 7, 12, 13, 25};
-    static const int ncs[] = {1, 3, 8, 15, 16, 17, 33, 70};
-    enum { MAXN = 300, MAXT = 25, MAXC = 70, PAD = 9 };
+    static const int ncs[] = {1, 3, 8, 15, 16, 17, 33, 70, 200};   // 200: more than one chunk of weight rows
+    enum { MAXN = 300, MAXT = 25, MAXC = 200, PAD = 9 };
     static float a[MAXT * (MAXN + PAD) + PAD], bk[MAXN * (MAXC + PAD) + PAD], src[MAXN];
     static float o0[MAXT * (MAXC + PAD) + PAD], o1[MAXT * (MAXC + PAD) + PAD], o2[MAXT * (MAXC + PAD) + PAD];
     static float deq[MAXC][MAXN];
@@ -1029,6 +1202,7 @@ int main(int argc, char **argv) {
         test_rows(sets[s]);
         test_rows_many(sets[s]);
         test_fgemm(sets[s]);
+        test_row_kernels(sets[s]);
         test_gemv_gemm(sets[s]);
         test_gemm_kernels(sets[s]);
         test_repack(sets[s]);
@@ -1038,6 +1212,7 @@ int main(int argc, char **argv) {
     printf("repacked kernel outputs compared with the reference: %ld\n", g_repack_compared);
     printf("rows_dot / rows_mix outputs compared with the scalar set: %ld\n", g_rows_many_compared);
     printf("fgemm / fgemm_kn outputs compared with the scalar set: %ld\n", g_fgemm_compared);
+    printf("row kernel outputs compared with the scalar set: %ld\n", g_row_kernels_compared);
     if (bench_rows > 0) bench(bench_rows);
     printf("%ld passed, %ld failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

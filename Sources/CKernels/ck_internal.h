@@ -395,4 +395,27 @@ CK_DECLARE_FGEMM(ck_avx2)
 CK_DECLARE_FGEMM(ck_neon)
 #endif
 
+
+// ---- Row kernels (CKernels.h, "Row kernels"): scalar.c, x86_avx2_rows.c, arm_neon_rows.c ----------
+#define CK_DECLARE_ROW_KERNELS(prefix)                                                             \
+    float prefix##_max_f32(int64_t n, const float *x);                                             \
+    float prefix##_exp_shift(int64_t n, float *x, float shift);                                    \
+    void prefix##_gelu_tanh(int64_t n, float *x, const float *bias);                               \
+    void prefix##_layer_norm(int64_t n, const float *x, const float *weight, const float *bias, float eps, \
+                             float *out);                                                          \
+    void prefix##_add_f32(int64_t n, float *y, const float *x, const float *b);
+#define CK_ROW_KERNEL_ENTRIES(prefix)                                                              \
+    .max_f32 = prefix##_max_f32, .exp_shift = prefix##_exp_shift, .gelu_tanh = prefix##_gelu_tanh, \
+    .layer_norm = prefix##_layer_norm, .add_f32 = prefix##_add_f32
+// -2 sqrt(2 / pi): gelu_tanh(v) = v / (1 + e^(CK_GELU_SCALE (v + 0.044715 v^3))).
+#define CK_GELU_SCALE (-2.0f * 0.79788456f)
+#define CK_GELU_CUBIC 0.044715f
+CK_DECLARE_ROW_KERNELS(ck_scalar)
+#if defined(__x86_64__)
+CK_DECLARE_ROW_KERNELS(ck_avx2)
+#endif
+#if defined(__aarch64__)
+CK_DECLARE_ROW_KERNELS(ck_neon)
+#endif
+
 #endif

@@ -62,6 +62,7 @@ static ck_kernel_set avx2_set = {
     CK_GEMM_ENTRIES(ck_avx2),
     CK_ROW_ENTRIES(ck_avx2, ck_avx2),
     CK_FGEMM_ENTRIES(ck_avx2),
+    CK_ROW_KERNEL_ENTRIES(ck_avx2),
 };
 
 // AVX-512 VNNI: the prefill microkernels (vpdpbusd on 16 rows at once); decode's vec_dot, the
@@ -73,6 +74,7 @@ static ck_kernel_set avx512vnni_set = {
     CK_GEMM_ENTRIES(ck_avx512),
     CK_ROW_ENTRIES(ck_avx2, ck_avx512),
     CK_FGEMM_ENTRIES(ck_avx2),   // no AVX-512 tile yet: the AVX2 one
+    CK_ROW_KERNEL_ENTRIES(ck_avx2),
 };
 #endif
 
@@ -84,6 +86,7 @@ static ck_kernel_set neon_set = {
     CK_GEMM_ENTRIES(ck_neon),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
     CK_FGEMM_ENTRIES(ck_neon),
+    CK_ROW_KERNEL_ENTRIES(ck_neon),
 };
 
 static ck_kernel_set dotprod_set = {
@@ -93,6 +96,7 @@ static ck_kernel_set dotprod_set = {
     CK_GEMM_ENTRIES(ck_dotprod),
     CK_ROW_ENTRIES(ck_neon, ck_neon),
     CK_FGEMM_ENTRIES(ck_neon),
+    CK_ROW_KERNEL_ENTRIES(ck_neon),
 };
 #endif
 
@@ -132,6 +136,11 @@ void ck_kernel_set_complete(ck_kernel_set *set) {
         if (!set->axpy_f32) set->axpy_f32 = fallback->axpy_f32;
         if (!set->round_f16) set->round_f16 = fallback->round_f16;
         if (!set->fgemm_kn) set->fgemm_kn = fallback->fgemm_kn;
+        if (!set->max_f32) set->max_f32 = fallback->max_f32;
+        if (!set->exp_shift) set->exp_shift = fallback->exp_shift;
+        if (!set->gelu_tanh) set->gelu_tanh = fallback->gelu_tanh;
+        if (!set->layer_norm) set->layer_norm = fallback->layer_norm;
+        if (!set->add_f32) set->add_f32 = fallback->add_f32;
     }
     if (!set->name) set->name = "custom";
 }
@@ -142,6 +151,11 @@ const char *ck_kernel_set_missing(const ck_kernel_set *set) {
     if (!set->axpy_f32) return "axpy_f32";
     if (!set->round_f16) return "round_f16";
     if (!set->fgemm_kn) return "fgemm_kn";
+    if (!set->max_f32) return "max_f32";
+    if (!set->exp_shift) return "exp_shift";
+    if (!set->gelu_tanh) return "gelu_tanh";
+    if (!set->layer_norm) return "layer_norm";
+    if (!set->add_f32) return "add_f32";
     for (int t = 0; t < CK_TYPE_COUNT; ++t) {
         const ck_type_traits *tr = ck_get_type_traits((ck_type)t);
         if (!tr) continue;

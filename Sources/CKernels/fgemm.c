@@ -9,7 +9,11 @@
 // Edges (fewer than mr rows of a, fewer than nr columns) go through zero-padded stack tiles.
 #include "ck_internal.h"
 
-enum { KC = 256, NC = 64 };   // a chunk of B: 256 x 64 floats (64 KiB), kept in L2 while a passes
+// A chunk of B is KC x NC floats (192 KiB), kept in L2 while every row of a passes it: the a
+// operand streams from memory once per chunk, so wide chunks read it fewer times (NC 64 -> 192 took
+// the encoder's f16 products from 42-45 to 71-79 GFLOP/s on one thread, Benchmarks/RESULTS.md).
+// fgemm_kn's B is attention's packed panels, read in place in chunks of NC_KN columns.
+enum { KC = 256, NC = 192, NC_KN = 64 };
 
 static void fgemm_scalar(int f16, int64_t n, const float *a, int64_t a_stride, int64_t ntok, const void *w,
                          size_t row_bytes, int64_t rows, float *out, int64_t out_stride, int accumulate) {
@@ -72,10 +76,10 @@ static void pack(const ck_fgemm_ops *ops, int layout, int f16, const void *b, si
     }
 }
 
-void ck_fgemm_drive(const ck_fgemm_ops *ops, int layout, int f16, int64_t n, const float *a, int64_t a_stride,
-                    int64_t ntok, const void *b, size_t b_stride, int64_t cols, float *out, int64_t out_stride,
-                    int accumulate) {
-    if (ntok <= 0 || cols <= 0) return;
+// The driver with chunks of at most nc_max columns laid out in `panels` (KC x nc_max floats).
+static void drive(const ck_fgemm_ops *ops, int layout, int f16, int64_t n, const float *a, int64_t a_stride,
+                  int64_t ntok, const void *b, size_t b_stride, int64_t cols, float *out, int64_t out_stride,
+                  int accumulate, const int nc_max, float *panels) {
     if (n <= 0) {   // an empty sum is 0
         if (!accumulate)
             for (int64_t t = 0; t < ntok; ++t)
@@ -83,13 +87,12 @@ void ck_fgemm_drive(const ck_fgemm_ops *ops, int layout, int f16, int64_t n, con
         return;
     }
     const int mr = ops->mr, nr = ops->nr;
-    _Alignas(64) float panels[KC * NC];
     _Alignas(64) float atile[CK_FGEMM_MAX_MR * KC];
     _Alignas(64) float ctile[CK_FGEMM_MAX_MR * CK_FGEMM_MAX_NR];
     const float *bp[NC / 4];
     int64_t ldb[NC / 4];
-    for (int64_t c0 = 0; c0 < cols; c0 += NC) {
-        const int nc = (int)(cols - c0 < NC ? cols - c0 : NC);
+    for (int64_t c0 = 0; c0 < cols; c0 += nc_max) {
+        const int nc = (int)(cols - c0 < nc_max ? cols - c0 : nc_max);
         const int npanels = (nc + nr - 1) / nr;
         for (int64_t k0 = 0; k0 < n; k0 += KC) {
             const int kc = (int)(n - k0 < KC ? n - k0 : KC);
@@ -132,5 +135,18 @@ void ck_fgemm_drive(const ck_fgemm_ops *ops, int layout, int f16, int64_t n, con
                 }
             }
         }
+    }
+}
+
+void ck_fgemm_drive(const ck_fgemm_ops *ops, int layout, int f16, int64_t n, const float *a, int64_t a_stride,
+                    int64_t ntok, const void *b, size_t b_stride, int64_t cols, float *out, int64_t out_stride,
+                    int accumulate) {
+    if (ntok <= 0 || cols <= 0) return;
+    if (layout == 0) {   // weight rows: converted into wide chunks
+        _Alignas(64) float panels[KC * NC];
+        drive(ops, layout, f16, n, a, a_stride, ntok, b, b_stride, cols, out, out_stride, accumulate, NC, panels);
+    } else {   // a k-major block: whole panels are read in place, so only partial ones are laid out
+        _Alignas(64) float panels[KC * NC_KN];
+        drive(ops, layout, f16, n, a, a_stride, ntok, b, b_stride, cols, out, out_stride, accumulate, NC_KN, panels);
     }
 }

@@ -510,6 +510,56 @@ void ck_scalar_axpy_f32(int64_t n, float a, const float *x, float *y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// ---- row kernels (CKernels.h, "Row kernels") ----------------------------------------------------
+
+float ck_scalar_max_f32(int64_t n, const float *x) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+float ck_scalar_exp_shift(int64_t n, float *x, float shift) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = x[i] == -INFINITY ? 0.0f : expf(x[i] - shift);
+        sum += x[i];
+    }
+    return sum;
+}
+
+void ck_scalar_gelu_tanh(int64_t n, float *x, const float *bias) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = bias ? x[i] + bias[i] : x[i];
+        x[i] = v / (1.0f + expf(v * (1.0f + CK_GELU_CUBIC * v * v) * CK_GELU_SCALE));
+    }
+}
+
+void ck_scalar_layer_norm(int64_t n, const float *x, const float *weight, const float *bias, float eps, float *out) {
+    if (n <= 0) return;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += x[i];
+    const float mean = (float)(sum / (double)n);
+    double squares = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float c = x[i] - mean;
+        squares += c * c;
+    }
+    const float scale = 1.0f / sqrtf((float)(squares / (double)n) + eps);
+    for (int64_t i = 0; i < n; ++i) {
+        float v = (x[i] - mean) * scale;
+        if (weight) v *= weight[i];
+        if (bias) v += bias[i];
+        out[i] = v;
+    }
+}
+
+void ck_scalar_add_f32(int64_t n, float *y, const float *x, const float *b) {
+    if (b)
+        for (int64_t i = 0; i < n; ++i) y[i] += x[i] + b[i];
+    else
+        for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
 float ck_scalar_vec_dot_f32(int64_t n, const void *w, const void *a) {
     // w and a may be misaligned for float: read through memcpy.
     const uint8_t *pw = w, *pa = a;
@@ -832,4 +882,5 @@ ck_kernel_set ck_scalar_set = {
     .axpy_f32 = ck_scalar_axpy_f32,
     .round_f16 = ck_scalar_round_f16,
     .fgemm_kn = ck_scalar_fgemm_kn,
+    CK_ROW_KERNEL_ENTRIES(ck_scalar),
 };

@@ -7,6 +7,8 @@ public final class Compute: @unchecked Sendable {
     public let kernels: KernelSet
     /// The float matrix products of `kernels`.
     public let floatGemm: FloatGemm
+    /// The row kernels of `kernels` (softmax, GELU, LayerNorm, adds).
+    public let rows: RowKernels
     public let threads: Int
     private let pool: OpaquePointer
     private let job: UnsafeMutablePointer<GemmJob>
@@ -19,6 +21,7 @@ public final class Compute: @unchecked Sendable {
         precondition(threads >= 1)
         self.kernels = kernels
         floatGemm = FloatGemm(kernels)
+        rows = RowKernels(kernels)
         self.threads = threads
         let p: OpaquePointer?
         if let cpus {

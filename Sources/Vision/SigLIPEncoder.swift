@@ -41,10 +41,25 @@ public final class SigLIPEncoder: @unchecked Sendable {
     private let hidden: QuantizedRows                   // gelu(ffn_up)       [mlpBlock][ff]
     private let pooled: QuantizedRows                   // pooled, normed     [tokens][embd]
     private let job: UnsafeMutablePointer<RowJob>
+    private var seconds: Double = 0
+    private var stages = EncoderStages()
+
+    // The two timings below are read through getters that are never inlined, not as stored
+    // properties: another module reads a stored property of this class at the field offset it
+    // was compiled with, so a dependent left stale by an incremental build after this class's
+    // private storage changed (as the attention panels did) read the wrong bytes: the CLI's
+    // `vision-stages` line showed pooling and projection as patch embedding and projections,
+    // and zeros past the end of the object.
+
     /// Seconds the last `encode` took.
-    public private(set) var lastSeconds: Double = 0
-    /// Where the last `encode` spent them.
-    public private(set) var lastStages = EncoderStages()
+    public var lastSeconds: Double {
+        @inline(never) get { seconds }
+    }
+
+    /// Where the last `encode` spent them: the stages add up to `lastSeconds`.
+    public var lastStages: EncoderStages {
+        @inline(never) get { stages }
+    }
 
     public init(weights: VisionWeights, compute: Compute) {
         self.weights = weights
@@ -63,8 +78,9 @@ public final class SigLIPEncoder: @unchecked Sendable {
         k = arena.allocate(n * d)
         v = arena.allocate(n * d)
         attentionJob = .allocate(capacity: 1)
-        attentionJob.initialize(to: AttentionBlocks(gemm: compute.floatGemm, patches: n, width: d, headDim: c.headDim,
-                                                    heads: c.headCount, threads: compute.threads, arena: arena))
+        attentionJob.initialize(to: AttentionBlocks(gemm: compute.floatGemm, kernels: compute.rows, patches: n, width: d,
+                                                    headDim: c.headDim, heads: c.headCount, threads: compute.threads,
+                                                    arena: arena))
         attended = QuantizedRows(capacity: n, width: d, formats: formats(blocks.map(\.output)), kernels: ks)
         q = attended.floats
         projected = k
@@ -72,7 +88,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
                                kernels: ks)
         pooled = QuantizedRows(capacity: c.tokensPerImage, width: d, formats: formats([weights.projection]), kernels: ks)
         job = .allocate(capacity: 1)
-        job.initialize(to: RowJob())
+        job.initialize(to: RowJob(kernels: compute.rows))
     }
 
     deinit {
@@ -95,7 +111,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
     /// normalised (see `ImagePreprocessor`); `out` receives tokensPerImage rows of textWidth floats.
     public func encode(pixels: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let t0 = monotonicSeconds()
-        var stages = EncoderStages()
+        var laps = EncoderStages()
         var mark = t0
         /// Seconds since the last lap.
         func lap() -> Double { let now = monotonicSeconds(); defer { mark = now }; return now - mark }
@@ -119,7 +135,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
         }
         patches.invalidate(tokens: n)
         compute.batchMatmul(w.patchEmbedding, patches, tokens: n, out: x, outStride: d)
-        addBias(w.patchBias, to: x, rows: n, width: d)
+        addBias(w.patchBias, to: x, rows: n)
         if let pos = w.positionEmbedding {
             for t in 0..<n {
                 pos.dequantizeRow(t, into: projected)
@@ -127,7 +143,7 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         if let pre = w.preNorm { layerNorm(x, pre, into: x, rows: n) }
-        stages.patchEmbedding = lap()
+        laps.patchEmbedding = lap()
 
         for b in w.blocks {
             // x = x + attn_out(attention(LN1(x)))
@@ -136,16 +152,15 @@ public final class SigLIPEncoder: @unchecked Sendable {
             compute.batchMatmul(b.q, normed, tokens: n, out: q, outStride: d)
             compute.batchMatmul(b.k, normed, tokens: n, out: k, outStride: d)
             compute.batchMatmul(b.v, normed, tokens: n, out: v, outStride: d)
-            addBias(b.qBias, to: q, rows: n, width: d)
-            addBias(b.kBias, to: k, rows: n, width: d)
-            addBias(b.vBias, to: v, rows: n, width: d)
-            stages.attentionProjections += lap()
+            addBias(b.qBias, to: q, rows: n)
+            addBias(b.kBias, to: k, rows: n)
+            addBias(b.vBias, to: v, rows: n)
+            laps.attentionProjections += lap()
             attention()
-            stages.attentionCore += lap()
+            laps.attentionCore += lap()
             compute.batchMatmul(b.output, attended, tokens: n, out: projected, outStride: d)
-            addBias(b.outputBias, to: projected, rows: n, width: d)
-            ElementWise.add(projected, into: x, n * d)
-            stages.attentionProjections += lap()
+            run(.residual, rows: n, width: d, src: projected, dst: x, bias: b.outputBias)
+            laps.attentionProjections += lap()
 
             // x = x + ffn_down(gelu(ffn_up(LN2(x)))), in blocks of rows to bound the hidden buffer.
             layerNorm(x, b.norm2, into: normed.floats, rows: n)
@@ -160,9 +175,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
                 compute.batchMatmul(b.down, hidden, tokens: rows, out: projected + r0 * d, outStride: d)
                 r0 += rows
             }
-            addBias(b.downBias, to: projected, rows: n, width: d)
-            ElementWise.add(projected, into: x, n * d)
-            stages.mlp += lap()
+            run(.residual, rows: n, width: d, src: projected, dst: x, bias: b.downBias)
+            laps.mlp += lap()
         }
         if let post = w.postNorm { layerNorm(x, post, into: x, rows: n) }
 
@@ -184,11 +198,11 @@ public final class SigLIPEncoder: @unchecked Sendable {
             }
         }
         pooled.invalidate(tokens: c.tokensPerImage)
-        stages.pooling = lap()
+        laps.pooling = lap()
         compute.batchMatmul(w.projection, pooled, tokens: c.tokensPerImage, out: out, outStride: w.textWidth)
-        stages.projection = lap()
-        lastStages = stages
-        lastSeconds = mark - t0
+        laps.projection = lap()
+        stages = laps
+        seconds = mark - t0
     }
 
     // MARK: Steps
@@ -207,9 +221,10 @@ public final class SigLIPEncoder: @unchecked Sendable {
             bias: norm.bias, scale: config.layerNormEpsilon)
     }
 
-    private func addBias(_ bias: UnsafeMutablePointer<Float>?, to rows: UnsafeMutablePointer<Float>, rows n: Int, width: Int) {
+    /// Adds `bias` to each of `n` rows of embeddingLength floats.
+    private func addBias(_ bias: UnsafeMutablePointer<Float>?, to rows: UnsafeMutablePointer<Float>, rows n: Int) {
         guard let bias else { return }
-        for t in 0..<n { ElementWise.add(bias, into: rows + t * width, width) }
+        run(.addBias, rows: n, width: config.embeddingLength, src: rows, bias: bias)
     }
 
     /// Runs a row-wise step across the compute threads.
@@ -219,8 +234,8 @@ public final class SigLIPEncoder: @unchecked Sendable {
         var op = op
         if op == .biasGelu, config.activation == .geluQuick { op = .biasGeluQuick }
         let perTask = max(1, (rows + compute.threads * 4 - 1) / (compute.threads * 4))
-        job.pointee = RowJob(op: op, src: src, dst: dst ?? src, width: width, rows: rows, rowsPerTask: perTask,
-                             weight: weight, bias: bias, scale: scale)
+        job.pointee = RowJob(kernels: compute.rows, op: op, src: src, dst: dst ?? src, width: width, rows: rows,
+                             rowsPerTask: perTask, weight: weight, bias: bias, scale: scale)
         compute.parallel((rows + perTask - 1) / perTask, context: job) { ctx, i, _ in
             ctx!.assumingMemoryBound(to: RowJob.self).pointee.run(task: Int(i))
         }
@@ -260,7 +275,17 @@ extension EncoderStages: CustomStringConvertible {
 
 /// One row-wise step of the encoder, split into tasks of `rowsPerTask` rows.
 struct RowJob {
-    enum Op { case layerNorm, biasGelu, biasGeluQuick }
+    enum Op {
+        /// dst = LayerNorm(src) * weight + bias
+        case layerNorm
+        /// src = gelu(src + bias), tanh or quick form
+        case biasGelu, biasGeluQuick
+        /// src += bias
+        case addBias
+        /// dst += src + bias: a projection's bias and the residual
+        case residual
+    }
+    let kernels: RowKernels
     var op: Op = .layerNorm
     var src = UnsafeMutablePointer<Float>(bitPattern: 4)!
     var dst = UnsafeMutablePointer<Float>(bitPattern: 4)!
@@ -277,10 +302,13 @@ struct RowJob {
         for r in (task * rowsPerTask)..<r1 {
             let s = src + r * width, o = dst + r * width
             switch op {
-            case .layerNorm: VisionMath.layerNorm(s, weight: weight, bias: bias, eps: scale, n: width, out: o)
-            case .biasGelu, .biasGeluQuick:
-                if let bias { ElementWise.add(bias, into: s, width) }
-                if op == .biasGelu { ElementWise.geluTanh(s, width) } else { VisionMath.geluQuick(s, width) }
+            case .layerNorm: kernels.layerNorm(s, weight: weight, bias: bias, eps: scale, n: width, out: o)
+            case .biasGelu: kernels.geluTanh(s, width, bias: bias)
+            case .biasGeluQuick:
+                if let bias { kernels.add(bias, into: s, width) }
+                VisionMath.geluQuick(s, width)
+            case .addBias: kernels.add(bias!, into: s, width)
+            case .residual: kernels.add(s, bias, into: o, width)
             }
         }
     }

@@ -29,6 +29,8 @@ struct AttentionBlocks {
     static let panel = 16
 
     let gemm: FloatGemm
+    /// The softmax's row kernels.
+    let kernels: RowKernels
     let patches: Int, width: Int, headDim: Int, heads: Int
     let queryBlock: Int, keyBlock: Int
     /// Patches rounded up to whole key panels, headDim rounded up to whole dim panels.
@@ -53,8 +55,10 @@ struct AttentionBlocks {
     }
 
     /// Takes its buffers (`floats(...)` of them) from `arena`.
-    init(gemm: FloatGemm, patches n: Int, width: Int, headDim: Int, heads: Int, threads: Int, arena: FloatArena) {
+    init(gemm: FloatGemm, kernels: RowKernels, patches n: Int, width: Int, headDim: Int, heads: Int, threads: Int,
+         arena: FloatArena) {
         self.gemm = gemm
+        self.kernels = kernels
         (patches, self.width, self.headDim, self.heads) = (n, width, headDim, heads)
         queryBlock = min(n, Self.queryBlock)
         keyBlock = min(n, Self.keyBlock)
@@ -127,7 +131,7 @@ struct AttentionBlocks {
             }
             for t in 0..<rows {
                 let old = j0 == 0 ? -Float.infinity : m[t]
-                let (shift, sum) = ElementWise.expShiftedParts(s + t * cols, scale: 1, cols, floor: old)
+                let (shift, sum) = kernels.expShiftedParts(s + t * cols, cols, floor: old)
                 if j0 == 0 {
                     l[t] = sum
                 } else {

@@ -1,7 +1,8 @@
 // Element-wise steps the vision tower needs and the text model does not: LayerNorm with bias
-// (SigLIP normalises by mean and variance, Gemma by RMS) and CLIP's quick GELU (the tanh GELU
-// and the softmax are in ElementWise). Candidates for
-// Kernels once another model needs them; here they are plain loops over preallocated rows.
+// (SigLIP normalises by mean and variance, Gemma by RMS) and CLIP's quick GELU, as plain loops. The
+// encoder runs LayerNorm, the tanh GELU and the softmax through the row kernels (Kernels.RowKernels,
+// C with AVX2 / NEON paths); `layerNorm` here is their definition in Swift, kept for the tests and for
+// Cross/swift_row_bench.swift, which times the Swift code the kernels replaced.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

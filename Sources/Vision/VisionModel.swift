@@ -66,6 +66,9 @@ public final class VisionModel: @unchecked Sendable {
     /// Seconds the last `encode` spent in the encoder (0 before the first image).
     public var lastEncodeSeconds: Double { loaded?.encoder.lastSeconds ?? 0 }
 
+    /// Where the last `encode` spent them, by stage (all zero before the first image).
+    public var lastEncodeStages: EncoderStages { loaded?.encoder.lastStages ?? EncoderStages() }
+
     /// Bytes of the projector's mapped tensors resident in memory now (0 until an image is encoded,
     /// unless the file was already in the page cache).
     public var residentBytes: Int {

@@ -93,7 +93,7 @@ struct Generate: ParsableCommand {
                 t1 - t0, Double(positions - reused) / (t1 - t0), decoded, t2 - t1,
                 decoded > 0 ? Double(decoded) / (t2 - t1) : 0).utf8))
             if !pictures.isEmpty, let projector = engine.vision {
-                FileHandle.standardError.write(Data("vision-stages (last view): \(try projector.encoder.lastStages)\n".utf8))
+                FileHandle.standardError.write(Data("vision-stages (last view): \(projector.lastEncodeStages)\n".utf8))
             }
             if let line = SpeculativeOptions.summary(engine) { FileHandle.standardError.write(Data(line.utf8)) }
             if let c = constraint {

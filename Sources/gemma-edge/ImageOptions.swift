@@ -69,7 +69,7 @@ struct ImageOptions: ParsableArguments {
         var runs: [(ms: Double, stages: EncoderStages)] = []
         for run in 0...imageBenchRuns {
             try out.withUnsafeMutableBufferPointer { try vision.encode(image, into: $0.baseAddress!) }
-            if run > 0 { runs.append((vision.lastEncodeSeconds * 1000, try vision.encoder.lastStages)) }
+            if run > 0 { runs.append((vision.lastEncodeSeconds * 1000, vision.lastEncodeStages)) }
         }
         runs.sort { $0.ms < $1.ms }
         FileHandle.standardError.write(Data(String(

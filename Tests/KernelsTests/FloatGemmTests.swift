@@ -16,7 +16,7 @@ final class FloatGemmTests: XCTestCase {
             let name = String(cString: table.pointee.name)
             for n in [0, 1, 7, 16, 72, 256, 300, 520] {
                 for ntok in [1, 4, 6, 7, 13, 25] {
-                    for cols in [1, 8, 16, 17, 64, 72, 81] {
+                    for cols in [1, 8, 16, 17, 64, 72, 81, 200] {   // 200: more than one chunk of weight rows
                         for form in 0..<3 {
                             check(name, gemm, reference, form: form, n: n, ntok: ntok, cols: cols, &rng)
                         }

@@ -29,7 +29,7 @@ final class VisionAttentionTests: XCTestCase {
                 let arena = FloatArena()
                 let job = UnsafeMutablePointer<AttentionBlocks>.allocate(capacity: 1)
                 defer { job.deallocate() }
-                job.initialize(to: AttentionBlocks(gemm: compute.floatGemm, patches: n, width: d, headDim: hd,
+                job.initialize(to: AttentionBlocks(gemm: compute.floatGemm, kernels: compute.rows, patches: n, width: d, headDim: hd,
                                                    heads: heads, threads: compute.threads, arena: arena))
                 q.withUnsafeMutableBufferPointer { qp in
                     k.withUnsafeMutableBufferPointer { kp in

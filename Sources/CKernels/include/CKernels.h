@@ -148,6 +148,28 @@ typedef void (*ck_fgemm_fn)(int64_t n, const float *a, int64_t a_stride, int64_t
 typedef void (*ck_fgemm_kn_fn)(int64_t n, const float *a, int64_t a_stride, int64_t ntok, const float *b,
                                int64_t b_stride, int64_t cols, float *out, int64_t out_stride, int accumulate);
 
+// ---- Row kernels (element-wise steps over one row of n floats: softmax, activation, norms) ---------
+//   max_f32(n, x)           = the largest x[i] (NaNs skipped); -infinity when n == 0
+//   exp_shift(n, x, shift): x[i] = e^(x[i] - shift) in place; returns the sum of the results. An
+//                           x[i] of -infinity (a masked score) gives 0, also when shift is -infinity
+//                           (a row whose every score is masked sums to 0). The SIMD sets use a
+//                           polynomial within 3e-7 relative of expf on [-87.34, 88]; e^d is 0 below
+//                           (where expf's results are denormal) and +infinity above.
+//   gelu_tanh(n, x, bias):  x[i] = gelu_tanh(x[i] + bias[i]) (bias may be NULL), with
+//                           gelu_tanh(v) = 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3)))
+//                                        = v / (1 + e^(-2 sqrt(2/pi) (v + 0.044715 v^3)))
+//   layer_norm(n, x, weight, bias, eps, out):
+//                           out[i] = (x[i] - mean) / sqrt(var + eps) * weight[i] + bias[i], mean and
+//                           variance of x summed in double; weight and bias may be NULL; out may be x
+//   add_f32(n, y, x, b):    y[i] += x[i] + b[i] (b may be NULL): a bias and a residual in one pass
+// No alignment is needed; the SIMD sets agree with the scalar references up to float rounding.
+typedef float (*ck_max_fn)(int64_t n, const float *x);
+typedef float (*ck_exp_shift_fn)(int64_t n, float *x, float shift);
+typedef void (*ck_gelu_fn)(int64_t n, float *x, const float *bias);
+typedef void (*ck_layer_norm_fn)(int64_t n, const float *x, const float *weight, const float *bias, float eps,
+                                 float *out);
+typedef void (*ck_add_fn)(int64_t n, float *y, const float *x, const float *b);
+
 // A kernel set. Once handed out by ck_kernels_select / ck_kernels_available / ck_kernels_scalar,
 // entries are never NULL for the types that have traits (for row_dot, row_axpy, rows_dot,
 // rows_mix and fgemm: the types whose traits have them), except gemm: NULL where the set
@@ -182,6 +204,13 @@ typedef struct {
     // ---- Float matrix products (see "Float matrix products" above) ----
     ck_fgemm_fn fgemm[CK_TYPE_COUNT];         // indexed by matrix type: F32, F16; NULL otherwise
     ck_fgemm_kn_fn fgemm_kn;
+
+    // ---- Row kernels (see "Row kernels" above) ----
+    ck_max_fn max_f32;
+    ck_exp_shift_fn exp_shift;
+    ck_gelu_fn gelu_tanh;
+    ck_layer_norm_fn layer_norm;
+    ck_add_fn add_f32;
 } ck_kernel_set;
 
 // ---- type traits: one row per type (scalar.c) ------------------------------------------------------
@@ -209,7 +238,8 @@ typedef struct {
 const ck_type_traits *ck_get_type_traits(ck_type type);
 
 // Fills every NULL entry of `set` with the fallback: the type traits' scalar kernels, and the
-// scalar set's dot_f32 / axpy_f32 / round_f16 / fgemm_kn. A set's own entries are kept.
+// scalar set's dot_f32 / axpy_f32 / round_f16 / fgemm_kn and row kernels. A set's own entries are
+// kept.
 void ck_kernel_set_complete(ck_kernel_set *set);
 
 // The first entry `set` lacks, as "vec_dot[q4_K]", or NULL when it is complete.
