@@ -26,7 +26,7 @@ public struct MemoryPlan: Sendable, Equatable {
     /// rows of the vocabulary) of every session; 0 when off.
     public var verification: Int
     /// The draft model of `--speculative draft`: its own whole plan (weights, KV, scratch, one
-    /// session); 0 without one.
+    /// session) and what it samples drafts with; 0 without one.
     public var draftModel: Int
 
     public var kvTotal: Int { localKV + globalKV }
@@ -81,7 +81,8 @@ public struct MemoryPlan: Sendable, Equatable {
             var plan = try MemoryPlan(file: draft, context: context, batch: batch, kvType: kvType,
                                       threads: draftThreads > 0 ? draftThreads : threads, maxDraft: maxDraft)
             plan.verification = 0
-            draftBytes = plan.total
+            draftBytes = plan.total + DraftModel.bytes(vocabulary: try Gemma3Config(file: draft).vocabularySize,
+                                                       maxDraft: maxDraft)
         }
         let kv = KVCache.bytes(config: config, context: context, bidirectionalSpan: max(span, maxDraft), kvType: kvType)
         let verification = maxDraft > 0

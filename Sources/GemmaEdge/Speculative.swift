@@ -135,6 +135,12 @@ public final class DraftModel: Drafter, @unchecked Sendable {
 
     deinit { scratch.deallocate() }
 
+    /// What a draft model holds beside its engine and session (`MemoryPlan.draftModel`): the
+    /// copy of its logits it samples from and the drafts' distributions.
+    static func bytes(vocabulary: Int, maxDraft: Int) -> Int {
+        vocabulary * MemoryLayout<Float>.size + DraftDistributions.bytes(positions: max(1, maxDraft))
+    }
+
     /// Draws drafts when the generation samples (nil, or unused, under greedy decoding).
     private var sampler: Sampler?
     private var sampling = false

@@ -31,6 +31,11 @@ public final class DraftDistributions {
         counts.initialize(repeating: 0, count: positions)
     }
 
+    /// What `init(positions:capacity:)` allocates.
+    public static func bytes(positions: Int, capacity: Int = DraftDistributions.defaultCapacity) -> Int {
+        positions * (capacity * (MemoryLayout<Int32>.size + MemoryLayout<Float>.size) + MemoryLayout<Int>.size)
+    }
+
     deinit {
         ids.deallocate()
         probabilities.deallocate()

@@ -272,7 +272,8 @@ final class SpeculativeTests: XCTestCase {
         let draftPlan = try MemoryPlan(file: draft, context: 256, batch: 7, threads: 2, maxDraft: 6)
         XCTAssertEqual(draftPlan.localKV, drafter.session.cache.bytes.local)
         XCTAssertEqual(draftPlan.globalKV, drafter.session.cache.bytes.global)
-        XCTAssertEqual(plan.draftModel, draftPlan.total - draftPlan.verification)
+        XCTAssertEqual(plan.draftModel, draftPlan.total - draftPlan.verification + 4 * vocab + 6 * (64 * 8 + 8),
+                       "its engine's plan, the logits it samples from and 6 drafts' distributions")
         XCTAssertEqual(plan.total, plain.total + (plan.localKV - plain.localKV) + (plan.scratch - plain.scratch)
                                    + plan.verification + plan.draftModel)
         XCTAssertEqual(Set(plan.components.map(\.0)).intersection(["verification", "draft_model"]).count, 2)
