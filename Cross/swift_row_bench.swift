@@ -1,10 +1,12 @@
 // The element-wise steps of the vision encoder as they ran before the C row kernels: the Swift SIMD
-// code of Sources/Kernels/ElementWise.swift and Sources/Vision/VisionMath.swift, compiled as SwiftPM
-// compiles them (-O, baseline x86-64: SIMD8<Float> as two SSE halves, no FMA), timed on the shapes
-// and in the units of `kernel_bench --bench-rows` (ns per element, thread CPU time, best of 5 runs).
+// code of Sources/Kernels/ElementWise.swift and Sources/Vision/VisionMath.swift as they were then
+// (commit 3bf04f2), compiled as SwiftPM compiles them (-O, baseline x86-64: SIMD8<Float> as two SSE
+// halves, no FMA), timed on the shapes and in the units of `kernel_bench --bench-rows` (ns per
+// element, thread CPU time, best of 5 runs).
 //
-//   sed '/^import Kernels/d' Sources/Vision/VisionMath.swift > Cross/out/VisionMath.swift
-//   swiftc -O -wmo -parse-as-library Sources/Kernels/ElementWise.swift Cross/out/VisionMath.swift \
+//   git show 3bf04f2:Sources/Kernels/ElementWise.swift > Cross/out/ElementWise.swift
+//   git show 3bf04f2:Sources/Vision/VisionMath.swift | sed '/^import Kernels/d' > Cross/out/VisionMath.swift
+//   swiftc -O -wmo -parse-as-library Cross/out/ElementWise.swift Cross/out/VisionMath.swift \
 //       Cross/swift_row_bench.swift -o Cross/out/swift_row_bench
 #if canImport(Glibc)
 import Glibc
