@@ -101,6 +101,8 @@ public final class Sampler {
     public var constraint: (any TokenConstraint)?
     /// Logits of a constraint's short list of allowed tokens (TokenConstraint.swift).
     var candidateLogits: UnsafeMutableBufferPointer<Float>
+    /// The draft distribution of `sample(_:recent:draft:)`: a point mass on its draft.
+    private let pointMass = DraftDistributions(positions: 1, capacity: 1)
 
     public init(parameters: SamplingParameters, vocabularySize: Int) {
         precondition(vocabularySize > 0)
@@ -193,29 +195,17 @@ public final class Sampler {
         return draw(keep: keep, total: total)
     }
 
-    /// Speculative sampling against a drafted token: the draft distribution q is a point mass on
-    /// `draft` (a deterministic drafter's; see SpeculativeSampling.swift for a sampled draft), so the standard rule (Leviathan et
-    /// al. 2023, Chen et al. 2023) accepts `draft` with probability min(1, p(draft) / q(draft)) =
-    /// p(draft) and otherwise draws from the normalised max(0, p - q), which is p without the
-    /// draft. Either way the token returned is distributed as `sample` would draw it. Greedy
-    /// returns the argmax (the draft when it is the argmax). Applies the penalties to `logits` in
-    /// place, as `sample` does; not for a constrained sampler (its allowed set is elsewhere).
+    /// Speculative sampling against a drafted token whose draft distribution q is a point mass on
+    /// `draft` (a deterministic drafter's): the rule of `sample(_:recent:draft:drawnFrom:at:)`
+    /// (Leviathan et al. 2023, Chen et al. 2023) with q = 1 at `draft`, which accepts it with
+    /// probability p(draft) and otherwise draws from p without it. Either way the token returned is
+    /// distributed as `sample` would draw it. Greedy returns the argmax (the draft when it is the
+    /// argmax). Applies the penalties to `logits` in place, as `sample` does; not for a constrained
+    /// sampler (its allowed set is elsewhere).
     public func sample(_ logits: UnsafeMutableBufferPointer<Float>, recent: UnsafeBufferPointer<Int32>,
                        draft: Int32) -> Int32 {
-        if let greedy = speculativePrologue(logits, recent: recent) { return record(greedy) }
-        var (keep, total) = weigh(logits)
-        guard keep > 0 else { return Self.noToken }
-        var drafted = -1
-        for i in 0..<keep where ids[i] == draft { drafted = i }
-        if drafted >= 0 {
-            let p = values[drafted]
-            if rng.nextUnitFloat() * total < p { return record(draft) }  // accepted with probability p / total
-            // The residual max(0, p - q): the draft's weight goes.
-            total -= p
-            values[drafted] = 0
-            guard total > 0 else { return record(draft) }
-        }
-        return record(draw(keep: keep, total: total))
+        pointMass.recordPointMass(draft, at: 0)
+        return sample(logits, recent: recent, draft: draft, drawnFrom: pointMass, at: 0)
     }
 
     /// The drafting side of speculative sampling: `sample`, recording the distribution the token
